@@ -1,0 +1,9 @@
+"""sparsejax: sparse modeling (Sparseland, CSC, ML-CSC) as pure, jittable JAX functions."""
+from sparsejax import dictionary, shrink
+from sparsejax.dictionary import (babel, gram, mutual_coherence, normalize_atoms, overcomplete_dct,
+                                  overcomplete_dct_2d, random_gaussian)
+from sparsejax.operators import Dense, LinearOperator, as_operator, power_iteration
+from sparsejax.pursuit import fista, fista_solver, ista, ista_solver, lasso_objective
+from sparsejax.solve import Solution, Solver, iterate
+
+__version__ = "0.1.0"

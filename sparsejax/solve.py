@@ -1,0 +1,159 @@
+"""The one iteration driver under every iterative pursuit.
+
+A solver is a pure pair of functions with a NamedTuple state (the optax / blackjax pattern):
+
+    Solver(init, step, codes, error, objective)
+      init()            -> state0
+      step(state)       -> state
+      codes(state)      -> the current estimate
+      error(old, new)   -> scalar stopping measure (e.g. relative change ||a_new - a_old|| / ||a_new||)
+      objective(state)  -> scalar objective value (evaluated at the start and at the end only)
+
+A factory (``ista_solver(op, y, lam, ...)``) closes over the problem's arrays, which stay traced:
+calling the jitted pursuit again with another ``lam``, dictionary or signal of the same shapes
+reuses the compiled code.
+
+``iterate`` runs the pair in one of two modes:
+
+* ``mode="while"``: ``lax.while_loop`` until ``error <= tol`` or ``max_iter`` steps. Under
+  ``jax.vmap`` each instance stops on its own (its state freezes once converged, its ``num_steps``
+  counts its own steps). Not reverse-differentiable.
+* ``mode="scan"``: exactly ``max_iter`` steps with ``lax.scan``: reverse-mode ``jax.grad`` works
+  (unrolled differentiation) and ``history=True`` records the objective after every step.
+
+Divergence is reported, never hidden: ``diverged`` is set when the iterate or the objective
+becomes non-finite or the objective grows above ``divergence_factor`` times its starting value.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from sparsejax._validate import check_choice
+
+__all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES"]
+
+MODES = ("while", "scan")
+
+
+class Solver(NamedTuple):
+    init: Callable[[], Any]
+    step: Callable[[Any], Any]
+    codes: Callable[[Any], jax.Array]
+    error: Callable[[Any, Any], jax.Array]
+    objective: Optional[Callable[[Any], jax.Array]] = None
+
+
+class Solution(NamedTuple):
+    """Result of a pursuit.
+
+    Attributes:
+      codes: the sparse codes.
+      num_steps: iterations used (int32 scalar, per instance under vmap).
+      converged: True when the stopping measure reached ``tol`` within ``max_iter``.
+      diverged: True when iterates/objective blew up (non-finite, or objective growing without bound).
+      objective: final objective value (NaN when the solver defines none).
+      error: final value of the stopping measure.
+      state: the solver's final state (for warm starts and diagnostics).
+      history: per-step objective (``mode="scan"`` with ``history=True``), else None.
+    """
+
+    codes: jax.Array
+    num_steps: jax.Array
+    converged: jax.Array
+    diverged: jax.Array
+    objective: jax.Array
+    error: jax.Array
+    state: Any = None
+    history: Optional[jax.Array] = None
+
+
+def relative_change(old: jax.Array, new: jax.Array) -> jax.Array:
+    """||new - old||_2 / max(||new||_2, tiny): the default stopping measure."""
+    d = jnp.sqrt(jnp.sum((new - old) ** 2))
+    n = jnp.sqrt(jnp.sum(new**2))
+    return d / jnp.maximum(n, jnp.finfo(new.dtype).tiny)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def iterate(
+    solver: Solver,
+    *,
+    max_iter: int,
+    tol: float | jax.Array = 1e-6,
+    mode: str = "while",
+    history: bool = False,
+    divergence_factor: float = 1e4,
+) -> Solution:
+    """Run ``solver`` to convergence (``while``) or for exactly ``max_iter`` steps (``scan``).
+
+    Args:
+      solver: the ``Solver`` pair.
+      max_iter: static iteration bound.
+      tol: tolerance on ``solver.error`` (traced; ``tol=0`` runs all ``max_iter`` steps).
+      mode: ``"while"`` or ``"scan"``.
+      history: record the objective after each step (``scan`` mode only).
+      divergence_factor: objective growth factor over its initial value that counts as divergence.
+
+    Returns:
+      ``Solution``.
+    """
+    check_choice("mode", mode, MODES)
+    if history and mode != "scan":
+        raise ValueError("history=True needs mode='scan' (a while loop has no fixed length to record)")
+    if history and solver.objective is None:
+        raise ValueError("history=True needs a solver with an objective")
+    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
+        raise ValueError(f"max_iter must be a non-negative Python int, got {max_iter!r}")
+
+    state0 = solver.init()
+    codes0 = solver.codes(state0)
+    dtype = codes0.dtype
+    tol = jnp.asarray(tol, dtype=dtype)
+    inf = jnp.asarray(jnp.inf, dtype=dtype)
+    obj0 = solver.objective(state0) if solver.objective is not None else jnp.asarray(jnp.nan, dtype)
+    hist = None
+
+    if mode == "while":
+
+        def cond(carry):
+            k, _, err = carry
+            return (k < max_iter) & ((k == 0) | ((err > tol) & jnp.isfinite(err)))
+
+        def body(carry):
+            k, state, _ = carry
+            new = solver.step(state)
+            return k + 1, new, solver.error(state, new).astype(dtype)
+
+        k, state, err = lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), state0, inf))
+    else:
+
+        def body(carry, _):
+            state, _ = carry
+            new = solver.step(state)
+            err = solver.error(state, new).astype(dtype)
+            out = solver.objective(new) if history else None
+            return (new, err), out
+
+        (state, err), hist = lax.scan(body, (state0, inf), None, length=max_iter)
+        k = jnp.asarray(max_iter, jnp.int32)
+
+    codes = solver.codes(state)
+    obj = solver.objective(state) if solver.objective is not None else jnp.asarray(jnp.nan, dtype)
+    finite = _all_finite(codes) & (jnp.isfinite(err) | (k == 0))
+    if solver.objective is not None:
+        grew = obj > divergence_factor * jnp.maximum(obj0, jnp.finfo(dtype).tiny) + jnp.finfo(dtype).tiny
+        finite = finite & jnp.isfinite(obj)
+        diverged = ~finite | grew
+    else:
+        diverged = ~finite
+    converged = (err <= tol) & ~diverged
+    return Solution(codes, k, converged, diverged, obj, err, state, hist)

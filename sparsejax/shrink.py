@@ -26,6 +26,12 @@ from jax import lax
 
 from sparsejax._validate import check_positive_int
 
+def _thr(b, like: jax.Array) -> jax.Array:
+    """The threshold as an array of ``like``'s dtype, explicitly broadcast to its shape (so that
+    per-atom thresholds work under ``jax_numpy_rank_promotion='raise'``)."""
+    return jnp.broadcast_to(jnp.asarray(b, dtype=like.dtype), like.shape)
+
+
 __all__ = ["soft", "hard", "nonneg_soft", "top_k", "group_soft", "firm", "get", "PROXES"]
 
 
@@ -34,19 +40,19 @@ def soft(z: jax.Array, b) -> jax.Array:
 
     The clip form has a defined (sub)gradient everywhere: d/dz = 1{|z| > b}, d/db = -sign(z) 1{|z| > b}.
     """
-    b = jnp.asarray(b, dtype=z.dtype)
+    b = _thr(b, z)
     return z - jnp.clip(z, -b, b)
 
 
 def hard(z: jax.Array, b) -> jax.Array:
     """Hard thresholding H_b(z) = z 1{|z| > b} (prox of (b^2/2)||.||_0)."""
-    b = jnp.asarray(b, dtype=z.dtype)
+    b = _thr(b, z)
     return jnp.where(jnp.abs(z) > b, z, jnp.zeros_like(z))
 
 
 def nonneg_soft(z: jax.Array, b) -> jax.Array:
     """Non-negative soft thresholding S+_b(z) = max(z - b, 0) = ReLU(z - b)."""
-    b = jnp.asarray(b, dtype=z.dtype)
+    b = _thr(b, z)
     return jax.nn.relu(z - b)
 
 
@@ -70,8 +76,8 @@ def group_soft(z: jax.Array, b, axis=-1) -> jax.Array:
     ``b`` broadcasts against the group norms (shape of ``z`` with ``axis`` kept as size 1).
     Safe at z_g = 0 (value 0, finite gradient).
     """
-    b = jnp.asarray(b, dtype=z.dtype)
     sq = jnp.sum(z * z, axis=axis, keepdims=True)
+    b = _thr(b, sq)
     pos = sq > 0
     norm = jnp.sqrt(jnp.where(pos, sq, jnp.ones_like(sq)))
     scale = jnp.where(pos, jax.nn.relu(1.0 - b / norm), jnp.zeros_like(sq))
@@ -80,8 +86,8 @@ def group_soft(z: jax.Array, b, axis=-1) -> jax.Array:
 
 def firm(z: jax.Array, b, c) -> jax.Array:
     """Firm shrinkage (Gao & Bruce 1997): 0 for |z| <= b, z for |z| > c, linear in between (0 < b < c)."""
-    b = jnp.asarray(b, dtype=z.dtype)
-    c = jnp.asarray(c, dtype=z.dtype)
+    b = _thr(b, z)
+    c = _thr(c, z)
     a = jnp.abs(z)
     mid = jnp.sign(z) * c * (a - b) / (c - b)
     return jnp.where(a <= b, jnp.zeros_like(z), jnp.where(a > c, z, mid))

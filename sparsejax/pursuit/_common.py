@@ -31,6 +31,8 @@ def prepare_problem(D, y, lam=None, *, lam_name: str = "lam"):
         V.broadcastable(lam_name, lam, tuple(op.code_shape))
         V.check_nonnegative(lam_name, lam)
         lam = lam.astype(dtype)
+        if lam.ndim > 0:  # explicit broadcast: strict rank promotion stays happy downstream
+            lam = jnp.broadcast_to(lam, tuple(op.code_shape))
     return op, y, lam, dtype
 
 

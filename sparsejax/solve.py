@@ -150,7 +150,8 @@ def iterate(
     obj = solver.objective(state) if solver.objective is not None else jnp.asarray(jnp.nan, dtype)
     finite = _all_finite(codes) & (jnp.isfinite(err) | (k == 0))
     if solver.objective is not None:
-        grew = obj > divergence_factor * jnp.maximum(obj0, jnp.finfo(dtype).tiny) + jnp.finfo(dtype).tiny
+        # growth is only meaningful relative to a positive starting value (||a||_1 from a = 0 starts at 0)
+        grew = (obj0 > 0) & (obj > divergence_factor * obj0)
         finite = finite & jnp.isfinite(obj)
         diverged = ~finite | grew
     else:

@@ -1,0 +1,113 @@
+"""Self-contained HTML report of reproduced experiments (figures inlined as base64 PNG) plus one JSON each.
+
+Each experiment result is a dict {"name", "title", "description", "measured", "predicted", "figures",
+"passed", "seconds"} (an "error" key marks an experiment that failed to run); figure names are relative to
+``out_dir``.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import json
+import platform
+from pathlib import Path
+
+__all__ = ["write_report", "environment"]
+
+
+def environment() -> dict:
+    """Versions and devices, for the record."""
+    import jax
+    import numpy as np
+
+    import sparsejax
+
+    env = {"sparsejax": sparsejax.__version__, "jax": jax.__version__, "numpy": np.__version__,
+           "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        import jaxlib
+
+        env["jaxlib"] = jaxlib.__version__
+    except Exception:  # pragma: no cover
+        pass
+    try:
+        env["devices"] = [str(d) for d in jax.devices()]
+        env["backend"] = jax.default_backend()
+    except Exception as e:  # pragma: no cover
+        env["devices"] = [f"unavailable: {e}"]
+    env["x64_default"] = bool(jax.config.jax_enable_x64)
+    return env
+
+
+def _fmt(v, depth=0) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        if v and isinstance(v[0], (list, tuple)):
+            return "<br>".join("[" + ", ".join(_fmt(x, depth + 1) for x in row) + "]" for row in v)
+        return "[" + ", ".join(_fmt(x, depth + 1) for x in v) + "]"
+    if isinstance(v, dict):
+        return "; ".join(f"{html.escape(str(k))}: {_fmt(x, depth + 1)}" for k, x in v.items())
+    if v is None:
+        return "&ndash;"
+    return html.escape(str(v))
+
+
+def _table(d: dict) -> str:
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in d.items())
+    return f"<table>{rows}</table>"
+
+
+def _jsonable(x):
+    return json.loads(json.dumps(x, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0;font-size:90%}th,td{border:1px solid #ccc;padding:3px 6px;
+text-align:left;vertical-align:top}th{background:#f4f4f4}.pass{color:#080;font-weight:bold}
+.fail{color:#b00;font-weight:bold}pre{background:#f8f8f8;padding:.5em;white-space:pre-wrap;font-size:85%}
+img{max-width:100%;border:1px solid #ddd;margin:.3em 0}.cols{display:flex;gap:1em}.cols>div{flex:1}"""
+
+
+def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduced theory and experiments"
+                 ) -> Path:
+    """Write ``out_dir/report.html`` (self-contained) and ``out_dir/<name>.json`` per experiment.
+
+    Returns the path of the HTML file.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    summary, sections = [], []
+    for r in results:
+        r = _jsonable(r)
+        name = r.get("name", "unnamed")
+        (out_dir / f"{name}.json").write_text(json.dumps({**r, "environment": env}, indent=2))
+        status = "error" if r.get("error") else ("pass" if r.get("passed") else "fail")
+        cls = "pass" if status == "pass" else "fail"
+        summary.append(f"<tr><td><a href='#{html.escape(name)}'>{html.escape(name)}</a></td>"
+                       f"<td>{html.escape(r.get('title', ''))}</td><td class='{cls}'>{status.upper()}</td>"
+                       f"<td>{_fmt(r.get('seconds'))}</td></tr>")
+        imgs = []
+        for f in r.get("figures", []):
+            p = out_dir / f
+            if p.is_file():
+                b64 = base64.b64encode(p.read_bytes()).decode("ascii")
+                imgs.append(f"<img alt='{html.escape(f)}' src='data:image/png;base64,{b64}'>")
+            else:
+                imgs.append(f"<p class='fail'>missing figure {html.escape(f)}</p>")
+        err = f"<pre class='fail'>{html.escape(r['error'])}</pre>" if r.get("error") else ""
+        sections.append(
+            f"<h2 id='{html.escape(name)}'>{html.escape(name)} <span class='{cls}'>[{status.upper()}]</span></h2>"
+            f"<p><b>{html.escape(r.get('title', ''))}</b></p><pre>{html.escape(r.get('description', ''))}</pre>"
+            f"{err}<div class='cols'><div><h3>Measured</h3>{_table(r.get('measured', {}))}</div>"
+            f"<div><h3>Predicted</h3>{_table(r.get('predicted', {}))}</div></div>{''.join(imgs)}")
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p>Generated {stamp}</p>"
+           f"<h2>Summary</h2><table><tr><th>experiment</th><th>title</th><th>status</th><th>seconds</th></tr>"
+           f"{''.join(summary)}</table><h2>Environment</h2>{_table(env)}{''.join(sections)}</body></html>")
+    path = out_dir / "report.html"
+    path.write_text(doc, encoding="utf-8")
+    return path

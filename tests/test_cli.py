@@ -1,0 +1,58 @@
+"""The ``sparsejax`` console script: info, reproduce --list, a quick reproduction, and error handling."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sparsejax import cli, experiments_registry
+
+
+def test_info(capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    for word in ("sparsejax", "jax", "jaxlib", "optax", "flax", "numpy", "devices", "dtype"):
+        assert word in out
+
+
+def test_reproduce_list(capsys):
+    assert cli.main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name, path in experiments_registry.EXPERIMENTS.items():
+        assert name in out
+        assert experiments_registry.experiment_path(name).is_file(), path
+
+
+def test_unknown_experiment_is_a_clear_error(capsys, tmp_path):
+    assert cli.main(["reproduce", "no_such_experiment", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment" in err and "no_such_experiment" in err and "bp_stability" in err
+
+
+def test_reproduce_quick_writes_html_and_json(tmp_path):
+    assert cli.main(["reproduce", "bp_stability", "--quick", "--out", str(tmp_path), "--seed", "1"]) == 0
+    html = (tmp_path / "report.html").read_text()
+    assert "bp_stability" in html and "data:image/png;base64," in html and "PASS" in html
+    res = json.loads((tmp_path / "bp_stability.json").read_text())
+    assert res["passed"] is True
+    assert {"name", "title", "description", "measured", "predicted", "figures", "seconds",
+            "environment"} <= set(res)
+    assert all((tmp_path / f).is_file() for f in res["figures"])
+
+
+def test_experiment_that_raises_exits_nonzero(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def run(quick, out_dir, seed=0):\n    raise RuntimeError('boom')\n")
+    monkeypatch.setitem(experiments_registry.EXPERIMENTS, "bad", str(bad))
+    out = tmp_path / "out"
+    assert cli.main(["reproduce", "bad", "--quick", "--out", str(out)]) == 1
+    assert "boom" in capsys.readouterr().err
+    res = json.loads((out / "bad.json").read_text())
+    assert res["passed"] is False and "RuntimeError: boom" in res["error"]
+    assert "ERROR" in (out / "report.html").read_text()
+
+
+def test_console_script_entry_point():
+    r = subprocess.run([sys.executable, "-c", "import sys; from sparsejax.cli import main; sys.exit(main())",
+                        "reproduce", "--list"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "omp_success" in r.stdout

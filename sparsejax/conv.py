@@ -1,0 +1,603 @@
+"""Convolutional synthesis and its adjoint (CSC, REFERENCE section 1), and the ``Conv`` dictionary operator.
+
+Shapes (d = 1 or 2 spatial dimensions):
+
+    filters  (M, C, *k)     M filters, C signal channels, k = (h,) or (h, w)
+    codes    (M, *P)        one feature map per filter
+    signal   (C, *N)        C channels
+
+Synthesis (a sum of true convolutions, as in SPORCO / CSC) with stride s, per spatial axis:
+
+    X_c[n] = sum_m sum_p G_m[p] d_{m,c}[n + lo - s p]                (d zero outside [0, k))
+
+i.e. code coefficient p places atom d_m with its first sample at signal position s p - lo. For s = 1 and
+lo = 0 this is X_c = sum_m d_{m,c} * G_m. The adjoint is the (strided) correlation
+
+    (A^T Y)_m[p] = sum_c sum_j d_{m,c}[j] Y_c[s p - lo + j]           (Y zero outside [0, N)).
+
+Boundary modes (sizes per spatial axis; k filter size, s stride, N signal size, P code size):
+
+* ``"circular"``: periodic, indices mod N; s must divide N and k <= N; P = N / s, lo = 0.
+  X = D G with D = [C_1 ... C_M] banded circulant for C = 1, s = 1.
+* ``"full"``: zero boundary, every atom lies wholly inside the signal (conv-transpose with VALID padding;
+  the adjoint is the CNN layer's VALID strided convolution). N >= k; P = floor((N - k) / s) + 1, lo = 0;
+  from codes the default N = (P - 1) s + k (for s = 1 the full linear convolution, N = P + k - 1).
+* ``"valid"``: zero boundary, the code map holds every atom that overlaps the signal (atoms may hang over
+  the edges; the signal is the *valid* part of the convolution). P = floor((N + k - 2) / s) + 1, lo = k - 1;
+  default N = (P - 1) s - k + 2 (for s = 1, N = P - k + 1 like ``scipy.signal.convolve(..., "valid")``).
+* ``"same"``: zero boundary, P = ceil(N / s), lo = floor((k - 1) / 2) (centred atoms; for s = 1 equal to
+  ``scipy.signal.convolve(..., "same")`` and the adjoint is a SAME-padded correlation); default N = P s.
+
+Two implementations, equal to float precision:
+
+* ``"fft"``: ``jnp.fft.rfftn`` over the spatial axes; circular: size N; zero boundary: a fast size
+  >= (P - 1) s + k (the linear-convolution size), then crop. Stride: zero-insertion (synthesis) and
+  decimation (adjoint).
+* ``"direct"``: ``lax.conv_general_dilated`` (adjoint: strided correlation; synthesis: the transposed
+  convolution via ``lhs_dilation``); circular mode wraps/folds the edges.
+* ``"auto"``: a flop count. Direct: M C |k| |F| multiply-adds (|F| the size of the un-cropped output).
+  FFT: (M + C + M C) L log2 L for the transforms (filters are transformed on every call) plus M C L for the
+  per-frequency products, L the FFT size. FFT is used when it is cheaper, i.e. roughly when the filter
+  area |k| exceeds (1 + 1/M + 1/C) log2 L + 1.
+
+References: B. Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016;
+V. Papyan, J. Sulam, M. Elad, "Working locally thinking globally", IEEE TSP 2017.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from sparsejax import _validate as V
+from sparsejax.operators import LinearOperator, power_iteration
+
+__all__ = [
+    "BOUNDARIES",
+    "METHODS",
+    "conv_synthesis",
+    "conv_adjoint",
+    "conv_code_shape",
+    "normalize_filters",
+    "Conv",
+]
+
+BOUNDARIES = ("circular", "full", "valid", "same")
+METHODS = ("auto", "fft", "direct")
+
+_HI = lax.Precision.HIGHEST
+
+
+# ----------------------------------------------------------------------------------------------------
+# geometry (static, pure Python)
+# ----------------------------------------------------------------------------------------------------
+class _Geom(NamedTuple):
+    boundary: str
+    stride: int
+    M: int
+    C: int
+    k: Tuple[int, ...]      # filter size per axis
+    N: Tuple[int, ...]      # signal size per axis
+    P: Tuple[int, ...]      # code size per axis
+    lo: Tuple[int, ...]     # atom offset per axis
+    F: Tuple[int, ...]      # un-cropped output size (zero boundary: (P-1)s+k; circular: N)
+
+    @property
+    def d(self) -> int:
+        return len(self.k)
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (an FFT-friendly size)."""
+    best = 1 << max(n - 1, 0).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _check_stride(stride) -> int:
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)):
+        raise TypeError(f"stride must be a positive Python int, got {stride!r}")
+    if int(stride) < 1:
+        raise ValueError(f"stride must be a positive int (>= 1), got {stride}")
+    return int(stride)
+
+
+def _code_size(N: int, k: int, s: int, boundary: str, axis: int) -> Tuple[int, int]:
+    """(P, lo) for one axis."""
+    if boundary == "circular":
+        if N % s:
+            raise ValueError(f"circular boundary needs the stride ({s}) to divide the signal size, "
+                             f"got size {N} on spatial axis {axis}")
+        if k > N:
+            raise ValueError(f"circular boundary needs the filter size ({k}) <= the signal size ({N}) "
+                             f"on spatial axis {axis}")
+        return N // s, 0
+    if boundary == "full":
+        if N < k:
+            raise ValueError(f"'full' boundary needs the signal size ({N}) >= the filter size ({k}) "
+                             f"on spatial axis {axis}")
+        return (N - k) // s + 1, 0
+    if boundary == "valid":
+        return (N + k - 2) // s + 1, k - 1
+    return (N - 1) // s + 1, (k - 1) // 2  # same
+
+
+def _signal_size(P: int, k: int, s: int, boundary: str) -> int:
+    """Default signal size for a code size (see the module docstring)."""
+    return {"circular": P * s, "full": (P - 1) * s + k, "valid": (P - 1) * s - k + 2,
+            "same": P * s}[boundary]
+
+
+def _geometry(fshape, spatial_N, stride, boundary) -> _Geom:
+    V.check_choice("boundary", boundary, BOUNDARIES)
+    s = _check_stride(stride)
+    M, C = int(fshape[0]), int(fshape[1])
+    k = tuple(int(v) for v in fshape[2:])
+    N = tuple(int(v) for v in spatial_N)
+    if len(N) != len(k):
+        raise ValueError(f"the signal must have {len(k)} spatial dimension(s) to match filters of shape "
+                         f"{tuple(fshape)}, got spatial shape {N}")
+    if any(n < 1 for n in N):
+        raise ValueError(f"signal spatial sizes must be >= 1, got {N}")
+    Plo = [_code_size(n, kk, s, boundary, a) for a, (n, kk) in enumerate(zip(N, k))]
+    P = tuple(p for p, _ in Plo)
+    lo = tuple(l for _, l in Plo)
+    F = N if boundary == "circular" else tuple((p - 1) * s + kk for p, kk in zip(P, k))
+    return _Geom(boundary, s, M, C, k, N, P, lo, F)
+
+
+def _resolve_method(g: _Geom, method: str) -> str:
+    V.check_choice("method", method, METHODS)
+    if method != "auto":
+        return method
+    area = math.prod(g.k)
+    if g.boundary == "circular":
+        L = math.prod(g.N)
+        Fsz = math.prod((p - 1) * g.stride + kk for p, kk in zip(g.P, g.k))
+    else:
+        L = math.prod(_fast_len(f) for f in g.F)
+        Fsz = math.prod(g.F)
+    direct = g.M * g.C * area * Fsz
+    fft = (g.M + g.C + g.M * g.C) * L * max(math.log2(L), 1.0) + g.M * g.C * L
+    return "fft" if fft < direct else "direct"
+
+
+def _check_filters(filters, name="filters"):
+    filters = V.as_float_array(name, filters)
+    V.check_ndim(name, filters, (3, 4), "(M filters, C channels, h) or (M, C, h, w)")
+    if any(v < 1 for v in filters.shape):
+        raise ValueError(f"{name} must have no empty dimension, got shape {tuple(filters.shape)}")
+    return filters
+
+
+def conv_code_shape(filter_shape, signal_shape, *, stride: int = 1, boundary: str = "circular"):
+    """Code shape (M, *P) for filters of shape (M, C, *k) and a signal of shape (C, *N)."""
+    filter_shape = tuple(filter_shape)
+    signal_shape = tuple(signal_shape)
+    if len(filter_shape) not in (3, 4):
+        raise ValueError(f"filter_shape must be (M, C, h) or (M, C, h, w), got {filter_shape}")
+    if len(signal_shape) != len(filter_shape) - 1:
+        raise ValueError(f"signal_shape must be (C, *spatial) with {len(filter_shape) - 2} spatial "
+                         f"dimension(s), got {signal_shape}")
+    if signal_shape[0] != filter_shape[1]:
+        raise ValueError(f"signal_shape has {signal_shape[0]} channel(s) but the filters have "
+                         f"{filter_shape[1]} (filters shape {filter_shape}, signal_shape {signal_shape})")
+    g = _geometry(filter_shape, signal_shape[1:], stride, boundary)
+    return (g.M,) + g.P
+
+
+# ----------------------------------------------------------------------------------------------------
+# array helpers
+# ----------------------------------------------------------------------------------------------------
+def _dn(d: int):
+    return ("NCH", "OIH", "NCH") if d == 1 else ("NCHW", "OIHW", "NCHW")
+
+
+def _pad(x, cfg):
+    """lax.pad on the trailing len(cfg) axes with (lo, hi, interior); negative lo/hi crop."""
+    full = [(0, 0, 0)] * (x.ndim - len(cfg)) + list(cfg)
+    return lax.pad(x, jnp.zeros((), x.dtype), full)
+
+
+def _place(full, g: _Geom):
+    """Signal = window [lo, lo + N) of the un-cropped output (zero outside [0, F))."""
+    return _pad(full, [(-lo, n + lo - f, 0) for lo, n, f in zip(g.lo, g.N, g.F)])
+
+
+def _unplace(y, g: _Geom):
+    """Adjoint of ``_place``: embed the signal at offset lo in a zero array of size F."""
+    return _pad(y, [(lo, f - n - lo, 0) for lo, n, f in zip(g.lo, g.N, g.F)])
+
+
+def _decimate(z, g: _Geom):
+    """z[..., ::s] restricted to the first P samples per axis."""
+    d = g.d
+    start = (0,) * z.ndim
+    limit = z.shape[:-d] + tuple((p - 1) * g.stride + 1 for p in g.P)
+    strides = (1,) * (z.ndim - d) + (g.stride,) * d
+    return lax.slice(z, start, limit, strides)
+
+
+def _fold(x, N: Tuple[int, ...]):
+    """Periodic fold of the trailing axes onto sizes N: out[n] = sum_{q = n mod N} x[q]."""
+    d = len(N)
+    for a, n in enumerate(N):
+        ax = x.ndim - d + a
+        L = x.shape[ax]
+        r = -(-L // n)
+        cfg = [(0, 0, 0)] * x.ndim
+        cfg[ax] = (0, r * n - L, 0)
+        x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
+        x = x.reshape(x.shape[:ax] + (r, n) + x.shape[ax + 1:]).sum(axis=ax)
+    return x
+
+
+def _rfft(x, sizes):
+    d = len(sizes)
+    return jnp.fft.rfftn(x, s=tuple(sizes), axes=tuple(range(-d, 0)))
+
+
+def _irfft(x, sizes):
+    d = len(sizes)
+    return jnp.fft.irfftn(x, s=tuple(sizes), axes=tuple(range(-d, 0)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# the two implementations
+# ----------------------------------------------------------------------------------------------------
+def _transposed_conv(filters, codes, g: _Geom):
+    """Direct: full transposed convolution, output (C, *((P-1)s + k))."""
+    d = g.d
+    rhs = jnp.swapaxes(jnp.flip(filters, axis=tuple(range(2, 2 + d))), 0, 1)  # (C, M, *k)
+    out = lax.conv_general_dilated(
+        codes[None], rhs, window_strides=(1,) * d, padding=[(kk - 1, kk - 1) for kk in g.k],
+        lhs_dilation=(g.stride,) * d, dimension_numbers=_dn(d), precision=_HI)
+    return out[0]
+
+
+def _strided_corr(filters, t, g: _Geom):
+    """Direct: VALID strided correlation of a (C, *T) array with the filters -> (M, *P')."""
+    d = g.d
+    out = lax.conv_general_dilated(
+        t[None], filters, window_strides=(g.stride,) * d, padding="VALID",
+        dimension_numbers=_dn(d), precision=_HI)
+    return out[0]
+
+
+def _synthesis_direct(filters, codes, g: _Geom):
+    full = _transposed_conv(filters, codes, g)
+    if g.boundary == "circular":
+        return _fold(full, g.N)
+    return _place(full, g)
+
+
+def _adjoint_direct(filters, y, g: _Geom):
+    if g.boundary == "circular":
+        t = jnp.pad(y, [(0, 0)] + [(0, kk - 1) for kk in g.k], mode="wrap")
+        return _strided_corr(filters, t, g)
+    return _strided_corr(filters, _unplace(y, g), g)
+
+
+def _fft_sizes(g: _Geom):
+    return g.N if g.boundary == "circular" else tuple(_fast_len(f) for f in g.F)
+
+
+def _synthesis_fft(filters, codes, g: _Geom):
+    L = _fft_sizes(g)
+    s = g.stride
+    if g.boundary == "circular":  # zero insertion up to size P s = N
+        up = _pad(codes, [(0, s - 1, s - 1)] * g.d)
+    else:
+        up = _pad(codes, [(0, 0, s - 1)] * g.d)
+    Dh = _rfft(filters, L)
+    Gh = _rfft(up, L)
+    Xh = jnp.einsum("mc...,m...->c...", Dh, Gh, precision=_HI)
+    x = _irfft(Xh, L)
+    if g.boundary == "circular":
+        return x
+    x = x[(slice(None),) + tuple(slice(0, f) for f in g.F)]
+    return _place(x, g)
+
+
+def _adjoint_fft(filters, y, g: _Geom):
+    L = _fft_sizes(g)
+    t = y if g.boundary == "circular" else _unplace(y, g)
+    Dh = _rfft(filters, L)
+    Th = _rfft(t, L)
+    Zh = jnp.einsum("mc...,c...->m...", jnp.conj(Dh), Th, precision=_HI)
+    return _decimate(_irfft(Zh, L), g)
+
+
+def _synthesis(filters, codes, g, method):
+    dtype = jnp.result_type(filters.dtype, codes.dtype)
+    filters, codes = filters.astype(dtype), codes.astype(dtype)
+    out = (_synthesis_fft if method == "fft" else _synthesis_direct)(filters, codes, g)
+    return out.astype(dtype)
+
+
+def _adjoint(filters, y, g, method):
+    dtype = jnp.result_type(filters.dtype, y.dtype)
+    filters, y = filters.astype(dtype), y.astype(dtype)
+    out = (_adjoint_fft if method == "fft" else _adjoint_direct)(filters, y, g)
+    return out.astype(dtype)
+
+
+# ----------------------------------------------------------------------------------------------------
+# public functions
+# ----------------------------------------------------------------------------------------------------
+def conv_synthesis(filters, codes, *, stride: int = 1, boundary: str = "circular", method: str = "auto",
+                   signal_size=None) -> jax.Array:
+    """Convolutional synthesis X_c = sum_m d_{m,c} * G_m (transposed convolution for stride s > 1).
+
+    X_c[n] = sum_m sum_p G_m[p] d_{m,c}[n + lo - s p]; boundary modes, sizes and the method choice are
+    defined in the module docstring.
+
+    Args:
+      filters: (M, C, h) or (M, C, h, w) float array.
+      codes: (M, *P) float array, P the code size (1 or 2 spatial dimensions, as the filters).
+      stride: positive int s (the same on every spatial axis).
+      boundary: "circular" | "full" | "valid" | "same".
+      method: "auto" | "fft" | "direct".
+      signal_size: the signal's spatial size N (int or tuple); default from the code size as in the module
+        docstring. It must map back to the code size P.
+
+    Returns:
+      The signal, shape (C, *N), dtype ``result_type(filters, codes)``.
+
+    Reference: Wohlberg 2016, "Efficient algorithms for convolutional sparse representations".
+    """
+    filters = _check_filters(filters)
+    codes = V.as_float_array("codes", codes)
+    d = filters.ndim - 2
+    M = filters.shape[0]
+    if codes.ndim != d + 1 or codes.shape[0] != M:
+        raise ValueError(f"codes must have shape (M={M}, *spatial) with {d} spatial dimension(s) to match "
+                         f"filters of shape {tuple(filters.shape)}, got {tuple(codes.shape)}")
+    V.check_choice("boundary", boundary, BOUNDARIES)
+    s = _check_stride(stride)
+    P = tuple(codes.shape[1:])
+    if signal_size is None:
+        N = tuple(_signal_size(p, kk, s, boundary) for p, kk in zip(P, filters.shape[2:]))
+    else:
+        N = (signal_size,) * d if isinstance(signal_size, (int, np.integer)) else tuple(signal_size)
+        if len(N) != d:
+            raise ValueError(f"signal_size must have {d} entries, got {signal_size!r}")
+    if any(n < 1 for n in N):
+        raise ValueError(f"codes of spatial size {P} are too small for filters of size "
+                         f"{tuple(filters.shape[2:])} with boundary={boundary!r}, stride={s} "
+                         f"(signal size {N})")
+    g = _geometry(filters.shape, N, s, boundary)
+    if g.P != P:
+        raise ValueError(f"codes of spatial size {P} do not match signal_size {N} (expected code size "
+                         f"{g.P} for boundary={boundary!r}, stride={s})")
+    return _synthesis(filters, codes, g, _resolve_method(g, method))
+
+
+def conv_adjoint(filters, signal, *, stride: int = 1, boundary: str = "circular",
+                 method: str = "auto") -> jax.Array:
+    """Adjoint of ``conv_synthesis``: the (strided) correlation G_m = sum_c d_{m,c} (star) X_c.
+
+    (A^T Y)_m[p] = sum_c sum_j d_{m,c}[j] Y_c[s p - lo + j]   (periodic or zero outside the signal).
+    With boundary "full" this is the CNN layer: a VALID-padded strided convolution (cross-correlation).
+
+    Args:
+      filters: (M, C, h) or (M, C, h, w) float array.
+      signal: (C, *N) float array.
+      stride, boundary, method: as in ``conv_synthesis``.
+
+    Returns:
+      Codes of shape (M, *P) (P from the module docstring), dtype ``result_type(filters, signal)``.
+    """
+    filters = _check_filters(filters)
+    signal = V.as_float_array("signal", signal)
+    d = filters.ndim - 2
+    C = filters.shape[1]
+    if signal.ndim != d + 1 or signal.shape[0] != C:
+        raise ValueError(f"signal must have shape (C={C}, *spatial) with {d} spatial dimension(s) to match "
+                         f"filters of shape {tuple(filters.shape)}, got {tuple(signal.shape)}")
+    g = _geometry(filters.shape, signal.shape[1:], stride, boundary)
+    return _adjoint(filters, signal, g, _resolve_method(g, method))
+
+
+def normalize_filters(filters, eps: float = 0.0) -> jax.Array:
+    """Scale each filter d_m (all channels and taps together) to unit l2 norm; a zero filter stays zero.
+
+    For boundary "circular" and "full" every atom of the dictionary then has unit norm.
+    """
+    filters = _check_filters(filters)
+    axes = tuple(range(1, filters.ndim))
+    norms = jnp.sqrt(jnp.sum(filters * filters, axis=axes, keepdims=True))
+    ok = norms > eps
+    return jnp.where(ok, filters / jnp.where(ok, norms, jnp.ones_like(norms)), jnp.zeros_like(filters))
+
+
+def _circular_lipschitz(filters, N):
+    """max_f ||D(f)||_2^2 over the DFT grid, D(f) the M x C matrix of filter transforms."""
+    M, C = filters.shape[:2]
+    Dh = _rfft(filters, N)                                  # (M, C, *freq)
+    Dh = jnp.moveaxis(Dh.reshape(M, C, -1), -1, 0)          # (F, M, C)
+    if min(M, C) == 1:
+        return jnp.max(jnp.sum(jnp.abs(Dh) ** 2, axis=(1, 2)))
+    if C <= M:
+        G = jnp.einsum("fmc,fmd->fcd", jnp.conj(Dh), Dh, precision=_HI)
+    else:
+        G = jnp.einsum("fmc,fnc->fmn", Dh, jnp.conj(Dh), precision=_HI)
+    return jnp.max(jnp.linalg.eigvalsh(G)[:, -1])
+
+
+def _start_vector(shape, dtype):
+    """A fixed, generic start vector for power iteration (a cheap hash: no PRNG to compile)."""
+    i = jnp.arange(math.prod(shape), dtype=dtype)
+    v = jnp.sin(i * 12.9898 + 78.233) * 43758.5453
+    return (v - jnp.floor(v) - 0.5).reshape(shape)
+
+
+def _power_iteration(normal_fn, v, num_iter: int):
+    """lambda_max of the PSD map ``normal_fn`` from the start ``v`` (fixed count: jittable, differentiable)."""
+    dtype = v.dtype
+    v = v / jnp.sqrt(jnp.sum(v * v))
+
+    def body(_, v):
+        w = normal_fn(v)
+        return w / jnp.maximum(jnp.sqrt(jnp.sum(w * w)), jnp.finfo(dtype).tiny)
+
+    v = lax.fori_loop(0, num_iter, body, v)
+    return jnp.sum(v * normal_fn(v))
+
+
+# ----------------------------------------------------------------------------------------------------
+# the operator
+# ----------------------------------------------------------------------------------------------------
+@jax.tree_util.register_pytree_node_class
+class Conv(LinearOperator):
+    """Convolutional dictionary D: codes (M, *P) -> signal (C, *N), X_c = sum_m d_{m,c} * G_m.
+
+    A ``LinearOperator`` and an immutable pytree (``filters`` is the leaf; ``signal_shape``, ``stride``,
+    ``boundary``, ``method`` are static), so every pursuit accepts it and ``jit``/``vmap``/``grad`` see
+    through it. Maths, sizes and methods: module docstring.
+
+    Args:
+      filters: (M, C, h) or (M, C, h, w) float array (not normalised here: see ``normalize_filters``).
+      signal_shape: (C, N) or (C, H, W); C must equal ``filters.shape[1]``.
+      stride: positive int.
+      boundary: "circular" | "full" | "valid" | "same".
+      method: "auto" | "fft" | "direct".
+
+    Example:
+      >>> D = Conv(normalize_filters(jax.random.normal(key, (8, 1, 5, 5))), (1, 32, 32))
+      >>> sol = fista(D, image[None], lam=0.1)          # codes of shape (8, 32, 32)
+    """
+
+    def __init__(self, filters, signal_shape, *, stride: int = 1, boundary: str = "circular",
+                 method: str = "auto"):
+        filters = _check_filters(filters)
+        try:
+            signal_shape = tuple(int(v) for v in signal_shape)
+        except TypeError:
+            raise TypeError(f"signal_shape must be a tuple of ints (C, *spatial), got {signal_shape!r}") from None
+        d = filters.ndim - 2
+        if len(signal_shape) != d + 1:
+            raise ValueError(f"signal_shape must be (C, *spatial) with {d} spatial dimension(s) to match "
+                             f"filters of shape {tuple(filters.shape)}, got {signal_shape}")
+        if signal_shape[0] != filters.shape[1]:
+            raise ValueError(f"signal_shape has {signal_shape[0]} channel(s) but the filters have "
+                             f"{filters.shape[1]} (filters shape (M, C, ...) = {tuple(filters.shape)}, "
+                             f"signal_shape {signal_shape})")
+        V.check_choice("method", method, METHODS)
+        g = _geometry(filters.shape, signal_shape[1:], stride, boundary)
+        self.filters = filters
+        self._signal_shape = signal_shape
+        self.stride = g.stride
+        self.boundary = boundary
+        self.method = method
+
+    # -- geometry ---------------------------------------------------------
+    def _geom(self) -> _Geom:
+        return _geometry(self.filters.shape, self._signal_shape[1:], self.stride, self.boundary)
+
+    @property
+    def signal_shape(self):
+        return self._signal_shape
+
+    @property
+    def code_shape(self):
+        g = self._geom()
+        return (g.M,) + g.P
+
+    @property
+    def dtype(self):
+        return self.filters.dtype
+
+    @property
+    def num_filters(self) -> int:
+        return self.filters.shape[0]
+
+    @property
+    def num_channels(self) -> int:
+        return self.filters.shape[1]
+
+    @property
+    def filter_shape(self):
+        return tuple(self.filters.shape[2:])
+
+    @property
+    def resolved_method(self) -> str:
+        """The implementation "auto" picks for this geometry ("fft" or "direct")."""
+        return _resolve_method(self._geom(), self.method)
+
+    # -- maps -------------------------------------------------------------
+    def apply(self, codes):
+        g = self._geom()
+        return _synthesis(self.filters, codes, g, _resolve_method(g, self.method))
+
+    def adjoint(self, signal):
+        g = self._geom()
+        return _adjoint(self.filters, signal, g, _resolve_method(g, self.method))
+
+    def lipschitz(self, num_iter: int = 100, key=None) -> jax.Array:
+        """||D||_2^2. Exact for circular stride 1: max_f lambda_max(D(f) D(f)^H) (per-frequency M x C
+        matrix of filter DFTs); otherwise ``num_iter`` power iterations on D^T D (converge from below) from a
+        fixed generic start vector, or a random one drawn from ``key``."""
+        if self.boundary == "circular" and self.stride == 1:
+            return _circular_lipschitz(self.filters, self._signal_shape[1:]).astype(self.dtype)
+        if key is not None:
+            return power_iteration(self.normal, self.code_shape, self.dtype, num_iter, key)
+        return _conv_power_iteration(self, num_iter)
+
+    def normalize_filters(self, eps: float = 0.0) -> "Conv":
+        """The same operator with unit-norm filters."""
+        return Conv(normalize_filters(self.filters, eps), self._signal_shape, stride=self.stride,
+                    boundary=self.boundary, method=self.method)
+
+    def coherence(self) -> jax.Array:
+        """Convolutional mutual coherence of the normalised filters (shifts that are multiples of the
+        stride); see ``sparsejax.conv_norms.conv_coherence``."""
+        from sparsejax.conv_norms import conv_coherence
+
+        return conv_coherence(self.filters, stride=self.stride)
+
+    def to_dense(self) -> jax.Array:
+        """The explicit (prod signal_shape) x (prod code_shape) matrix; columns = atoms (row-major order)."""
+        return _to_dense(self)
+
+    # -- pytree -----------------------------------------------------------
+    def tree_flatten(self):
+        return (self.filters,), (self._signal_shape, self.stride, self.boundary, self.method)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = object.__new__(cls)
+        obj.filters = children[0]
+        obj._signal_shape, obj.stride, obj.boundary, obj.method = aux
+        return obj
+
+    def __repr__(self):
+        return (f"Conv(filters={tuple(self.filters.shape)}, signal_shape={self._signal_shape}, "
+                f"stride={self.stride}, boundary={self.boundary!r}, method={self.method!r}, "
+                f"dtype={self.filters.dtype})")
+
+
+@partial(jax.jit, static_argnums=1)
+def _conv_power_iteration(op: Conv, num_iter: int):
+    return _power_iteration(op.normal, _start_vector(op.code_shape, op.dtype), num_iter)
+
+
+@jax.jit
+def _to_dense(op: Conv):
+    n = math.prod(op.code_shape)
+    eye = jnp.eye(n, dtype=op.dtype).reshape((n,) + op.code_shape)
+    return jax.vmap(op.apply)(eye).reshape(n, -1).T

@@ -8,6 +8,7 @@ from sparsejax.dictionary import (babel, gram, mutual_coherence, normalize_atoms
 from sparsejax.operators import Dense, LinearOperator, as_operator, power_iteration
 from sparsejax.pursuit import (admm_bpdn, admm_constrained, duality_gap, fista, fista_solver, ista, ista_solver,
                                lasso_batch, lasso_objective, omp, omp_batch, thresholding)
+from sparsejax.encode import encode
 from sparsejax.solve import Solution, Solver, iterate
 
 __version__ = "0.1.0"

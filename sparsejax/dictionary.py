@@ -80,17 +80,20 @@ def random_gaussian(key, n: int, m: int, dtype=jnp.float32) -> jax.Array:
     return normalize_atoms(jax.random.normal(key, (n, m), dtype=dtype))
 
 
+def _dct_np(n: int, m: int) -> np.ndarray:
+    t = np.arange(n)[:, None]
+    k = np.arange(m)[None, :]
+    A = np.cos(np.pi * t * k / m)
+    A[:, 1:] -= A[:, 1:].mean(axis=0, keepdims=True)
+    return A / np.linalg.norm(A, axis=0, keepdims=True)
+
+
 def overcomplete_dct(n: int, m: int, dtype=jnp.float32) -> jax.Array:
     """1-D overcomplete DCT (n x m, m >= n): atom k samples cos(pi k t / m), t = 0..n-1, the mean removed
     for k > 0, unit norm (the initial dictionary of the K-SVD paper, per dimension)."""
     n = check_positive_int("n", n)
     m = check_positive_int("m", m)
-    t = np.arange(n)[:, None]
-    k = np.arange(m)[None, :]
-    A = np.cos(np.pi * t * k / m)
-    A[:, 1:] -= A[:, 1:].mean(axis=0, keepdims=True)
-    A /= np.linalg.norm(A, axis=0, keepdims=True)
-    return jnp.asarray(A, dtype=dtype)
+    return jnp.asarray(_dct_np(n, m), dtype=dtype)
 
 
 def overcomplete_dct_2d(p: int, m: int, dtype=jnp.float32) -> jax.Array:
@@ -103,5 +106,5 @@ def overcomplete_dct_2d(p: int, m: int, dtype=jnp.float32) -> jax.Array:
     r = int(round(math.sqrt(m)))
     if r * r != m:
         raise ValueError(f"m must be a perfect square for a separable 2-D DCT, got {m}")
-    A = np.asarray(overcomplete_dct(p, r, jnp.float64))
+    A = _dct_np(p, r)
     return jnp.asarray(np.kron(A, A), dtype=dtype)

@@ -153,7 +153,8 @@ def test_jit_vmap_and_no_retrace():
     f(D + 0.01, Y[1], 0.2)                        # new dictionary values, signal and tol: same trace
     assert len(traces) == 1
     # the library's own jitted cores do not retrace either
-    from sparsejax.pursuit import omp as omp_mod
+    import importlib
+    omp_mod = importlib.import_module("sparsejax.pursuit.omp")   # the package re-exports the function omp
     omp_batch(D, Y, k=4)
     n0 = omp_mod._omp_batch_jit._cache_size()
     omp_batch(D * 1.01, Y[::-1], k=4)

@@ -48,7 +48,7 @@ from sparsejax.solve import Solution
 __all__ = ["omp", "omp_batch", "OMPState"]
 
 _NNLS_SWEEPS = 60       # coordinate-descent sweeps of the non-negative LS on the support
-_DEFAULT_CHUNK = 1024   # omp_batch chunk size when the batch is larger than this
+_DEFAULT_CHUNK = 512    # omp_batch chunk size when the batch is larger than this (arrays stay in L2)
 
 
 class OMPState(NamedTuple):
@@ -291,18 +291,31 @@ def omp(D, y, *, k: int | None = None, tol=None, gram=None, nonneg: bool = False
 # Batch-OMP: batched array ops over the rows of Y
 # ----------------------------------------------------------------------------------------------
 
+def _slot_mv(A, x):
+    """A x for A (B, k, k), x (B, k), as k fused multiply-adds (no small reductions, slow on XLA:CPU)."""
+    return sum(A[:, :, l] * x[:, l:l + 1] for l in range(x.shape[1]))
+
+
+def _slot_mtv(A, x):
+    """A^T x for A (B, k, k), x (B, k), as k fused multiply-adds."""
+    return sum(A[:, i, :] * x[:, i:i + 1] for i in range(x.shape[1]))
+
+
 def _batch_core(G, alpha0, ynorm2, tol2, k):
     """Batch-OMP on a block: alpha0 (B, m) = Y D, ynorm2 (B,). Returns codes, nsteps, energy, idx, finite.
 
-    Written for speed on CPU: the selection avoids argmax and comparisons on (B, m) arrays (slow
-    variadic/predicate reductions on XLA:CPU) and uses two float max-reductions; the correlation
-    update is one fused loop over gathered Gram rows. ``lax.fori_loop`` over the k steps (fast to
-    compile; unrolling was no faster).
+    Written for speed on CPU, where each step is bound by passes over (B, m) arrays: the selection
+    avoids argmax (slow variadic reduction on XLA:CPU) and uses two float max-reductions with
+    ``where`` masks (``sign`` gets fused into the reduction and is slow there); the correlation
+    update is one fused loop over gathered Gram rows; the (B, k, k) inverse-Cholesky algebra is
+    written as k fused multiply-adds rather than small reductions; the codes are built by one fused
+    one-hot sum instead of a scatter. ``lax.fori_loop`` over the k steps (unrolling was no faster).
     """
     B, m = alpha0.shape
     dtype = alpha0.dtype
     diag = jnp.diagonal(G)
     rev = (m - jnp.arange(m)).astype(dtype)          # m, m-1, ..., 1: ties go to the lowest index
+    iota = jnp.arange(m, dtype=jnp.int32)
     slots = jnp.arange(k)
     dep = _dep_tol(dtype)
     fit = jnp.finfo(dtype).eps * ynorm2              # below this the fit is exact to rounding
@@ -312,19 +325,19 @@ def _batch_core(G, alpha0, ynorm2, tol2, k):
         # -- selection: first argmax of |alpha| over the free atoms --------------------------------
         a = jnp.abs(alpha) * free
         mx = jnp.max(a, axis=1, keepdims=True)
-        at_max = (1.0 - jnp.sign(mx - a)) * rev[None, :]   # > 0 exactly at the maxima
+        at_max = jnp.where(a >= mx, rev[None, :], 0.0)   # > 0 exactly at the maxima
         top = jnp.max(at_max, axis=1, keepdims=True)
         new = jnp.clip((m - top[:, 0]).astype(jnp.int32), 0, m - 1)
         # -- inverse-Cholesky update (rows >= j of U are zero) --------------------------------------
         v = jnp.take_along_axis(G[new], jnp.maximum(idx, 0), axis=1)     # G[S, new], (B, k)
-        w = jnp.sum(U * v[:, None, :], axis=2)                           # U v
+        w = _slot_mv(U, v)                                               # U v
         d2 = diag[new] - jnp.sum(w * w, axis=1)
         ok = go & (energy > tol2) & (energy > fit) & (mx[:, 0] > 0) & (d2 > dep * diag[new])
         dinv = jnp.where(ok, lax.rsqrt(jnp.where(ok, d2, 1.0)), 0.0)
         a0new = jnp.take_along_axis(alpha0, new[:, None], axis=1)[:, 0]
         zj = (a0new - jnp.sum(w * z, axis=1)) * dinv
         ej = (slots == j).astype(dtype)
-        urow = (ej[None, :] - jnp.sum(U * w[:, :, None], axis=1)) * dinv[:, None]   # (e_j - U^T w)/d
+        urow = (ej[None, :] - _slot_mtv(U, w)) * dinv[:, None]          # (e_j - U^T w)/d
         U = lax.dynamic_update_slice_in_dim(U, urow[:, None, :], j, axis=1)
         z = z + ej[None, :] * zj[:, None]
         idx = jnp.where((slots == j)[None, :] & ok[:, None], new[:, None], idx)
@@ -333,18 +346,15 @@ def _batch_core(G, alpha0, ynorm2, tol2, k):
         safe = jnp.maximum(idx, 0)
         for i in range(k):
             alpha = alpha - cu[:, i:i + 1] * G[safe[:, i]]
-        chosen = (1.0 - jnp.sign(top - at_max)) * ok[:, None].astype(dtype)
-        free = free * (1.0 - chosen)
+        free = jnp.where((at_max == top) & ok[:, None], 0.0, free)
         return alpha, free, U, z, idx, energy - zj * zj, ok, nsteps + ok.astype(jnp.int32)
 
     c = (alpha0, jnp.ones((B, m), dtype), jnp.zeros((B, k, k), dtype), jnp.zeros((B, k), dtype),
          jnp.full((B, k), -1, jnp.int32), ynorm2, jnp.ones((B,), bool), jnp.zeros((B,), jnp.int32))
     _, _, U, z, idx, energy, _, nsteps = lax.fori_loop(0, k, step, c)
-    gamma = jnp.sum(U * z[:, :, None], axis=1)                                # U^T z
-    used = idx >= 0
-    rows = jnp.broadcast_to(jnp.arange(B)[:, None], (B, k))
-    codes = jnp.zeros((B, m), dtype).at[rows, jnp.where(used, idx, m)].add(
-        jnp.where(used, gamma, 0.0), mode="drop")
+    gamma = _slot_mtv(U, z)                                                   # U^T z
+    # codes[b, idx[b, i]] = gamma[b, i] (unused slots have idx = -1 and match no atom)
+    codes = sum(jnp.where(iota[None, :] == idx[:, i:i + 1], gamma[:, i:i + 1], 0.0) for i in range(k))
     finite = jnp.all(jnp.isfinite(gamma), axis=1)
     return codes, nsteps, jnp.maximum(energy, 0.0), idx, finite
 
@@ -384,7 +394,7 @@ def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk_size: in
       tol: per-signal stop ||r||_2 <= tol (scalar, traced).
       gram: optional precomputed D^T D.
       chunk_size: process the batch in blocks of this many rows with ``lax.map`` (memory and time per
-        signal stay flat in B). Default: 1024 when B > 1024, else one block.
+        signal stay flat in B). Default: 512 when B > 512, else one block.
 
     Returns:
       ``Solution`` with codes (B, m) and per-signal num_steps, converged, objective (= ||r||^2/2),

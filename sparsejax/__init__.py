@@ -6,7 +6,7 @@ from sparsejax.conv_norms import (conv_coherence, conv_cross_correlation, patch_
 from sparsejax.dictionary import (babel, gram, mutual_coherence, normalize_atoms, overcomplete_dct,
                                   overcomplete_dct_2d, random_gaussian)
 from sparsejax.operators import Dense, LinearOperator, as_operator, power_iteration
-from sparsejax.pursuit import (admm_bpdn, admm_constrained, duality_gap, fista, fista_solver, ista, ista_solver,
+from sparsejax.pursuit import (admm_bpdn, cbpdn_admm, cbpdn_objective, conv_thresholding, admm_constrained, duality_gap, fista, fista_solver, ista, ista_solver,
                                lasso_batch, lasso_objective, omp, omp_batch, thresholding)
 from sparsejax.encode import encode
 from sparsejax.solve import Solution, Solver, iterate

@@ -103,7 +103,7 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="Y"):
         lasso_batch(D, Y.astype(int), 0.1)
     with pytest.raises(ValueError, match="method"):
-        lasso_batch(D, Y, 0.1, method="lars")
+        lasso_batch(D, Y, 0.1, method="newton")
     with pytest.raises(ValueError, match="max_active"):
         lasso_batch(D, Y, 0.1, max_active=1000)
     with pytest.raises(ValueError, match="Y"):

@@ -1,30 +1,39 @@
-"""Fast batched Lasso: a semismooth-Newton active-set method with continuation and a certified stop.
+"""Fast batched Lasso: a batched LARS-Lasso homotopy with an exact finish and a certified stop.
 
 For every signal y_b (rows of ``Y``) solve
 
     F_b(a) = 1/2 ||y_b - D a||_2^2 + lam ||a||_1          (nonneg: + indicator(a >= 0)).
 
-Method (``method="active_set"``): the primal-dual active-set / semismooth Newton iteration on the
-fixed point a = S_lam(a + D^T(y - D a)) (Ito & Kunisch 2008; with continuation in lam, Fan, Jiao & Lu
-2014), the batched, fixed-shape cousin of the homotopy / active-set methods of Osborne, Presnell &
-Turlach (2000) and Efron et al. (2004, LARS). With G = D^T D precomputed once and c = D^T y:
+Method (``method="auto"``/``"homotopy"``): the LARS-Lasso homotopy (Osborne, Presnell & Turlach
+2000; Efron et al. 2004) written like Batch-OMP (``omp._batch_core``): every operation is an array
+operation over the batch axis, no LAPACK. With G = D^T D and c0 = D^T y, each signal keeps its
+correlations c = c0 - G a (B, m), its active set in fixed slots, the signs s and the inverse Cholesky
+factor U of G_SS (U G_SS U^T = I, zero rows/columns on free slots). One step:
 
-    g = c - G a,  z = a + g,  A = {j : |z_j| > lam_t} (at most ``max_active`` atoms, at most
-    ``max_new`` newcomers per step),  s = sign(z_A),
-    a_A = (G_AA)^{-1} (c_A - lam_t s),  a_{not A} = 0          (Cholesky of the gathered Gram)
+    w = U^T U s (equiangular direction),  u = G[:, S] w (gathered Gram rows),
+    gamma = min(first join:  |c_j - gamma u_j| = lam_c - gamma  (j inactive),
+                first drop:  a_i + gamma w_i = 0,
+                stop:        lam_c - gamma = lam),
+    a += gamma w,  c -= gamma u,  lam_c -= gamma.
 
-with lam_t decreasing geometrically to lam (continuation keeps early active sets small). When the
-sign pattern repeats at lam_t = lam the iterate satisfies the KKT conditions exactly
-(|g_j| <= lam off A, g_A = lam sign(a_A)). Each signal's result is then certified by its duality gap
+A join grows U by one row (as in Batch-OMP); a drop is a rank-one downdate of G^{-1} = U^T U followed
+by one Householder reflection that zeroes the dropped row of U, O(K^2) per signal. The steps run in
+lockstep per chunk (``lockstep_steps``); the unfinished signals are then gathered ``refill_size`` at a
+time and advanced ``refill_steps`` steps per round until done (lane refill). The path is only used
+to find the active set and signs: the codes are recomputed exactly, a_S = G_SS^{-1}(c0_S - lam s), so
+float32 drift along the path does not reach the result. Each signal is then certified by its
+duality gap
 
     gap = P(a) - D(theta),  theta = r / max(1, ||D^T r||_inf / lam),  r = y - D a,
 
 (computed in the cancellation-free form ||r||^2 (1 - 1/s)^2 / 2 + lam||a||_1 - (D^T r)^T a / s);
-``converged`` means gap <= tol * P(a). Signals that fail (active set above ``max_active``, cycling, or a
-gap above tol) are gathered into a small fixed-size buffer and finished by FISTA (warm start,
-``sparsejax.solve.iterate``) followed by a Newton polish from the FISTA sign pattern; ``Solution.state`` reports which signals needed it.
+``converged`` means gap <= tol * P(a). Signals that fail (more than ``max_active`` active atoms, a
+numerically dependent atom, more than ``max_iter`` steps, or a gap above tol) are gathered into a
+small fixed-size buffer and finished by FISTA (warm start, ``sparsejax.solve.iterate``) followed by a
+semismooth-Newton polish from the FISTA sign pattern; ``Solution.state`` reports which signals needed it.
 
-The batch is processed in chunks (``lax.map``) so memory and time per signal stay flat in B.
+``method="active_set"`` keeps the previous first stage (semismooth Newton / primal-dual active set
+with continuation, Ito & Kunisch 2008; Fan, Jiao & Lu 2014, one small Cholesky per step);
 ``method="fista"`` runs only the FISTA path (vmapped, per-signal stop), for reference.
 """
 from __future__ import annotations
@@ -44,7 +53,8 @@ from sparsejax.solve import Solution, Solver, iterate
 
 __all__ = ["lasso_batch", "duality_gap"]
 
-METHODS = ("auto", "active_set", "fista")
+METHODS = ("auto", "homotopy", "active_set", "fista")
+_POLISH_ITER = 30
 
 
 class BatchState(NamedTuple):
@@ -149,6 +159,255 @@ def _ssn_solver(atoms, G, y, c, lam, lam0, *, max_active, max_new, shrink_factor
                   error=lambda old, new: jnp.where(new.done, 0.0, 1.0).astype(dtype))
 
 
+_DEP = 32.0  # a joining atom is dependent when its Cholesky pivot is below _DEP eps G_jj
+
+
+class _LarsState(NamedTuple):
+    """Batched LARS-Lasso homotopy state (leading axis: signals)."""
+
+    c: jax.Array       # (B, m) correlations D^T(y - D a), updated along the path
+    free: jax.Array    # (B, m) 1.0 for atoms outside the active set
+    U: jax.Array       # (B, K, K) inverse Cholesky factor: U G_SS U^T = I (zero rows/cols on free slots)
+    idx: jax.Array     # (B, K) atom in each slot (-1: free slot)
+    s: jax.Array       # (B, K) signs of the active atoms (0 on free slots)
+    beta: jax.Array    # (B, K) coefficients along the path
+    lam_c: jax.Array   # (B,) current path value of lam (= |c_j| on the active set)
+    join: jax.Array    # (B,) atom to add at the next step (-1: none)
+    drop: jax.Array    # (B,) slot to remove at the next step (-1: none)
+    excl: jax.Array    # (B,) atom just dropped: may not re-enter in this step (-1: none)
+    done: jax.Array    # (B,) reached lam
+    bad: jax.Array     # (B,) slot overflow or a (numerically) dependent atom
+    nsteps: jax.Array  # (B,) homotopy steps taken
+
+
+def _first_max(x, rev):
+    """Index of the first maximum of x (B, m) along axis 1 and the maximum (no argmax: slow on CPU)."""
+    m = x.shape[1]
+    mx = jnp.max(x, axis=1, keepdims=True)
+    top = jnp.max((1.0 - jnp.sign(mx - x)) * rev[None, :], axis=1)
+    return jnp.clip((m - top).astype(jnp.int32), 0, m - 1), mx[:, 0]
+
+
+def _packed_argmin(t):
+    """Index of the (first) minimum of t >= 0 along axis 1 via one integer min-reduction."""
+    m = t.shape[1]
+    nb = max(1, (m - 1).bit_length())
+    it = jnp.int32 if t.dtype == jnp.float32 else jnp.int64
+    bits = lax.bitcast_convert_type(t, it)
+    packed = (bits & ~((1 << nb) - 1)) | jnp.arange(m, dtype=it)[None, :]
+    return (jnp.min(packed, axis=1) & ((1 << nb) - 1)).astype(jnp.int32)
+
+
+def _lars_init(c0, lam, K, nonneg):
+    B, m = c0.shape
+    dtype = c0.dtype
+    rev = (m - jnp.arange(m)).astype(dtype)
+    j, mx = _first_max(c0 if nonneg else jnp.abs(c0), rev)
+    done = mx <= lam
+    z = jnp.zeros((B, K), dtype)
+    m1 = jnp.full((B,), -1, jnp.int32)
+    return _LarsState(c0, jnp.ones((B, m), dtype), jnp.zeros((B, K, K), dtype), jnp.full((B, K), -1, jnp.int32),
+                      z, z, jnp.where(done, lam, mx), jnp.where(done, -1, j), m1, m1, done,
+                      jnp.zeros((B,), bool), jnp.zeros((B,), jnp.int32))
+
+
+def _lars_step(st: _LarsState, G, lam, *, nonneg, ns, max_steps):
+    """One homotopy step for every signal: apply the pending join/drop to the factor, move along the
+    equiangular direction to the next event (join, drop, or lam). ``ns`` (static) bounds the slots
+    in use after the join, so the Gram-row loop only visits those."""
+    B, m = st.c.shape
+    K = st.U.shape[1]
+    dtype = st.c.dtype
+    big = jnp.asarray(jnp.finfo(dtype).max, dtype)
+    diag = jnp.diagonal(G)
+    rev = (m - jnp.arange(m)).astype(dtype)
+    ks = jnp.arange(K)
+    atoms_m = jnp.arange(m)
+    c, free, U, idx, s, beta = st.c, st.free, st.U, st.idx, st.s, st.beta
+    act = ~st.done & ~st.bad & (st.nsteps < max_steps)
+    bad = st.bad
+    rows = jnp.arange(B)
+    # the atom dropped in the previous step becomes eligible again
+    free = free.at[rows, jnp.where(st.excl >= 0, st.excl, m)].set(1.0, mode="drop")
+
+    # -- drop: remove slot i from the factor (rank-one downdate of G^{-1} = U^T U, then one
+    #    Householder reflection so that row i of U is zero again) -----------------------------------
+    hasd = act & (st.drop >= 0)
+    ei = ((ks[None, :] == st.drop[:, None]) & hasd[:, None]).astype(dtype)        # (B, K)
+    q = jnp.sum(U * ei[:, None, :], axis=2)                                        # U[:, :, i]
+    qn = jnp.sqrt(jnp.sum(q * q, axis=1))
+    qh = q / jnp.where(hasd, qn, 1.0)[:, None]
+    qi = jnp.sum(qh * ei, axis=1)
+    sig = jnp.where(qi >= 0, -1.0, 1.0).astype(dtype)
+    PU = U - qh[:, :, None] * jnp.sum(qh[:, :, None] * U, axis=1)[:, None, :]
+    rowi = jnp.sum(PU * ei[:, :, None], axis=1)
+    vv = qh - sig[:, None] * ei
+    Un = PU + (sig / (1.0 + jnp.abs(qi)))[:, None, None] * vv[:, :, None] * rowi[:, None, :]
+    keep = 1.0 - ei
+    Un = Un * keep[:, :, None] * keep[:, None, :]
+    U = jnp.where(hasd[:, None, None], Un, U)
+    dropped = jnp.sum(jnp.where(ei > 0, idx, 0), axis=1).astype(jnp.int32)
+    excl = jnp.where(hasd, dropped, -1)
+    idx = jnp.where(ei > 0, -1, idx)
+    s = s * keep
+    beta = beta * keep
+
+    # -- join: grow the inverse Cholesky factor by one row (as in Batch-OMP) -------------------------
+    hasj = act & (st.join >= 0)
+    jn = jnp.maximum(st.join, 0)
+    top = jnp.max(jnp.where(idx < 0, (K - ks)[None, :], 0), axis=1)                  # first free slot
+    has_slot = top > 0
+    slot = (K - top).astype(jnp.int32)
+    safe = jnp.maximum(idx, 0)
+    v = G[jn[:, None], safe]                                                        # G[S, new]
+    w = jnp.sum(U * v[:, None, :], axis=2)                                         # U v
+    d2 = diag[jn] - jnp.sum(w * w, axis=1)
+    ok = has_slot & (d2 > _DEP * jnp.finfo(dtype).eps * diag[jn])
+    bad = bad | (hasj & ~ok)
+    doj = hasj & ok
+    ej = ((ks[None, :] == slot[:, None]) & doj[:, None]).astype(dtype)
+    dinv = jnp.where(doj, lax.rsqrt(jnp.where(doj, d2, 1.0)), 0.0)
+    urow = (ej - jnp.sum(U * w[:, :, None], axis=1)) * dinv[:, None]
+    U = U + ej[:, :, None] * urow[:, None, :]
+    cj = jnp.take_along_axis(c, jn[:, None], axis=1)[:, 0]
+    sj = jnp.ones_like(cj) if nonneg else jnp.sign(cj)
+    idx = jnp.where(ej > 0, jn[:, None], idx)
+    s = jnp.where(ej > 0, sj[:, None], s)
+    act = act & ~bad
+    free = free.at[rows, jnp.where(doj, jn, m)].set(0.0, mode="drop")
+
+    # -- equiangular direction: w = G_SS^{-1} s, u = G[:, S] w ---------------------------------------
+    w = jnp.sum(U * jnp.sum(U * s[:, None, :], axis=2)[:, :, None], axis=1)        # U^T U s
+    w = jnp.where(act[:, None], w, 0.0)
+    safe = jnp.maximum(idx, 0)
+    u = w[:, 0:1] * G[safe[:, 0]]
+    for i in range(1, ns):
+        u = u + w[:, i:i + 1] * G[safe[:, i]]
+
+    # -- step length: first join (an inactive |c_j| reaches the active level), drop (a coefficient
+    #    crosses zero) or lam ----------------------------------------------------------------------
+    lc = st.lam_c[:, None]
+    tiny = jnp.finfo(dtype).tiny
+    d1 = 1.0 - u
+    n1 = jnp.maximum(lc - c, 0.0)
+    if nonneg:
+        tj = jnp.where(d1 > tiny, n1 / jnp.where(d1 > tiny, d1, 1.0), big)
+    else:
+        # min((lc - c)/(1 - u) over 1 - u > 0, (lc + c)/(1 + u) over 1 + u > 0) with one division
+        d2m = 1.0 + u
+        n2 = jnp.maximum(lc + c, 0.0)
+        inner = jnp.abs(u) < 1.0
+        num = jnp.where(inner, jnp.minimum(n1 * d2m, n2 * d1), jnp.where(u >= 1.0, n2, n1))
+        den = jnp.where(inner, d1 * d2m, 1.0 + jnp.abs(u))
+        tj = num / den
+    tj = jnp.where(free > 0, tj, big)
+    # first minimum in one integer reduction: t >= 0, so its bit pattern is monotone; the low bits
+    # carry the index (ties closer than 2^-(mantissa - nb) relative resolve to the lowest index)
+    jbest = _packed_argmin(tj)
+    cb = jnp.take_along_axis(c, jbest[:, None], axis=1)[:, 0]
+    ub = jnp.take_along_axis(u, jbest[:, None], axis=1)[:, 0]
+    lcv = st.lam_c
+    e1 = 1.0 - ub
+    g1 = jnp.where(e1 > tiny, jnp.maximum(lcv - cb, 0.0) / jnp.where(e1 > tiny, e1, 1.0), big)
+    if not nonneg:
+        e2 = 1.0 + ub
+        g1 = jnp.minimum(g1, jnp.where(e2 > tiny, jnp.maximum(lcv + cb, 0.0) / jnp.where(e2 > tiny, e2, 1.0), big))
+    fb = jnp.take_along_axis(free, jbest[:, None], axis=1)[:, 0]
+    gjoin = jnp.where(fb > 0, g1, big)
+    bw = beta * w
+    td = jnp.where(bw < 0, -beta / jnp.where(bw < 0, w, 1.0), big)
+    gdrop = jnp.min(td, axis=1)
+    dslot = jnp.argmin(td, axis=1).astype(jnp.int32)
+    gstop = st.lam_c - lam
+    stop = gstop <= jnp.minimum(gjoin, gdrop)
+    isdrop = ~stop & (gdrop < gjoin)
+    isjoin = ~stop & ~isdrop
+    gamma = jnp.where(act, jnp.minimum(gstop, jnp.minimum(gjoin, gdrop)), 0.0)
+    beta = beta + gamma[:, None] * w
+    c = c - gamma[:, None] * u
+    lam_c = jnp.where(act & stop, lam, st.lam_c - gamma)
+    return _LarsState(c, free, U, idx, s, beta, lam_c,
+                      jnp.where(act & isjoin, jbest, -1).astype(jnp.int32),
+                      jnp.where(act & isdrop, dslot, -1).astype(jnp.int32),
+                      excl, st.done | (act & stop), bad, st.nsteps + act.astype(jnp.int32))
+
+
+def _lars_finish(st: _LarsState, C0, lam):
+    """Exact codes on the final active set and signs: a_S = G_SS^{-1}(c0_S - lam s) = U^T U (...)."""
+    B, m = C0.shape
+    used = st.idx >= 0
+    safe = jnp.maximum(st.idx, 0)
+    rhs = jnp.where(used, jnp.take_along_axis(C0, safe, axis=1) - lam * st.s, 0.0)
+    x = jnp.sum(st.U * jnp.sum(st.U * rhs[:, None, :], axis=2)[:, :, None], axis=1)
+    x = jnp.where(used & st.done[:, None], x, 0.0)
+    rows = jnp.broadcast_to(jnp.arange(B)[:, None], used.shape)
+    return jnp.zeros((B, m), C0.dtype).at[rows, jnp.where(used, st.idx, m)].add(x, mode="drop")
+
+
+def _pad_slots(st: _LarsState, K):
+    k = st.U.shape[1]
+    if k == K:
+        return st
+    p = K - k
+    return st._replace(U=jnp.pad(st.U, ((0, 0), (0, p), (0, p))),
+                       idx=jnp.pad(st.idx, ((0, 0), (0, p)), constant_values=-1),
+                       s=jnp.pad(st.s, ((0, 0), (0, p))), beta=jnp.pad(st.beta, ((0, 0), (0, p))))
+
+
+def _compact(mask, F):
+    """Indices of the first F True entries of mask (B,), padded with B; and which are real."""
+    B = mask.shape[0]
+    pos = jnp.cumsum(mask) - 1
+    tgt = jnp.where(mask & (pos < F), pos, F)
+    sel = jnp.full((F,), B, jnp.int32).at[tgt].set(jnp.arange(B, dtype=jnp.int32), mode="drop")
+    return sel, sel < B
+
+
+def _homotopy(atoms, G, Y, lam, *, nonneg, K, steps1, steps2, max_steps, chunk, buf):
+    """LARS-Lasso homotopy for all rows of Y: ``steps1`` lockstep steps per chunk, then the unfinished
+    signals are gathered ``buf`` at a time and advanced ``steps2`` steps per round (lane refill)."""
+    B, n = Y.shape
+    m = atoms.shape[1]
+    dtype = Y.dtype
+    K1 = max(1, min(K, steps1))
+    nchunk = -(-B // chunk)
+    pad = nchunk * chunk - B
+    Yp = jnp.concatenate([Y, jnp.zeros((pad, n), dtype)]) if pad else Y
+
+    def run_chunk(Yc):
+        st = _lars_init(Yc @ atoms, lam, K1, nonneg)
+        step = partial(_lars_step, G=G, lam=lam, nonneg=nonneg, ns=K1, max_steps=max_steps)
+        return lax.fori_loop(0, min(steps1, max_steps), lambda _, st: step(st), st)
+
+    st = lax.map(run_chunk, Yp.reshape(nchunk, chunk, n))
+    st = jax.tree_util.tree_map(lambda x: x.reshape((nchunk * chunk,) + x.shape[2:])[:B], st)
+    st = _pad_slots(st, K)
+    if max_steps <= steps1:
+        return st
+    F = min(buf, B)
+
+    def pending(st):
+        return ~st.done & ~st.bad & (st.nsteps < max_steps)
+
+    def cond(carry):
+        st, rnd = carry
+        return jnp.any(pending(st)) & (rnd < -(-max_steps // steps2) * -(-B // F))
+
+    def body(carry):
+        st, rnd = carry
+        sel, valid = _compact(pending(st), F)
+        gsel = jnp.minimum(sel, B - 1)
+        sub = jax.tree_util.tree_map(lambda x: x[gsel], st)
+        sub = sub._replace(done=sub.done | ~valid)
+        step = partial(_lars_step, G=G, lam=lam, nonneg=nonneg, ns=K, max_steps=max_steps)
+        sub = lax.fori_loop(0, steps2, lambda _, st: step(st), sub)
+        st = jax.tree_util.tree_map(lambda x, y: x.at[sel].set(y, mode="drop"), st, sub)
+        return st, rnd + 1
+
+    st, _ = lax.while_loop(cond, body, (st, jnp.asarray(0)))
+    return st
+
+
 def _gap_batch(atoms, Y, A, lam, nonneg):
     R = Y - A @ atoms.T
     Gr = R @ atoms
@@ -156,12 +415,13 @@ def _gap_batch(atoms, Y, A, lam, nonneg):
 
 
 @partial(jax.jit, static_argnames=("max_iter", "nonneg", "method", "max_active", "max_new", "chunk",
-                                   "fallback_size", "fallback_iter"))
+                                   "fallback_size", "fallback_iter", "steps1", "steps2", "buf"))
 def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, max_new, chunk,
-                 fallback_size, fallback_iter):
+                 fallback_size, fallback_iter, steps1=12, steps2=4, buf=256):
     B, n = Y.shape
     m = atoms.shape[1]
     dtype = Y.dtype
+    tiny = jnp.finfo(dtype).tiny
     L = jnp.linalg.eigvalsh(atoms @ atoms.T if n <= m else atoms.T @ atoms)[-1]
 
     def fista_one(y, a0):
@@ -170,7 +430,7 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
         def rel_gap(old, new):  # stop FISTA on the certified relative duality gap
             r = y - atoms @ new.x
             gap, obj = _dual_gap(atoms.T @ r, r, new.x, lam, nonneg)
-            return gap / jnp.maximum(obj, jnp.finfo(dtype).tiny)
+            return gap / jnp.maximum(obj, tiny)
 
         tol_f = jnp.maximum(tol, 256 * jnp.finfo(dtype).eps)
         sol = iterate(fs._replace(error=rel_gap), max_iter=fallback_iter, tol=tol_f, mode="while")
@@ -179,82 +439,95 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
     if method == "fista":
         A, steps = jax.vmap(fista_one)(Y, jnp.zeros((B, m), dtype))
         gap, obj = _gap_batch(atoms, Y, A, lam, nonneg)
-        conv = gap <= tol * jnp.maximum(obj, jnp.finfo(dtype).tiny)
+        conv = gap <= tol * jnp.maximum(obj, tiny)
         st = BatchState(gap, jnp.zeros((B,), jnp.int32), jnp.ones((B,), bool), steps)
-        return Solution(A, steps, conv, ~jnp.all(jnp.isfinite(A), axis=1), obj, gap / jnp.maximum(obj, jnp.finfo(dtype).tiny), st)
+        return Solution(A, steps, conv, ~jnp.all(jnp.isfinite(A), axis=1), obj, gap / jnp.maximum(obj, tiny), st)
 
     G = atoms.T @ atoms
     shrink_factor = jnp.asarray(0.5, dtype)
-    nchunk = -(-B // chunk)
-    pad = nchunk * chunk - B
-    Yp = jnp.concatenate([Y, jnp.zeros((pad, n), dtype)]) if pad else Y
+    if method == "homotopy":
+        hs = _homotopy(atoms, G, Y, lam, nonneg=nonneg, K=max_active, steps1=steps1, steps2=steps2,
+                       max_steps=max_iter, chunk=chunk, buf=buf)
+        A = _lars_finish(hs, Y @ atoms, lam)
+        steps = hs.nsteps
+        done = hs.done & ~hs.bad & jnp.all(jnp.isfinite(A), axis=1)
+    else:
+        nchunk = -(-B // chunk)
+        pad = nchunk * chunk - B
+        Yp = jnp.concatenate([Y, jnp.zeros((pad, n), dtype)]) if pad else Y
 
-    def solve_chunk(Yc):
-        C = Yc @ atoms
+        def solve_chunk(Yc):
+            C = Yc @ atoms
 
-        def one(y, c):
-            lam0 = jnp.maximum(lam, 0.6 * (jnp.max(c) if nonneg else jnp.max(jnp.abs(c))))
-            solver = _ssn_solver(atoms, G, y, c, lam, lam0, max_active=max_active, max_new=max_new,
-                                 shrink_factor=shrink_factor, nonneg=nonneg)
-            sol = iterate(solver, max_iter=max_iter, tol=0.5, mode="while")
-            return sol.codes, sol.num_steps, sol.state.done
+            def one(y, c):
+                lam0 = jnp.maximum(lam, 0.6 * (jnp.max(c) if nonneg else jnp.max(jnp.abs(c))))
+                solver = _ssn_solver(atoms, G, y, c, lam, lam0, max_active=max_active, max_new=max_new,
+                                     shrink_factor=shrink_factor, nonneg=nonneg)
+                sol = iterate(solver, max_iter=max_iter, tol=0.5, mode="while")
+                return sol.codes, sol.num_steps, sol.state.done
 
-        return jax.vmap(one)(Yc, C)
+            return jax.vmap(one)(Yc, C)
 
-    A, steps, done = lax.map(solve_chunk, Yp.reshape(nchunk, chunk, n))
-    A = A.reshape(-1, m)[:B]
-    steps = steps.reshape(-1)[:B]
-    done = done.reshape(-1)[:B]
+        A, steps, done = lax.map(solve_chunk, Yp.reshape(nchunk, chunk, n))
+        A = A.reshape(-1, m)[:B]
+        steps = steps.reshape(-1)[:B]
+        done = done.reshape(-1)[:B]
     gap, obj = _gap_batch(atoms, Y, A, lam, nonneg)
     # the gap itself is only computable to ~100 eps relative (rounding in r and D^T r)
     tol_eff = jnp.maximum(tol, 256 * jnp.finfo(dtype).eps)
-    ok = done & (gap <= tol_eff * jnp.maximum(obj, jnp.finfo(dtype).tiny))
+    ok = done & (gap <= tol_eff * jnp.maximum(obj, tiny))
 
-    # fallback: FISTA on the failures, gathered fallback_size at a time
+    # fallback on the failures, gathered fallback_size at a time: FISTA warm-started from the first
+    # stage's codes, then a Newton polish from its sign pattern
     F = min(fallback_size, B)
-    zeros_i = jnp.zeros((B,), jnp.int32)
+
+    def polish(y, a0):
+        # Newton (active-set) steps at lam from a0: exact KKT once the sign pattern is right
+        solver = _ssn_solver(atoms, G, y, atoms.T @ y, lam, lam, max_active=max_active, max_new=max_new,
+                             shrink_factor=shrink_factor, nonneg=nonneg, a0=a0)
+        sol = iterate(solver, max_iter=_POLISH_ITER, tol=0.5, mode="while")
+        return jnp.where(sol.state.done, sol.codes, a0), sol.num_steps, sol.state.done
+
+    def certified(Ys, As, dn):
+        g, o = _gap_batch(atoms, Ys, As, lam, nonneg)
+        return dn & (g <= tol_eff * jnp.maximum(o, tiny)) & jnp.all(jnp.isfinite(As), axis=1), g, o
 
     def fb_cond(carry):
-        _, todo, _, rnd = carry
+        _, todo, _, _, _, rnd = carry
         return jnp.any(todo) & (rnd < -(-B // F))
 
     def fb_body(carry):
-        A, todo, fsteps, rnd = carry
-        _, sel = lax.top_k(todo.astype(jnp.int32), F)
-        valid = todo[sel]
-        # warm start from the Newton iterate unless it is worse than zero (ill-conditioned solve)
-        Ysel, Asel = Y[sel], A[sel]
-        Rs = Ysel - Asel @ atoms.T
-        worse = 0.5 * jnp.sum(Rs * Rs, 1) + lam * jnp.sum(jnp.abs(Asel), 1) > 0.5 * jnp.sum(Ysel * Ysel, 1)
-        worse = worse | ~jnp.all(jnp.isfinite(Asel), 1)
-        codes, ns = jax.vmap(fista_one)(Ysel, jnp.where(worse[:, None], 0, Asel))
-        codes, ns2 = jax.vmap(polish)(Y[sel], codes)
+        A, todo, fsteps, gap, obj, rnd = carry
+        sel, valid = _compact(todo, F)
+        gsel = jnp.minimum(sel, B - 1)
+        Ys, As = Y[gsel], A[gsel]
+        # warm start from the first stage unless it is worse than zero (ill-conditioned solve)
+        Rs = Ys - As @ atoms.T
+        worse = 0.5 * jnp.sum(Rs * Rs, 1) + lam * jnp.sum(jnp.abs(As), 1) > 0.5 * jnp.sum(Ys * Ys, 1)
+        worse = worse | ~jnp.all(jnp.isfinite(As), 1)
+        As = jnp.where(worse[:, None], 0, As)
+        codes, ns = jax.vmap(fista_one)(Ys, As)
+        codes, ns2, dn = jax.vmap(polish)(Ys, codes)
+        _, g, o = certified(Ys, codes, dn)
         ns = ns + ns2
-        A = A.at[sel].set(jnp.where(valid[:, None], codes, A[sel]))
-        fsteps = fsteps.at[sel].add(jnp.where(valid, ns, 0))
-        todo = todo.at[sel].set(jnp.where(valid, False, todo[sel]))
-        return A, todo, fsteps, rnd + 1
-
-    def polish(y, a0):
-        # Newton polish of the FISTA result: exact KKT once its sign pattern is right
-        solver = _ssn_solver(atoms, G, y, atoms.T @ y, lam, lam, max_active=max_active, max_new=max_new,
-                             shrink_factor=shrink_factor, nonneg=nonneg, a0=a0)
-        sol = iterate(solver, max_iter=max(max_iter, 5), tol=0.5, mode="while")
-        return jnp.where(sol.state.done, sol.codes, a0), sol.num_steps
+        put = lambda x, y: x.at[sel].set(y, mode="drop")
+        return (put(A, codes), put(todo, jnp.zeros_like(valid)), put(fsteps, ns), put(gap, g), put(obj, o),
+                rnd + 1)
 
     todo0 = ~ok
-    A, _, fsteps, _ = lax.while_loop(fb_cond, fb_body, (A, todo0, zeros_i, jnp.asarray(0)))
-    gap, obj = _gap_batch(atoms, Y, A, lam, nonneg)
-    rel = gap / jnp.maximum(obj, jnp.finfo(dtype).tiny)
+    A, _, fsteps, gap, obj, _ = lax.while_loop(
+        fb_cond, fb_body, (A, todo0, jnp.zeros((B,), jnp.int32), gap, obj, jnp.asarray(0)))
+    rel = gap / jnp.maximum(obj, tiny)
     conv = rel <= tol_eff
     diverged = ~jnp.all(jnp.isfinite(A), axis=1)
     st = BatchState(gap, steps, todo0, fsteps)
     return Solution(A, steps + fsteps, conv & ~diverged, diverged, obj, rel, st)
 
 
-def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int = 30, nonneg: bool = False, method: str = "auto",
+def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, nonneg: bool = False, method: str = "auto",
                 max_active: int | None = None, max_new: int = 6, chunk: int = 512, fallback_size: int = 128,
-                fallback_iter: int = 5000) -> Solution:
+                fallback_iter: int = 5000, lockstep_steps: int = 12, refill_steps: int = 4,
+                refill_size: int = 256) -> Solution:
     """Solve B Lasso problems min_a 1/2||y_b - D a||^2 + lam||a||_1 with one dictionary, fast.
 
     Args:
@@ -264,13 +537,18 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int = 30, nonneg: bool = False
       tol: target relative duality gap (gap / objective), the per-signal convergence test. The gap is
         only computable to about 100 eps relative, so the test uses max(tol, 256 eps) (3e-5 in
         float32); Newton-terminated signals satisfy the KKT conditions to rounding error anyway.
-      max_iter: active-set (Newton) iterations per signal before falling back to FISTA.
+      max_iter: homotopy steps per signal (joins + drops + the final step; default 128) before falling
+        back to FISTA; for ``method="active_set"`` the Newton iterations (default 30).
       nonneg: constrain a >= 0.
-      method: "auto"/"active_set" (semismooth-Newton active set + FISTA fallback) or "fista".
+      method: "auto"/"homotopy" (batched LARS-Lasso + exact finish + FISTA fallback), "active_set"
+        (semismooth-Newton active set + FISTA fallback) or "fista".
       max_active: static size of the gathered active set, default min(32, 3n/4, m) (signals needing
         more go to FISTA).
-      max_new: newcomers admitted per Newton step (damping).
+      max_new: newcomers admitted per Newton step (damping; Newton polish and "active_set").
       chunk: signals per ``lax.map`` chunk.
+      lockstep_steps: homotopy steps every chunk takes in lockstep (about the typical support size).
+      refill_steps, refill_size: after that, unfinished signals are gathered ``refill_size`` at a time
+        and advanced ``refill_steps`` steps per round.
       fallback_size, fallback_iter: FISTA fallback buffer size and iteration cap.
 
     Returns:
@@ -278,7 +556,8 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int = 30, nonneg: bool = False
       <= tol), ``diverged``, ``objective``, ``error`` (the relative duality gap) and ``state`` a
       ``BatchState`` (gap, newton_steps, fallback, fallback_steps).
 
-    References: Ito & Kunisch (2008); Fan, Jiao & Lu (2014, PDASC); Osborne, Presnell & Turlach (2000);
+    References: Osborne, Presnell & Turlach (2000); Efron et al. (2004); Rubinstein, Zibulevsky &
+    Elad (2008, Batch-OMP); Ito & Kunisch (2008); Fan, Jiao & Lu (2014, PDASC); Osborne, Presnell & Turlach (2000);
     Efron et al. (2004); Beck & Teboulle (2009) for the fallback.
     """
     if isinstance(D, LinearOperator):
@@ -301,6 +580,9 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int = 30, nonneg: bool = False
     V.check_nonnegative("lam", lam)
     V.check_nonnegative("tol", tol)
     V.check_choice("method", method, METHODS)
+    method = "homotopy" if method == "auto" else method
+    if max_iter is None:
+        max_iter = 30 if method == "active_set" else 4 * 32
     if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
         raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
     m = D.shape[1]
@@ -311,13 +593,16 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int = 30, nonneg: bool = False
     chunk = V.check_positive_int("chunk", chunk)
     fallback_size = V.check_positive_int("fallback_size", fallback_size)
     fallback_iter = V.check_positive_int("fallback_iter", fallback_iter)
+    lockstep_steps = V.check_positive_int("lockstep_steps", lockstep_steps)
+    refill_steps = V.check_positive_int("refill_steps", refill_steps)
+    refill_size = V.check_positive_int("refill_size", refill_size)
     dtype = jnp.result_type(D.dtype, Y.dtype)
     B = Y.shape[0]
     if B == 0:
         raise ValueError("Y must hold at least one signal")
     chunk = min(chunk, B)
-    method = "active_set" if method == "auto" else method
     return _lasso_batch(D.astype(dtype), Y.astype(dtype), lam.astype(dtype), jnp.asarray(tol, dtype),
                         max_iter=max_iter, nonneg=nonneg, method=method, max_active=max_active,
                         max_new=max_new, chunk=chunk, fallback_size=fallback_size,
-                        fallback_iter=fallback_iter)
+                        fallback_iter=fallback_iter, steps1=lockstep_steps, steps2=refill_steps,
+                        buf=refill_size)

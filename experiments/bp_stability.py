@@ -10,14 +10,14 @@ every trial inside it against its bound (with the solver's effective delta).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from sparsejax.report import experiment_main
 
 NAME = "bp_stability"
 TITLE = "BP stability: ||a^ - a||^2 vs k against the Donoho-Elad-Temlyakov bound"
@@ -123,15 +123,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=TITLE)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=Path("results"))
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    res = run(a.quick, a.out, a.seed)
-    (a.out / f"{NAME}.json").write_text(json.dumps(res, indent=2))
-    print(json.dumps({k: res[k] for k in ("name", "passed", "seconds")}))
-    return 0 if res["passed"] else 1
+    return experiment_main(run, NAME, TITLE, argv)
 
 
 if __name__ == "__main__":

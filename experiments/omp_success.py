@@ -12,14 +12,14 @@ far beyond it.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from sparsejax.report import experiment_main
 
 NAME = "omp_success"
 TITLE = "OMP exact-support success rate vs k and noise, against the coherence condition"
@@ -147,15 +147,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=TITLE)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=Path("results"))
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    res = run(a.quick, a.out, a.seed)
-    (a.out / f"{NAME}.json").write_text(json.dumps(res, indent=2))
-    print(json.dumps({k: res[k] for k in ("name", "passed", "seconds")}))
-    return 0 if res["passed"] else 1
+    return experiment_main(run, NAME, TITLE, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Each signal is solved on its own (its own stopping point and flags in the return
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from sparsejax import _validate as V
 from sparsejax.operators import Dense, as_operator

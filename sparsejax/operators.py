@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from sparsejax._validate import as_float_array, check_ndim, check_positive_int
+from sparsejax._validate import as_float_array, check_ndim
 
 __all__ = ["LinearOperator", "Dense", "power_iteration", "as_operator"]
 

@@ -111,3 +111,22 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
     path = out_dir / "report.html"
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+def experiment_main(run, name: str, title: str, argv=None) -> int:
+    """The command line of a single experiment script: ``python experiments/NAME.py [--quick] [--out DIR] [--seed N]``.
+
+    Runs ``run(quick, out_dir, seed)``, writes ``DIR/NAME.json`` and returns 0 when the result passed.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description=title)
+    ap.add_argument("--quick", action="store_true", help="the small preset (seconds; what CI runs)")
+    ap.add_argument("--out", type=Path, default=Path("results"))
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    res = run(a.quick, a.out, a.seed)
+    (a.out / f"{name}.json").write_text(json.dumps(res, indent=2, default=str))
+    print(json.dumps({k: res.get(k) for k in ("name", "passed", "seconds")}))
+    return 0 if res.get("passed") else 1

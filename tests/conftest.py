@@ -1,5 +1,4 @@
 """Strict test settings: rank promotion raises; fixtures for float64 and seeded keys."""
-import os
 
 import jax
 import numpy as np

@@ -129,7 +129,6 @@ def test_exact_fit_and_zero_signal_never_repeat_atoms():
 
 def test_nonneg_omp():
     D, _, _ = _problem(np.float64, seed=5)
-    rng = np.random.default_rng(5)
     a = np.zeros(48)
     a[[3, 17, 30]] = [1.0, 0.7, 1.3]
     y = D @ a

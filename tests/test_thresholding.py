@@ -1,6 +1,5 @@
 """Thresholding pursuit (A1) against a direct NumPy computation."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -1,7 +1,6 @@
 """Shared argument handling for the pursuits: validation before tracing, then a jitted core."""
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from sparsejax import _validate as V

@@ -67,7 +67,6 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax import shrink

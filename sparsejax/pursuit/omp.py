@@ -41,7 +41,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from sparsejax import _validate as V
-from sparsejax.operators import LinearOperator, as_operator
+from sparsejax.operators import as_operator
 from sparsejax.pursuit._common import prepare_problem
 from sparsejax.solve import Solution
 

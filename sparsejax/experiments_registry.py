@@ -11,6 +11,7 @@ from pathlib import Path
 EXPERIMENTS: dict[str, str] = {
     "bp_stability": "experiments/bp_stability.py",
     "omp_success": "experiments/omp_success.py",
+    "csc_image": "experiments/csc_image.py",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

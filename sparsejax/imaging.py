@@ -1,0 +1,297 @@
+"""Image restoration with a convolutional dictionary: denoising and inpainting by CSC (REFERENCE 1, A4).
+
+Both follow SPORCO's examples (Wohlberg, IEEE TIP 2016; ICIP 2016): a grey image s (H, W) is split into a
+smooth low-pass part l, which sparse codes represent badly, and the rest, which is coded by convolutional
+BPDN (``cbpdn_admm``) with learned filters d_m (M, 1, h, w):
+
+    x* = argmin_x 1/2 || W (sum_m d_m * x_m - (s - l)) ||^2 + lam sum_m ||x_m||_1,      restored = l + D x*.
+
+Low-pass component
+  * denoising: ``tikhonov_split`` (SPORCO ``signal.tikhonov_filter``): l solves (I + tau G^T G) l = s with
+    G = [G_r; G_c] the forward differences, by FFT on the image padded symmetrically by ``npad`` pixels
+    (then cropped), so l is a smoothed image and s - l its high-pass residual. On a noisy image l carries
+    little noise (it is a low-pass filter with cut-off set by tau); the noise goes to s - l, where the
+    l1 penalty rejects it.
+  * inpainting (our choice, documented here): a *masked* Tikhonov step (``masked_tikhonov``),
+        l = argmin 1/2 || W (l - s) ||^2 + tau/2 || G l ||^2,
+    i.e. (W^2 + tau G^T G) l = W^2 s, solved by conjugate gradients preconditioned with the FFT inverse of
+    (mean(W^2) I + tau G^T G) on the same symmetric padding. l interpolates the known pixels smoothly into
+    the holes (a discrete harmonic-like fill, with smoothing of the known pixels); with W = 1 it is exactly
+    ``tikhonov_split``'s low-pass part (the preconditioner is then the exact inverse).
+
+Borders
+  The Fourier-domain solver is periodic. To avoid wrap-around artefacts the high-pass image is zero-padded
+  by ``npad`` pixels (default 16, at least the filter size) on every side, coded on the padded grid, and the
+  reconstruction is cropped back: atoms near one edge can no longer explain structure at the opposite edge.
+  The padding counts as known zero (weight 1) in both functions, so ``csc_inpaint`` with an all-ones mask
+  solves exactly the problem ``csc_denoise`` solves (to the solvers' tolerance).
+
+Inpainting weights W = mask (1 known, 0 missing; values in [0, 1] are weights). Missing pixels take the
+value of l + D x* there; ``keep_known=True`` copies the known pixels back into the output.
+
+All array work is JAX: ``tikhonov_split`` and ``masked_tikhonov`` are jitted (``npad`` static), the CSC part
+is ``cbpdn_admm`` (jitted); the argument checks run in Python first. ``csc_denoise`` / ``csc_inpaint``
+themselves are not meant to be wrapped in ``jax.jit`` (their ``info`` holds Python numbers).
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sparsejax import _validate as V
+from sparsejax.conv import conv_synthesis
+from sparsejax.pursuit.csc import cbpdn_admm
+
+__all__ = ["psnr", "tikhonov_split", "masked_tikhonov", "csc_denoise", "csc_inpaint", "add_noise", "random_mask"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# checks
+# ----------------------------------------------------------------------------------------------------
+def _image(name, img):
+    img = V.as_float_array(name, img)
+    if img.ndim != 2 or min(img.shape) < 2:
+        raise ValueError(f"{name} must be a grey image of shape (H, W) with H, W >= 2, got shape {tuple(img.shape)}")
+    V.check_finite(name, img)
+    return img
+
+
+def _mask(mask, img):
+    if getattr(mask, "dtype", None) is not None and np.dtype(mask.dtype) == np.bool_:
+        mask = jnp.asarray(mask, img.dtype)     # a boolean mask is accepted as 0/1 weights
+    mask = V.as_float_array("mask", mask)
+    if tuple(mask.shape) != tuple(img.shape):
+        raise ValueError(f"mask must have the image's shape {tuple(img.shape)}, got {tuple(mask.shape)}")
+    V.check_finite("mask", mask)
+    if V.is_concrete(mask):
+        m = np.asarray(mask)
+        if m.min() < 0 or m.max() > 1:
+            raise ValueError(f"mask values must lie in [0, 1] (1 = known pixel), got range [{m.min()}, {m.max()}]")
+        if not np.any(m > 0):
+            raise ValueError("mask has no known pixel (all zeros)")
+    return mask.astype(img.dtype)
+
+
+def _npad(npad):
+    if isinstance(npad, bool) or not isinstance(npad, (int, np.integer)) or npad < 0:
+        raise ValueError(f"npad must be a non-negative int, got {npad!r}")
+    return int(npad)
+
+
+def _filters(filters):
+    filters = V.as_float_array("filters", filters)
+    if filters.ndim == 3:
+        filters = filters[:, None]
+    if filters.ndim != 4 or filters.shape[1] != 1:
+        raise ValueError(f"filters must have shape (M, 1, h, w) (or (M, h, w)) for a grey image, got "
+                         f"{tuple(filters.shape)}")
+    V.check_finite("filters", filters)
+    return filters
+
+
+def _scalar(name, v, strict=False):
+    a = V.as_float_array(name, v)
+    if a.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {tuple(a.shape)}")
+    V.check_nonnegative(name, a, strict=strict)
+    return a
+
+
+# ----------------------------------------------------------------------------------------------------
+# quality
+# ----------------------------------------------------------------------------------------------------
+def psnr(ref, img, data_range=1.0) -> jax.Array:
+    """Peak signal-to-noise ratio 10 log10(data_range^2 / mean((ref - img)^2)) in dB (inf when equal)."""
+    ref = V.as_float_array("ref", ref)
+    img = V.as_float_array("img", img)
+    if tuple(ref.shape) != tuple(img.shape):
+        raise ValueError(f"img must have the shape of ref {tuple(ref.shape)}, got {tuple(img.shape)}")
+    _scalar("data_range", data_range, strict=True)
+    mse = jnp.mean((ref - img) ** 2)
+    return 10.0 * jnp.log10(jnp.asarray(data_range, mse.dtype) ** 2 / mse)
+
+
+def add_noise(key, img, sigma):
+    """img + sigma * N(0, 1) (no clipping)."""
+    img = jnp.asarray(img)
+    return img + sigma * jax.random.normal(key, img.shape, img.dtype)
+
+
+def random_mask(key, shape, frac_missing):
+    """Float mask of ``shape``: 1 = known, 0 = missing, each pixel missing with probability ``frac_missing``."""
+    return (jax.random.uniform(key, tuple(shape)) >= frac_missing).astype(jnp.result_type(float))
+
+
+# ----------------------------------------------------------------------------------------------------
+# low-pass components
+# ----------------------------------------------------------------------------------------------------
+def _gtg_symbol(shape, dtype):
+    """Fourier symbol of G^T G (periodic forward differences) on an rfft2 grid of a (H, W) array."""
+    H, W = shape
+    wr = 2.0 - 2.0 * jnp.cos(2.0 * jnp.pi * jnp.arange(H, dtype=dtype) / H)
+    wc = 2.0 - 2.0 * jnp.cos(2.0 * jnp.pi * jnp.arange(W // 2 + 1, dtype=dtype) / W)
+    return wr[:, None] + wc[None, :]
+
+
+def _gtg(x):
+    """G^T G x (periodic): the 5-point negative Laplacian."""
+    return (4.0 * x - jnp.roll(x, 1, 0) - jnp.roll(x, -1, 0) - jnp.roll(x, 1, 1) - jnp.roll(x, -1, 1))
+
+
+@partial(jax.jit, static_argnames=("npad",))
+def _tikhonov(img, lam, npad):
+    sp = jnp.pad(img, npad, mode="symmetric")
+    A = 1.0 + lam * _gtg_symbol(sp.shape, img.dtype)
+    lp = jnp.fft.irfft2(jnp.fft.rfft2(sp) / A, s=sp.shape).astype(img.dtype)
+    low = lp[npad:npad + img.shape[0], npad:npad + img.shape[1]]
+    return low, img - low
+
+
+def tikhonov_split(img, lam, npad: int = 16):
+    """Low/high-pass split (SPORCO ``signal.tikhonov_filter``): (I + lam G^T G) low = img, high = img - low.
+
+    Solved by FFT on the image padded symmetrically by ``npad`` pixels per side, then cropped.
+
+    Args:
+      img: grey image (H, W).
+      lam: Tikhonov weight >= 0 (traced); larger is smoother. SPORCO's examples use 5 to 10.
+      npad: symmetric padding (static), default 16.
+
+    Returns:
+      (low, high), each (H, W), low + high = img.
+    """
+    img = _image("img", img)
+    lam = _scalar("lam", lam)
+    return _tikhonov(img, lam.astype(img.dtype), npad=_npad(npad))
+
+
+@partial(jax.jit, static_argnames=("npad", "max_iter"))
+def _masked_tik(img, w, lam, tol, npad, max_iter):
+    sp = jnp.pad(img, npad, mode="symmetric")
+    wp = jnp.pad(w, npad, mode="symmetric")
+    w2 = wp * wp
+    c = jnp.mean(w2)
+    A = c + lam * _gtg_symbol(sp.shape, img.dtype)
+    precond = lambda r: jnp.fft.irfft2(jnp.fft.rfft2(r) / A, s=sp.shape).astype(img.dtype)
+    op = lambda x: w2 * x + lam * _gtg(x)
+    b = w2 * sp
+    lp, _ = jax.scipy.sparse.linalg.cg(op, b, x0=precond(b), tol=tol, maxiter=max_iter, M=precond)
+    return lp[npad:npad + img.shape[0], npad:npad + img.shape[1]]
+
+
+def masked_tikhonov(img, mask, lam, npad: int = 16, *, max_iter: int = 300, tol: float = 1e-6):
+    """Masked Tikhonov smoothing: low = argmin 1/2||W (low - img)||^2 + lam/2 ||G low||^2, W = mask.
+
+    Fills the unknown pixels (mask 0) smoothly from the known ones. Solved by preconditioned conjugate
+    gradients on the symmetrically padded image (preconditioner: FFT inverse of mean(W^2) I + lam G^T G,
+    exact when W = 1, so an all-ones mask gives ``tikhonov_split(img, lam, npad)[0]``).
+
+    Args:
+      img: grey image (H, W) (values at unknown pixels are ignored).
+      mask: (H, W) weights in [0, 1], 1 = known; at least one pixel must be known.
+      lam: smoothing weight > 0.
+      npad: symmetric padding (static).
+      max_iter, tol: CG iteration bound (static) and relative residual tolerance.
+    """
+    img = _image("img", img)
+    mask = _mask(mask, img)
+    lam = _scalar("lam", lam, strict=True)
+    V.check_positive_int("max_iter", max_iter)
+    _scalar("tol", tol)
+    return _masked_tik(img, mask, lam.astype(img.dtype), jnp.asarray(tol, img.dtype), npad=_npad(npad),
+                       max_iter=int(max_iter))
+
+
+# ----------------------------------------------------------------------------------------------------
+# CSC restoration
+# ----------------------------------------------------------------------------------------------------
+@partial(jax.jit, static_argnames=("npad",))
+def _synth_crop(filters, codes, npad):
+    rec = conv_synthesis(filters, codes, boundary="circular", method="fft")[0]
+    H, W = rec.shape
+    return rec[npad:H - npad, npad:W - npad]
+
+
+def _csc_high(filters, high, lam, weight, npad, solver_kw):
+    """Code the zero-padded high-pass image; weight (H, W) or None. Returns (D x cropped, Solution)."""
+    hp = jnp.pad(high, npad)
+    mask = None if weight is None else jnp.pad(weight, npad, constant_values=1.0)[None]
+    sol = cbpdn_admm(filters.astype(high.dtype), hp[None], lam, mask=mask, **solver_kw)
+    return _synth_crop(filters.astype(high.dtype), sol.codes, npad=npad), sol
+
+
+def _info(low, high, dx, sol):
+    codes = sol.codes
+    return {"low": low, "high": high, "high_fit": dx, "codes": codes, "num_steps": int(sol.num_steps),
+            "converged": bool(sol.converged), "objective": float(sol.objective), "error": float(sol.error),
+            "nnz_fraction": float(jnp.mean(codes != 0))}
+
+
+def _check_common(filters, lam, npad, max_iter):
+    filters = _filters(filters)
+    lam = _scalar("lam", lam)
+    npad = filters.shape[-1] if npad is None else _npad(npad)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    return filters, lam, npad
+
+
+def csc_denoise(img, filters, lam=0.1, *, tik_lam=5.0, npad: int | None = 16, max_iter: int = 200,
+                tol=1e-3, rho=None, nonneg: bool = False):
+    """Denoise a grey image by convolutional sparse coding of its high-pass part (module docstring).
+
+    low, high = tikhonov_split(img, tik_lam, npad); x = CBPDN(high zero-padded by npad, lam);
+    clean = low + crop(D x).
+
+    Args:
+      img: noisy grey image (H, W) (finite; any range, [0, 1] for the default parameters).
+      filters: (M, 1, h, w) (or (M, h, w)) dictionary, e.g. ``sparsejax.data.load_conv_dictionary()``.
+      lam: l1 weight of CBPDN (> 0; grows with the noise level; ~ 1-2 sigma for unit-norm filters).
+      tik_lam: Tikhonov weight of the low-pass split.
+      npad: padding in pixels (Tikhonov: symmetric; CSC: zeros). None = the filter width.
+      max_iter, tol, rho: ``cbpdn_admm`` settings (iterations, relative residual tolerance, initial penalty).
+      nonneg: non-negative codes.
+
+    Returns:
+      (clean (H, W), info) with info = {"low", "high", "high_fit" (= crop(D x)), "codes" (padded grid),
+      "num_steps", "converged", "objective", "error", "nnz_fraction"}.
+    """
+    img = _image("img", img)
+    filters, lam, npad = _check_common(filters, lam, npad, max_iter)
+    low, high = tikhonov_split(img, tik_lam, npad)
+    dx, sol = _csc_high(filters, high, lam, None, npad,
+                        dict(max_iter=int(max_iter), tol=tol, rho=rho, nonneg=nonneg))
+    return low + dx, _info(low, high, dx, sol)
+
+
+def csc_inpaint(img, mask, filters, lam=0.02, *, tik_lam=5.0, npad: int | None = 16, max_iter: int = 300,
+                tol=1e-3, rho=None, nonneg: bool = False, keep_known: bool = False, tik_iter: int = 300):
+    """Inpaint (and denoise) a grey image with missing pixels by masked CSC (module docstring).
+
+    low = masked_tikhonov(img, mask, tik_lam, npad); high = mask (img - low);
+    x = masked CBPDN(high zero-padded, weight W = mask (1 on the padding), lam); out = low + crop(D x).
+
+    Args:
+      img: grey image (H, W); values at missing pixels are ignored (they must still be finite).
+      mask: (H, W), 1 = known pixel, 0 = missing (weights in [0, 1] allowed); bool accepted.
+      filters, lam, tik_lam, npad, max_iter, tol, rho, nonneg: as ``csc_denoise``.
+      keep_known: copy the observed values back at known pixels (mask == 1) in the output.
+      tik_iter: CG iterations of the masked Tikhonov step.
+
+    Returns:
+      (out (H, W), info) as ``csc_denoise``. With mask = 1 everywhere this is ``csc_denoise`` (same problem).
+    """
+    img = _image("img", img)
+    mask = _mask(mask, img)
+    filters, lam, npad = _check_common(filters, lam, npad, max_iter)
+    low = masked_tikhonov(img, mask, tik_lam, npad, max_iter=tik_iter)
+    high = mask * (img - low)
+    dx, sol = _csc_high(filters, high, lam, mask, npad,
+                        dict(max_iter=int(max_iter), tol=tol, rho=rho, nonneg=nonneg))
+    out = low + dx
+    if keep_known:
+        out = jnp.where(mask >= 1, img, out)
+    return out, _info(low, high, dx, sol)

@@ -117,3 +117,17 @@ def test_no_retrace():
     lasso_batch(D * 1.1, Y + 0.5, 0.2)
     lasso_batch(-D, -Y, jnp.float32(0.01), tol=1e-5)
     assert _lasso_batch._cache_size() == n0
+
+
+def test_deferred_drops_same_result(x64, monkeypatch):
+    # with a drop buffer of one signal, concurrent drops wait a step: same path, same codes
+    import importlib
+    mod = importlib.import_module("sparsejax.pursuit.lasso_batch")
+    D, Y = make(B=32, k=8, seed=1)
+    a = lasso_batch(D, Y, 0.03, chunk=32, max_active=20)
+    monkeypatch.setattr(mod, "_DROP_BUF", 1)
+    b = lasso_batch(D, Y, 0.03, chunk=32, max_active=20, refill_size=7)  # new static config: retraced
+    assert bool(jnp.all(b.converged))
+    np.testing.assert_array_equal(a.state.fallback, b.state.fallback)
+    np.testing.assert_array_equal(a.state.newton_steps, b.state.newton_steps)
+    np.testing.assert_allclose(a.codes, b.codes, atol=1e-10)

@@ -17,7 +17,9 @@ factor U of G_SS (U G_SS U^T = I, zero rows/columns on free slots). One step:
     a += gamma w,  c -= gamma u,  lam_c -= gamma.
 
 A join grows U by one row (as in Batch-OMP); a drop is a rank-one downdate of G^{-1} = U^T U followed
-by one Householder reflection that zeroes the dropped row of U, O(K^2) per signal. The steps run in
+by one Householder reflection that zeroes the dropped row of U, O(K^2) per signal. Drops are rare (none
+in the first steps, a few percent of signals per step later), so each step downdates only a gathered
+buffer of ``_DROP_BUF`` signals (skipped when none drops); further drops wait one step. The steps run in
 lockstep per chunk (``lockstep_steps``); the unfinished signals are then gathered ``refill_size`` at a
 time and advanced ``refill_steps`` steps per round until done (lane refill). The path is only used
 to find the active set and signs: the codes are recomputed exactly, a_S = G_SS^{-1}(c0_S - lam s), so
@@ -160,6 +162,7 @@ def _ssn_solver(atoms, G, y, c, lam, lam0, *, max_active, max_new, shrink_factor
 
 
 _DEP = 32.0  # a joining atom is dependent when its Cholesky pivot is below _DEP eps G_jj
+_DROP_BUF = 32  # drops downdated per step (gathered); further drops wait one step
 
 
 class _LarsState(NamedTuple):
@@ -232,20 +235,34 @@ def _lars_step(st: _LarsState, G, lam, *, nonneg, ns, max_steps):
 
     # -- drop: remove slot i from the factor (rank-one downdate of G^{-1} = U^T U, then one
     #    Householder reflection so that row i of U is zero again) -----------------------------------
-    hasd = act & (st.drop >= 0)
+    hasd0 = act & (st.drop >= 0)
+    # drops are rare (none in the first steps, a few percent later): downdate only a gathered
+    # buffer of F signals; the others keep their drop pending and sit out this step
+    F = min(_DROP_BUF, B)
+    sel, valid = _compact(hasd0, F)
+    hasd = hasd0 & jnp.zeros((B,), bool).at[sel].set(valid, mode="drop")
+    act = act & (~hasd0 | hasd)
+
+    def downdate(U):
+        g = jnp.minimum(sel, B - 1)
+        Ug = U[g]
+        eg = ((ks[None, :] == st.drop[g][:, None]) & valid[:, None]).astype(dtype)
+        q = jnp.sum(Ug * eg[:, None, :], axis=2)
+        qn = jnp.sqrt(jnp.sum(q * q, axis=1))
+        qh = q / jnp.where(valid, qn, 1.0)[:, None]
+        qi = jnp.sum(qh * eg, axis=1)
+        sig = jnp.where(qi >= 0, -1.0, 1.0).astype(dtype)
+        PU = Ug - qh[:, :, None] * jnp.sum(qh[:, :, None] * Ug, axis=1)[:, None, :]
+        rowi = jnp.sum(PU * eg[:, :, None], axis=1)
+        vv = qh - sig[:, None] * eg
+        Un = PU + (sig / (1.0 + jnp.abs(qi)))[:, None, None] * vv[:, :, None] * rowi[:, None, :]
+        kp = 1.0 - eg
+        Un = Un * kp[:, :, None] * kp[:, None, :]
+        return U.at[sel].set(Un, mode="drop")
+
+    U = lax.cond(jnp.any(hasd), downdate, lambda U: U, U)
     ei = ((ks[None, :] == st.drop[:, None]) & hasd[:, None]).astype(dtype)        # (B, K)
-    q = jnp.sum(U * ei[:, None, :], axis=2)                                        # U[:, :, i]
-    qn = jnp.sqrt(jnp.sum(q * q, axis=1))
-    qh = q / jnp.where(hasd, qn, 1.0)[:, None]
-    qi = jnp.sum(qh * ei, axis=1)
-    sig = jnp.where(qi >= 0, -1.0, 1.0).astype(dtype)
-    PU = U - qh[:, :, None] * jnp.sum(qh[:, :, None] * U, axis=1)[:, None, :]
-    rowi = jnp.sum(PU * ei[:, :, None], axis=1)
-    vv = qh - sig[:, None] * ei
-    Un = PU + (sig / (1.0 + jnp.abs(qi)))[:, None, None] * vv[:, :, None] * rowi[:, None, :]
     keep = 1.0 - ei
-    Un = Un * keep[:, :, None] * keep[:, None, :]
-    U = jnp.where(hasd[:, None, None], Un, U)
     dropped = jnp.sum(jnp.where(ei > 0, idx, 0), axis=1).astype(jnp.int32)
     excl = jnp.where(hasd, dropped, -1)
     idx = jnp.where(ei > 0, -1, idx)
@@ -328,7 +345,7 @@ def _lars_step(st: _LarsState, G, lam, *, nonneg, ns, max_steps):
     lam_c = jnp.where(act & stop, lam, st.lam_c - gamma)
     return _LarsState(c, free, U, idx, s, beta, lam_c,
                       jnp.where(act & isjoin, jbest, -1).astype(jnp.int32),
-                      jnp.where(act & isdrop, dslot, -1).astype(jnp.int32),
+                      jnp.where(act & isdrop, dslot, jnp.where(hasd0 & ~hasd, st.drop, -1)).astype(jnp.int32),
                       excl, st.done | (act & stop), bad, st.nsteps + act.astype(jnp.int32))
 
 

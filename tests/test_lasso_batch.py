@@ -124,10 +124,49 @@ def test_deferred_drops_same_result(x64, monkeypatch):
     import importlib
     mod = importlib.import_module("sparsejax.pursuit.lasso_batch")
     D, Y = make(B=32, k=8, seed=1)
-    a = lasso_batch(D, Y, 0.03, chunk=32, max_active=20)
+    a = lasso_batch(D, Y, 0.03, chunk=32, max_active=20, method="homotopy")
     monkeypatch.setattr(mod, "_DROP_BUF", 1)
-    b = lasso_batch(D, Y, 0.03, chunk=32, max_active=20, refill_size=7)  # new static config: retraced
+    b = lasso_batch(D, Y, 0.03, chunk=32, max_active=20, refill_size=7, method="homotopy")  # new static config: retraced
     assert bool(jnp.all(b.converged))
     np.testing.assert_array_equal(a.state.fallback, b.state.fallback)
     np.testing.assert_array_equal(a.state.newton_steps, b.state.newton_steps)
     np.testing.assert_allclose(a.codes, b.codes, atol=1e-10)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_fast_path_matches_homotopy(x64, nonneg):
+    # the guess-and-verify fast path certifies most signals; the rest go through the homotopy
+    D, Y = make(B=200, n=32, m=96, k=5, seed=3)
+    a = lasso_batch(D, Y, 0.05, nonneg=nonneg, chunk=64, tol=1e-10, method="guess")
+    b = lasso_batch(D, Y, 0.05, nonneg=nonneg, chunk=64, tol=1e-10, method="homotopy")
+    fp = np.asarray(a.state.fast_path)
+    assert fp.mean() > (0.0 if nonneg else 0.5) and bool(jnp.all(a.converged))
+    assert not np.any(np.asarray(b.state.fast_path))
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
+    np.testing.assert_allclose(a.codes, b.codes, atol=1e-7)
+    assert kkt(D, Y, np.asarray(a.codes), 0.05, nonneg) < 1e-6
+
+
+def test_fast_path_dense_solutions_fall_back(x64):
+    # random signals and a small lam: large supports the guess cannot reach; still solved exactly
+    rng = np.random.default_rng(5)
+    D = rng.standard_normal((24, 64))
+    D /= np.linalg.norm(D, axis=0)
+    Y = rng.standard_normal((40, 24))
+    lam = 0.02
+    a = lasso_batch(D, Y, lam, tol=1e-10)
+    b = lasso_batch(D, Y, lam, tol=1e-10, method="homotopy")
+    assert np.mean(np.asarray(a.state.fast_path)) < 0.5
+    # exactly the homotopy's outcome (incl. its FISTA fallback) on the signals the fast path rejects
+    np.testing.assert_array_equal(a.converged, b.converged)
+    assert np.mean(np.asarray(a.converged)) > 0.5
+    c = np.asarray(a.converged)
+    assert kkt(D, Y[c], np.asarray(a.codes)[c], lam) < 1e-6
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
+
+
+def test_fast_path_float32_certified():
+    D, Y = make(B=300, n=32, m=96, k=5, seed=4, dtype=np.float32)
+    sol = lasso_batch(D, Y, 0.05)
+    assert np.mean(np.asarray(sol.state.fast_path)) > 0.5 and bool(jnp.all(sol.converged))
+    assert kkt(D.astype(np.float64), Y.astype(np.float64), np.asarray(sol.codes, np.float64), 0.05) < 1e-3

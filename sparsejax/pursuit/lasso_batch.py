@@ -51,11 +51,12 @@ from sparsejax import _validate as V
 from sparsejax import shrink
 from sparsejax.operators import Dense, LinearOperator
 from sparsejax.pursuit.ista import fista_solver
+from sparsejax.pursuit.omp import _batch_core, _slot_mv
 from sparsejax.solve import Solution, Solver, iterate
 
 __all__ = ["lasso_batch", "duality_gap"]
 
-METHODS = ("auto", "homotopy", "active_set", "fista")
+METHODS = ("auto", "guess", "homotopy", "active_set", "fista")
 _POLISH_ITER = 30
 
 
@@ -66,6 +67,7 @@ class BatchState(NamedTuple):
     newton_steps: jax.Array  # active-set (Newton) iterations
     fallback: jax.Array     # True when the signal was finished by FISTA
     fallback_steps: jax.Array
+    fast_path: jax.Array = None  # True when the guess-and-verify fast path certified the signal
 
 
 class _SSNState(NamedTuple):
@@ -425,6 +427,134 @@ def _homotopy(atoms, G, Y, lam, *, nonneg, K, steps1, steps2, max_steps, chunk, 
     return st
 
 
+# ----------------------------------------------------------------------------------------------
+# guess-and-verify fast path: Batch-OMP support -> sign-constrained restricted solve -> prune/grow
+# ----------------------------------------------------------------------------------------------
+
+def _guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
+    """Guess the Lasso active set and signs of every row of C0 = Y D (B, m).
+
+    Batch-OMP picks k atoms and returns the inverse Cholesky factor U of G_SS; H = U^T U = G_SS^{-1}
+    (B, K, K, zero rows/cols on free slots) and s = sign of the OMP least-squares coefficients. Then
+    a_S = H (c0_S - lam s); atoms whose a_S disagrees with s are removed one at a time (the first to
+    cross zero as lam' runs from 0 to lam; rank-one downdate H - h h^T / h_ii), and the strongest
+    violator of |c_j| <= lam is added (bordering update H + (h - e)(h - e)^T / d), ``n_grow`` times.
+    The result is only a candidate: the caller verifies the KKT conditions and the duality gap.
+    Returns the codes (B, m), a sign-consistency flag (B,) and the number of guess operations (B,).
+    """
+    C0 = Yc @ atoms
+    ynorm2 = jnp.sum(Yc * Yc, axis=1)
+    Dt = atoms.T
+    B, m = C0.shape
+    dtype = C0.dtype
+
+    def correlations(a, idx):
+        # c = D^T (y - D_S a_S): the residual from K gathered atoms (n-vectors), then one GEMM
+        safe = jnp.maximum(idx, 0)
+        R = Yc
+        for l in range(K):
+            R = R - a[:, l:l + 1] * Dt[safe[:, l]]
+        return R, R @ atoms
+
+    _, nsteps, _, idx, _, U, gamma = _batch_core(G, C0, ynorm2, jnp.asarray(-1.0, dtype), k, return_factor=True)
+    H = sum(U[:, l, :, None] * U[:, l, None, :] for l in range(k))
+    p = K - k
+    if p:
+        H = jnp.pad(H, ((0, 0), (0, p), (0, p)))
+        idx = jnp.pad(idx, ((0, 0), (0, p)), constant_values=-1)
+        gamma = jnp.pad(gamma, ((0, 0), (0, p)))
+    used = idx >= 0
+    s = jnp.where(used, 1.0 if nonneg else jnp.sign(gamma), 0.0).astype(dtype)
+    c0S = jnp.where(used, jnp.take_along_axis(C0, jnp.maximum(idx, 0), axis=1), 0.0)
+    ks = jnp.arange(K)
+    diag = jnp.diagonal(G)
+    rev = (m - jnp.arange(m)).astype(dtype)
+    big = jnp.asarray(jnp.finfo(dtype).max, dtype)
+
+    def prune(st):
+        H, idx, s, used, c0S, nops = st
+        g = _slot_mv(H, c0S)
+        hs = _slot_mv(H, s)
+        a = g - lam * hs
+        viol = used & (a * s <= 0)
+        # crossing point lam' = g_i / hs_i of a_i(lam') = g_i - lam' hs_i (0 if the LS sign is already off)
+        t = jnp.where(viol, jnp.where(g * s <= 0, 0.0, g / jnp.where(hs == 0, 1.0, hs)), big)
+        i = jnp.argmin(t, axis=1)
+        do = jnp.any(viol, axis=1)
+        ei = (ks[None, :] == i[:, None]) & do[:, None]
+        h = jnp.sum(jnp.where(ei[:, :, None], H, 0.0), axis=1)
+        hii = jnp.sum(jnp.where(ei, h, 0.0), axis=1)
+        f = jnp.where(do, 1.0 / jnp.where(do, hii, 1.0), 0.0)
+        keep = ~ei
+        H = jnp.where(keep[:, :, None] & keep[:, None, :], H - f[:, None, None] * h[:, :, None] * h[:, None, :], 0.0)
+        return (H, jnp.where(ei, -1, idx), jnp.where(ei, 0.0, s), used & keep, jnp.where(ei, 0.0, c0S),
+                nops + do.astype(jnp.int32))
+
+    def grow(st):
+        H, idx, s, used, c0S, nops = st
+        a = jnp.where(used, _slot_mv(H, c0S - lam * s), 0.0)
+        _, c = correlations(a, idx)
+        score = c if nonneg else jnp.abs(c)
+        # add the n_add strongest violators of |c_j| <= lam (from this one correlation pass)
+        for _ in range(n_add):
+            j, mx = _first_max(score, rev)
+            score = jnp.where(jnp.arange(m)[None, :] == j[:, None], 0.0, score)
+            top = jnp.max(jnp.where(used, 0, K - ks[None, :]), axis=1)              # first free slot
+            slot = K - top
+            safe = jnp.maximum(idx, 0)
+            v = jnp.where(used, jnp.take_along_axis(G[j], safe, axis=1), 0.0)        # G[S, j]
+            h = _slot_mv(H, v)
+            d = diag[j] - jnp.sum(v * h, axis=1)
+            do = (mx > lam) & (top > 0) & (d > _DEP * jnp.finfo(dtype).eps * diag[j])
+            e = ((ks[None, :] == slot[:, None]) & do[:, None])
+            hh = h - e.astype(dtype)
+            f = jnp.where(do, 1.0 / jnp.where(do, d, 1.0), 0.0)
+            H = H + f[:, None, None] * hh[:, :, None] * hh[:, None, :]
+            cj = jnp.take_along_axis(c, j[:, None], axis=1)[:, 0]
+            c0j = jnp.take_along_axis(C0, j[:, None], axis=1)[:, 0]
+            sj = jnp.ones_like(cj) if nonneg else jnp.sign(cj)
+            idx, s, used = jnp.where(e, j[:, None], idx), jnp.where(e, sj[:, None], s), used | e
+            c0S = jnp.where(e, c0j[:, None], c0S)
+            nops = nops + do.astype(jnp.int32)
+        return H, idx, s, used, c0S, nops
+
+    st = (H, idx, s, used, c0S, nsteps)
+    for _ in range(n_prune):
+        st = prune(st)
+    for _ in range(n_grow):
+        st = grow(st)
+        for _ in range(max(1, n_add // 2)):
+            st = prune(st)
+    H, idx, s, used, c0S, nops = st
+    rhs = c0S - lam * s
+    a = jnp.where(used, _slot_mv(H, rhs), 0.0)
+    # one step of iterative refinement against the exact G_SS (H carries the rounding of the updates)
+    safe = jnp.maximum(idx, 0)
+    GSS = G[safe[:, :, None], safe[:, None, :]]
+    res = jnp.where(used, rhs - _slot_mv(GSS, a), 0.0)
+    a = jnp.where(used, a + _slot_mv(H, res), 0.0)
+    sign_ok = jnp.all(~used | (a * s > 0), axis=1)
+    a = jnp.where(used, a, 0.0)
+    rows = jnp.broadcast_to(jnp.arange(B)[:, None], idx.shape)
+    codes = jnp.zeros((B, m), dtype).at[rows, jnp.where(used, idx, m)].add(a, mode="drop")
+    R, Gr = correlations(a, idx)
+    return codes, sign_ok, nops, R, Gr
+
+
+def _kkt_ok(Gr, A, lam, nonneg, tol_abs):
+    """Exact optimality test from the correlations Gr = D^T(y - D a) of the final codes."""
+    on = A != 0
+    if nonneg:
+        off = jnp.where(on, -jnp.inf, Gr)
+        onv = jnp.where(on, jnp.abs(Gr - lam), 0.0)
+        sgn = jnp.all(A >= 0, axis=1)
+    else:
+        off = jnp.where(on, -jnp.inf, jnp.abs(Gr))
+        onv = jnp.where(on, jnp.abs(Gr - lam * jnp.sign(A)), 0.0)
+        sgn = True
+    return (jnp.max(off, axis=1) <= lam + tol_abs) & (jnp.max(onv, axis=1) <= tol_abs) & sgn
+
+
 def _gap_batch(atoms, Y, A, lam, nonneg):
     R = Y - A @ atoms.T
     Gr = R @ atoms
@@ -432,9 +562,11 @@ def _gap_batch(atoms, Y, A, lam, nonneg):
 
 
 @partial(jax.jit, static_argnames=("max_iter", "nonneg", "method", "max_active", "max_new", "chunk",
-                                   "fallback_size", "fallback_iter", "steps1", "steps2", "buf"))
+                                   "fallback_size", "fallback_iter", "steps1", "steps2", "buf", "guess_k",
+                                   "guess_prune", "guess_grow", "guess_add", "hbuf"))
 def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, max_new, chunk,
-                 fallback_size, fallback_iter, steps1=12, steps2=4, buf=256):
+                 fallback_size, fallback_iter, steps1=12, steps2=4, buf=256, guess_k=8, guess_prune=2,
+                 guess_grow=2, guess_add=3, hbuf=512):
     B, n = Y.shape
     m = atoms.shape[1]
     dtype = Y.dtype
@@ -457,12 +589,54 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
         A, steps = jax.vmap(fista_one)(Y, jnp.zeros((B, m), dtype))
         gap, obj = _gap_batch(atoms, Y, A, lam, nonneg)
         conv = gap <= tol * jnp.maximum(obj, tiny)
-        st = BatchState(gap, jnp.zeros((B,), jnp.int32), jnp.ones((B,), bool), steps)
+        st = BatchState(gap, jnp.zeros((B,), jnp.int32), jnp.ones((B,), bool), steps, jnp.zeros((B,), bool))
         return Solution(A, steps, conv, ~jnp.all(jnp.isfinite(A), axis=1), obj, gap / jnp.maximum(obj, tiny), st)
 
     G = atoms.T @ atoms
     shrink_factor = jnp.asarray(0.5, dtype)
-    if method == "homotopy":
+    # the gap itself is only computable to ~100 eps relative (rounding in r and D^T r)
+    tol_eff = jnp.maximum(tol, 256 * jnp.finfo(dtype).eps)
+    gap = None
+    fast = jnp.zeros((B,), bool)
+    if method == "guess":
+        Kg = min(max_active, guess_k + guess_grow * guess_add)
+        kg = min(guess_k, Kg)
+        nchunk = -(-B // chunk)
+        pad = nchunk * chunk - B
+        Yp = jnp.concatenate([Y, jnp.zeros((pad, n), dtype)]) if pad else Y
+
+        def guess_block(Yc):
+            A, sign_ok, steps, R, Gr = _guess_chunk(atoms, G, Yc, lam, k=kg, K=Kg, n_prune=guess_prune,
+                                                    n_grow=guess_grow, n_add=guess_add, nonneg=nonneg)
+            gap, obj = jax.vmap(lambda g, r, a: _dual_gap(g, r, a, lam, nonneg))(Gr, R, A)
+            fast = (sign_ok & _kkt_ok(Gr, A, lam, nonneg, tol_eff * lam) & jnp.all(jnp.isfinite(A), axis=1)
+                    & (gap <= tol_eff * jnp.maximum(obj, tiny)))
+            return A, steps, gap, obj, fast
+
+        out = lax.map(guess_block, Yp.reshape(nchunk, chunk, n))
+        A, steps, gap, obj, fast = jax.tree_util.tree_map(lambda x: x.reshape((nchunk * chunk,) + x.shape[2:])[:B], out)
+        # the rest: the exact homotopy (from lam_max), gathered hbuf signals at a time
+        Fh = min(hbuf, B)
+
+        def h_cond(carry):
+            return jnp.any(carry[3]) & (carry[6] < -(-B // Fh))
+
+        def h_body(carry):
+            A, steps, done, todo, gap, obj, rnd = carry
+            sel, valid = _compact(todo, Fh)
+            Ys = jnp.where(valid[:, None], Y[jnp.minimum(sel, B - 1)], 0.0)
+            hs = _homotopy(atoms, G, Ys, lam, nonneg=nonneg, K=max_active, steps1=steps1, steps2=steps2,
+                           max_steps=max_iter, chunk=Fh, buf=min(buf, Fh))
+            As = _lars_finish(hs, Ys @ atoms, lam)
+            dn = hs.done & ~hs.bad & jnp.all(jnp.isfinite(As), axis=1)
+            g, o = _gap_batch(atoms, Ys, As, lam, nonneg)
+            put = lambda x, y: x.at[sel].set(y, mode="drop")  # noqa: E731
+            return (put(A, As), put(steps, steps[jnp.minimum(sel, B - 1)] + hs.nsteps), put(done, dn),
+                    put(todo, jnp.zeros_like(valid)), put(gap, g), put(obj, o), rnd + 1)
+
+        A, steps, done, _, gap, obj, _ = lax.while_loop(
+            h_cond, h_body, (A, steps, fast, ~fast, gap, obj, jnp.asarray(0)))
+    elif method == "homotopy":
         hs = _homotopy(atoms, G, Y, lam, nonneg=nonneg, K=max_active, steps1=steps1, steps2=steps2,
                        max_steps=max_iter, chunk=chunk, buf=buf)
         A = _lars_finish(hs, Y @ atoms, lam)
@@ -489,9 +663,8 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
         A = A.reshape(-1, m)[:B]
         steps = steps.reshape(-1)[:B]
         done = done.reshape(-1)[:B]
-    gap, obj = _gap_batch(atoms, Y, A, lam, nonneg)
-    # the gap itself is only computable to ~100 eps relative (rounding in r and D^T r)
-    tol_eff = jnp.maximum(tol, 256 * jnp.finfo(dtype).eps)
+    if gap is None:
+        gap, obj = _gap_batch(atoms, Y, A, lam, nonneg)
     ok = done & (gap <= tol_eff * jnp.maximum(obj, tiny))
 
     # fallback on the failures, gathered fallback_size at a time: FISTA warm-started from the first
@@ -537,7 +710,7 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
     rel = gap / jnp.maximum(obj, tiny)
     conv = rel <= tol_eff
     diverged = ~jnp.all(jnp.isfinite(A), axis=1)
-    st = BatchState(gap, steps, todo0, fsteps)
+    st = BatchState(gap, steps, todo0, fsteps, fast)
     return Solution(A, steps + fsteps, conv & ~diverged, diverged, obj, rel, st)
 
 
@@ -597,7 +770,9 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, nonneg: boo
     V.check_nonnegative("lam", lam)
     V.check_nonnegative("tol", tol)
     V.check_choice("method", method, METHODS)
-    method = "homotopy" if method == "auto" else method
+    if method == "auto":
+        # the guess-and-verify fast path pays off for signed problems (nonneg guesses prune too much)
+        method = "guess" if (not nonneg and (max_iter is None or max_iter > 0)) else "homotopy"
     if max_iter is None:
         max_iter = 30 if method == "active_set" else 4 * 32
     if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:

@@ -301,8 +301,10 @@ def _slot_mtv(A, x):
     return sum(A[:, i, :] * x[:, i:i + 1] for i in range(x.shape[1]))
 
 
-def _batch_core(G, alpha0, ynorm2, tol2, k):
-    """Batch-OMP on a block: alpha0 (B, m) = Y D, ynorm2 (B,). Returns codes, nsteps, energy, idx, finite.
+def _batch_core(G, alpha0, ynorm2, tol2, k, return_factor=False):
+    """Batch-OMP on a block: alpha0 (B, m) = Y D, ynorm2 (B,). Returns codes, nsteps, energy, idx, finite
+    (and, with ``return_factor``, also U (B, k, k), the inverse Cholesky factor of G_SS in slot order,
+    and the LS coefficients gamma (B, k) in slot order).
 
     Written for speed on CPU, where each step is bound by passes over (B, m) arrays: the selection
     avoids argmax (slow variadic reduction on XLA:CPU) and uses two float max-reductions with
@@ -356,6 +358,8 @@ def _batch_core(G, alpha0, ynorm2, tol2, k):
     # codes[b, idx[b, i]] = gamma[b, i] (unused slots have idx = -1 and match no atom)
     codes = sum(jnp.where(iota[None, :] == idx[:, i:i + 1], gamma[:, i:i + 1], 0.0) for i in range(k))
     finite = jnp.all(jnp.isfinite(gamma), axis=1)
+    if return_factor:
+        return codes, nsteps, jnp.maximum(energy, 0.0), idx, finite, U, gamma
     return codes, nsteps, jnp.maximum(energy, 0.0), idx, finite
 
 

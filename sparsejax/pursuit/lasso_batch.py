@@ -566,7 +566,7 @@ def _gap_batch(atoms, Y, A, lam, nonneg):
                                    "guess_prune", "guess_grow", "guess_add", "hbuf"))
 def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, max_new, chunk,
                  fallback_size, fallback_iter, steps1=12, steps2=4, buf=256, guess_k=8, guess_prune=2,
-                 guess_grow=2, guess_add=3, hbuf=512):
+                 guess_grow=2, guess_add=4, hbuf=512):
     B, n = Y.shape
     m = atoms.shape[1]
     dtype = Y.dtype

@@ -523,8 +523,7 @@ def _guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
         st = prune(st)
     for _ in range(n_grow):
         st = grow(st)
-        for _ in range(max(1, n_add // 2)):
-            st = prune(st)
+        st = prune(st)  # one prune per grow round (more prunes cost more than the few signals they save)
     H, idx, s, used, c0S, nops = st
     rhs = c0S - lam * s
     a = jnp.where(used, _slot_mv(H, rhs), 0.0)
@@ -715,7 +714,7 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
 
 
 def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, nonneg: bool = False, method: str = "auto",
-                max_active: int | None = None, max_new: int = 6, chunk: int = 512, fallback_size: int = 128,
+                max_active: int | None = None, max_new: int = 6, chunk: int | None = None, fallback_size: int = 128,
                 fallback_iter: int = 5000, lockstep_steps: int = 12, refill_steps: int = 4,
                 refill_size: int = 256) -> Solution:
     """Solve B Lasso problems min_a 1/2||y_b - D a||^2 + lam||a||_1 with one dictionary, fast.
@@ -735,7 +734,7 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, nonneg: boo
       max_active: static size of the gathered active set, default min(32, 3n/4, m) (signals needing
         more go to FISTA).
       max_new: newcomers admitted per Newton step (damping; Newton polish and "active_set").
-      chunk: signals per ``lax.map`` chunk.
+      chunk: signals per ``lax.map`` chunk (default 2048 for the guess path, 512 for the homotopy).
       lockstep_steps: homotopy steps every chunk takes in lockstep (about the typical support size).
       refill_steps, refill_size: after that, unfinished signals are gathered ``refill_size`` at a time
         and advanced ``refill_steps`` steps per round.
@@ -782,7 +781,8 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, nonneg: boo
     max_active = V.check_positive_int("max_active", max_active, upper=min(m, D.shape[0]),
                                       upper_name="min(n, m): a larger active set is rank deficient")
     max_new = V.check_positive_int("max_new", max_new, upper=m)
-    chunk = V.check_positive_int("chunk", chunk)
+    # the guess path is cheapest on large blocks; the homotopy's lockstep chunks pay for stragglers
+    chunk = (2048 if method == "guess" else 512) if chunk is None else V.check_positive_int("chunk", chunk)
     fallback_size = V.check_positive_int("fallback_size", fallback_size)
     fallback_iter = V.check_positive_int("fallback_iter", fallback_iter)
     lockstep_steps = V.check_positive_int("lockstep_steps", lockstep_steps)

@@ -9,6 +9,7 @@ from sparsejax.operators import Dense, LinearOperator, as_operator, power_iterat
 from sparsejax.pursuit import (admm_bpdn, cbpdn_admm, cbpdn_objective, conv_thresholding, admm_constrained, duality_gap, fista, fista_solver, ista, ista_solver,
                                lasso_batch, lasso_objective, omp, omp_batch, thresholding)
 from sparsejax.encode import encode
+from sparsejax.layered import layered_thresholding, ml_bp_objective, ml_ista
 from sparsejax.solve import Solution, Solver, iterate
 
 __version__ = "0.1.0"

@@ -1,0 +1,259 @@
+"""Multi-layer CSC pursuits (REFERENCE section 1 ML-CSC, A5, A8).
+
+Model: y = D_1 G_1, G_1 = D_2 G_2, ..., G_{K-1} = D_K G_K. ``layers`` is a tuple (D_1, ..., D_K) of
+``LinearOperator`` s (``Dense`` or ``Conv``) whose shapes chain: ``layers[i].signal_shape ==
+layers[i-1].code_shape`` and ``y.shape == layers[0].signal_shape``.
+
+* ``layered_thresholding`` (A5, the CNN forward pass): G_0 = y, G_i = P_{b_i}(D_i^T G_{i-1}).
+  With P = S+ (``nonneg_soft``) and D_i a ``Conv`` with boundary "full" and stride s, D_i^T is the VALID
+  strided correlation, so G_i = ReLU(conv(G_{i-1}) - b_i): a CNN layer with bias -b_i.
+* ``ml_ista`` (A8, Sulam, Aberdam, Beck, Elad, TPAMI 2020) for the ML-BP problem
+
+      min_{G_K} 1/2||y - D^{(1,K)} G_K||^2 + sum_{i<K} lam_i ||D^{(i+1,K)} G_K||_1 + lam_K ||G_K||_1.
+
+  One iteration from G_K (ML-FISTA: from the momentum point z instead):
+      Gh_i = D_{i+1} ... D_K G_K                                  (back-projection, Gh_K = G_K)
+      G_1 = P_1(Gh_1 - r_1 D_1^T(D_1 Gh_1 - y))
+      G_i = P_i(Gh_i - r_i D_i^T(D_i Gh_i - G_{i-1}))              i = 2..K
+  P_i = S_{r_i lam_i} (nonneg: S+_{r_i lam_i}), default r_i = 1/||D_i||_2^2.
+  ML-FISTA puts Beck-Teboulle momentum on G_K only; no convergence rate is claimed for it (the
+  published O(1/k^2) claim was withdrawn).
+
+Exact facts (tested in tests/test_layered.py):
+  * From G_K = 0 the first iteration is layered thresholding with the scaled layers r_i D_i and
+    thresholds r_i lam_i; for steps r_i = 1 it is exactly the CNN forward pass with thresholds lam_i.
+  * K = 2, lam_1 = 0, soft (not nonneg: S+_0 = ReLU is not the identity): P_1 = identity and
+    G_2 <- S_{r_2 lam_2}(G_2 - r_1 r_2 (D_1 D_2)^T (D_1 D_2 G_2 - y)), i.e. ISTA on D_1 D_2 with step
+    r_1 r_2 and l1 weight lam_2 / r_1.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from sparsejax import _validate as V
+from sparsejax import shrink
+from sparsejax.operators import LinearOperator
+from sparsejax.solve import Solution, Solver, iterate, relative_change
+
+__all__ = ["layered_thresholding", "ml_ista", "ml_ista_solver", "ml_bp_objective", "MLISTAState",
+           "MLFISTAState"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# validation (before tracing)
+# ----------------------------------------------------------------------------------------------------
+def _check_layers(layers) -> Tuple[LinearOperator, ...]:
+    if isinstance(layers, LinearOperator) or not isinstance(layers, (tuple, list)):
+        raise TypeError(f"layers must be a tuple of LinearOperators (D_1, ..., D_K), got {type(layers).__name__}")
+    layers = tuple(layers)
+    if len(layers) == 0:
+        raise ValueError("layers must hold at least one LinearOperator, got an empty tuple")
+    for i, D in enumerate(layers):
+        if not isinstance(D, LinearOperator):
+            raise TypeError(f"layers[{i}] must be a LinearOperator (Dense or Conv), got {type(D).__name__}")
+    for i in range(1, len(layers)):
+        prev, cur = layers[i - 1], layers[i]
+        if tuple(cur.signal_shape) != tuple(prev.code_shape):
+            raise ValueError(
+                f"layers do not chain: layers[{i}].signal_shape {tuple(cur.signal_shape)} must equal "
+                f"layers[{i - 1}].code_shape {tuple(prev.code_shape)} (G_{i} = D_{i + 1} G_{i + 1})")
+    return layers
+
+
+def _check_y(layers, y):
+    y = V.as_float_array("y", y)
+    if tuple(y.shape) != tuple(layers[0].signal_shape):
+        raise ValueError(f"y must have the first layer's signal shape {tuple(layers[0].signal_shape)}, "
+                         f"got {tuple(y.shape)} (layers[0] is D_1); for a batch use jax.vmap")
+    V.check_finite("y", y)
+    return y
+
+
+def _per_layer(name, values, layers, dtype, *, positive=False, allow_none=False):
+    """A length-K sequence (or one value for every layer) of scalars / per-code arrays, broadcast to
+    each layer's code shape (scalars stay scalars)."""
+    K = len(layers)
+    if values is None and allow_none:
+        return None
+    if not isinstance(values, (tuple, list)):
+        values = (values,) * K
+    if len(values) != K:
+        raise ValueError(f"{name} must have one entry per layer ({K}), got {len(values)}")
+    out = []
+    for i, (v, D) in enumerate(zip(values, layers)):
+        nm = f"{name}[{i}]"
+        v = V.as_float_array(nm, v)
+        V.broadcastable(nm, v, tuple(D.code_shape), f"the codes of layers[{i}]")
+        V.check_nonnegative(nm, v, strict=positive)
+        v = v.astype(dtype)
+        if v.ndim > 0:
+            v = jnp.broadcast_to(v, tuple(D.code_shape))
+        out.append(v)
+    return tuple(out)
+
+
+def _dtype(layers, y):
+    return jnp.result_type(y.dtype, *[D.dtype for D in layers])
+
+
+# ----------------------------------------------------------------------------------------------------
+# layered thresholding (A5)
+# ----------------------------------------------------------------------------------------------------
+@partial(jax.jit, static_argnames=("prox",))
+def _layered(layers, y, thresholds, *, prox):
+    P = shrink.get(prox)
+    G = y
+    out = []
+    for D, b in zip(layers, thresholds):
+        G = P(D.adjoint(G), b)
+        out.append(G)
+    return tuple(out)
+
+
+def layered_thresholding(layers, y, thresholds, prox: str = "nonneg_soft") -> Tuple[jax.Array, ...]:
+    """Layered thresholding (REFERENCE A5): G_0 = y, G_i = P_{b_i}(D_i^T G_{i-1}), i = 1..K.
+
+    With ``prox="nonneg_soft"`` and ``Conv`` layers with boundary "full" this is the forward pass of a CNN
+    (VALID strided correlations, bias -b_i, ReLU).
+
+    Args:
+      layers: tuple (D_1, ..., D_K) of LinearOperators whose shapes chain.
+      y: the signal, shape ``layers[0].signal_shape`` (one signal; batch with ``jax.vmap``).
+      thresholds: a length-K sequence (or one value for all layers) of thresholds b_i >= 0, each a scalar
+        or broadcastable to layer i's code shape (per-atom / per-channel, e.g. (M, 1, 1) for 2-D Conv).
+        Traced (differentiable).
+      prox: "nonneg_soft" | "soft" | "hard".
+
+    Returns:
+      The tuple (G_1, ..., G_K).
+    """
+    V.check_choice("prox", prox, ("nonneg_soft", "soft", "hard"))
+    layers = _check_layers(layers)
+    y = _check_y(layers, y)
+    dtype = _dtype(layers, y)
+    b = _per_layer("thresholds", thresholds, layers, dtype)
+    return _layered(layers, y.astype(dtype), b, prox=prox)
+
+
+# ----------------------------------------------------------------------------------------------------
+# ML-ISTA / ML-FISTA (A8)
+# ----------------------------------------------------------------------------------------------------
+class MLISTAState(NamedTuple):
+    G: Tuple[jax.Array, ...]      # (G_1, ..., G_K); the iterate is G_K
+
+
+class MLFISTAState(NamedTuple):
+    G: Tuple[jax.Array, ...]      # last proximal point, all layers
+    z: jax.Array                  # momentum point for G_K
+    t: jax.Array                  # momentum scalar
+
+
+def ml_bp_objective(layers, y, lams, GK) -> jax.Array:
+    """1/2||y - D^{(1,K)} G_K||^2 + sum_{i<K} sum(lam_i |D^{(i+1,K)} G_K|) + sum(lam_K |G_K|)."""
+    K = len(layers)
+    val = jnp.sum(lams[K - 1] * jnp.abs(GK))
+    G = GK
+    for i in range(K - 1, 0, -1):   # G <- D_{i+1} G = Gh_i
+        G = layers[i].apply(G)
+        val = val + jnp.sum(lams[i - 1] * jnp.abs(G))
+    r = layers[0].apply(G) - y
+    return 0.5 * jnp.sum(r * r) + val
+
+
+def _ml_step(layers, y, lams, steps, P, GK):
+    """One ML-ISTA sweep from the point GK; returns (G_1, ..., G_K)."""
+    K = len(layers)
+    Gh = [None] * K
+    Gh[K - 1] = GK
+    for i in range(K - 2, -1, -1):
+        Gh[i] = layers[i + 1].apply(Gh[i + 1])
+    out = []
+    prev = y
+    for i in range(K):
+        D, r = layers[i], steps[i]
+        G = P(Gh[i] - r * D.adjoint(D.apply(Gh[i]) - prev), r * lams[i])
+        out.append(G)
+        prev = G
+    return tuple(out)
+
+
+def ml_ista_solver(layers, y, lams, steps, G0, nonneg=False, fista=False) -> Solver:
+    """The (init, step) pair of ML-ISTA (``fista=True``: ML-FISTA, momentum on G_K).
+
+    ``G0`` is the tuple of starting codes (G_1, ..., G_K); only G_K enters the first sweep."""
+    P = shrink.nonneg_soft if nonneg else shrink.soft
+    objective = lambda s: ml_bp_objective(layers, y, lams, s.G[-1])  # noqa: E731
+    error = lambda a, b: relative_change(a.G[-1], b.G[-1])  # noqa: E731
+    if not fista:
+        return Solver(init=lambda: MLISTAState(tuple(G0)),
+                      step=lambda s: MLISTAState(_ml_step(layers, y, lams, steps, P, s.G[-1])),
+                      codes=lambda s: s.G[-1], error=error, objective=objective)
+
+    def step(s):
+        G = _ml_step(layers, y, lams, steps, P, s.z)
+        t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * s.t * s.t))
+        z = G[-1] + ((s.t - 1.0) / t_next) * (G[-1] - s.G[-1])
+        return MLFISTAState(G, z, t_next)
+
+    one = jnp.asarray(1.0, G0[-1].dtype)
+    return Solver(init=lambda: MLFISTAState(tuple(G0), G0[-1], one), step=step,
+                  codes=lambda s: s.G[-1], error=error, objective=objective)
+
+
+@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "fista"))
+def _ml_ista(layers, y, lams, steps, tol, *, max_iter, mode, nonneg, fista):
+    dtype = y.dtype
+    if steps is None:
+        steps = tuple((1.0 / D.lipschitz()).astype(dtype) for D in layers)
+    G0 = tuple(jnp.zeros(tuple(D.code_shape), dtype) for D in layers)
+    solver = ml_ista_solver(layers, y, lams, steps, G0, nonneg=nonneg, fista=fista)
+    return iterate(solver, max_iter=max_iter, tol=tol, mode=mode)
+
+
+def ml_ista(layers, y, lams, *, steps=None, max_iter: int = 100, tol=1e-6, mode: str = "while",
+            nonneg: bool = False, fista: bool = False) -> Solution:
+    """ML-ISTA / ML-FISTA for the ML-BP problem (REFERENCE A8), from G = 0.
+
+    Args:
+      layers: tuple (D_1, ..., D_K) of LinearOperators whose shapes chain.
+      y: the signal, shape ``layers[0].signal_shape`` (one signal; batch with ``jax.vmap``).
+      lams: length-K sequence (or one value for all layers) of l1 weights lam_i >= 0, each a scalar or
+        broadcastable to layer i's code shape.
+      steps: length-K step sizes r_i > 0 (default 1/||D_i||_2^2, computed inside the jitted core).
+      max_iter, tol: stop when ||G_K^k - G_K^{k-1}|| / ||G_K^k|| <= tol or after max_iter sweeps.
+      mode: "while" (early stop) or "scan" (exactly max_iter sweeps, reverse-differentiable).
+      nonneg: P_i = S+_{r_i lam_i} (ReLU) instead of S_{r_i lam_i}.
+      fista: ML-FISTA (momentum on G_K). No rate is claimed.
+
+    Returns:
+      ``Solution`` with ``codes`` = G_K, ``objective`` the ML-BP objective at G_K (without the
+      nonnegativity indicator), and ``state.G`` = (G_1, ..., G_K) of the last sweep. Note G_i (i < K) is the
+      thresholded layer, not the back-projection D^{(i+1,K)} G_K.
+    """
+    layers = _check_layers(layers)
+    y = _check_y(layers, y)
+    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
+        raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
+    V.check_nonnegative("tol", tol)
+    V.check_choice("mode", mode, ("while", "scan"))
+    dtype = _dtype(layers, y)
+    lams = _per_layer("lams", lams, layers, dtype)
+    if steps is not None:
+        if not isinstance(steps, (tuple, list)):
+            steps = (steps,) * len(layers)
+        if len(steps) != len(layers):
+            raise ValueError(f"steps must have one entry per layer ({len(layers)}), got {len(steps)}")
+        out = []
+        for i, r in enumerate(steps):
+            r = V.as_float_array(f"steps[{i}]", r)
+            if r.ndim != 0:
+                raise ValueError(f"steps[{i}] must be a scalar, got shape {tuple(r.shape)}")
+            V.check_nonnegative(f"steps[{i}]", r, strict=True)
+            out.append(r.astype(dtype))
+        steps = tuple(out)
+    return _ml_ista(layers, y.astype(dtype), lams, steps, jnp.asarray(tol, dtype), max_iter=max_iter,
+                    mode=mode, nonneg=nonneg, fista=fista)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main
+from sparsejax.report import experiment_main, save_figure
 
 NAME = "bp_stability"
 TITLE = "BP stability: ||a^ - a||^2 vs k against the Donoho-Elad-Temlyakov bound"
@@ -51,10 +51,7 @@ def _figure(out_dir: Path, k_values, errs, mu, eps, bound_eps, bound_eff, solver
     ax.set_ylabel(r"$\|\hat a - a\|_2^2$")
     ax.set_title(f"BP, [I, H], mu = {mu:.4f}, eps = {eps}\nsolver: {solver}", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fname = f"{NAME}.png"
-    fig.savefig(out_dir / fname, dpi=110)
-    return fname
+    return save_figure(fig, out_dir, f"{NAME}.png")
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:

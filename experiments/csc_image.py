@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main
+from sparsejax.report import experiment_main, save_figure
 
 NAME = "csc_image"
 TITLE = "CSC image denoising (sigma = 0.1) and inpainting (50% missing) with SPORCO's learned filters"
@@ -50,10 +50,7 @@ def _figure(out_dir: Path, panels, suptitle):
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
     fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
-    fname = f"{NAME}.png"
-    fig.savefig(out_dir / fname, dpi=100)
-    return fname
+    return save_figure(fig, out_dir, f"{NAME}.png", dpi=100)
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:

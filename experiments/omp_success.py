@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main
+from sparsejax.report import experiment_main, save_figure
 
 NAME = "omp_success"
 TITLE = "OMP exact-support success rate vs k and noise, against the coherence condition"
@@ -52,9 +52,7 @@ def _figures(out_dir: Path, ks, eps_values, rate, mu, amin):
     ax.set_title(f"OMP on [I, H], mu = {mu:.4f}, |a|min = {amin}; dashed: "
                  r"$k = (1+1/\mu)/2 - \epsilon/(\mu a_{min})$", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    names.append(f"{NAME}_vs_k.png")
-    fig.savefig(out_dir / names[-1], dpi=110)
+    names.append(save_figure(fig, out_dir, f"{NAME}_vs_k.png"))
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
@@ -71,9 +69,7 @@ def _figures(out_dir: Path, ks, eps_values, rate, mu, amin):
     ax.set_xlabel("sparsity k")
     ax.set_ylabel("noise eps = ||v||_2")
     ax.set_title("success rate; white bars: cells where the condition holds (theorem: 100%)", fontsize=9)
-    fig.tight_layout()
-    names.append(f"{NAME}_grid.png")
-    fig.savefig(out_dir / names[-1], dpi=110)
+    names.append(save_figure(fig, out_dir, f"{NAME}_grid.png"))
     return names
 
 

@@ -61,28 +61,24 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
         if dense and not opts.get("nonneg", False):
             opts.pop("nonneg", None)
             return omp_batch(op, Y, **opts)
-        return _vmapped(lambda y: omp(op, y, **opts), Y)
+        return jax.vmap(lambda y: omp(op, y, **opts))(Y)
     if method == "lasso":
         lam = _pop_required(opts, "lam", method)
         if dense:
             return lasso_batch(op, Y, lam, **opts)
         opts.setdefault("restart", True)
-        return _vmapped(lambda y: fista(op, y, lam, **opts), Y)
+        return jax.vmap(lambda y: fista(op, y, lam, **opts))(Y)
     if method == "threshold":
-        return _vmapped(lambda y: thresholding(op, y, **opts), Y)
+        return jax.vmap(lambda y: thresholding(op, y, **opts))(Y)
     if method in ("ista", "fista", "admm"):
         lam = _pop_required(opts, "lam", method)
         fn = {"ista": ista, "fista": fista, "admm": admm_bpdn}[method]
-        return _vmapped(lambda y: fn(op, y, lam, **opts), Y)
+        return jax.vmap(lambda y: fn(op, y, lam, **opts))(Y)
     eps = _pop_required(opts, "eps", method)
-    return _vmapped(lambda y: admm_constrained(op, y, eps, **opts), Y)
+    return jax.vmap(lambda y: admm_constrained(op, y, eps, **opts))(Y)
 
 
 def _pop_required(opts, name, method):
     if name not in opts:
         raise ValueError(f"method={method!r} needs the keyword argument {name}")
     return opts.pop(name)
-
-
-def _vmapped(fn, Y):
-    return jax.vmap(fn)(Y)

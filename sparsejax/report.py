@@ -130,3 +130,16 @@ def experiment_main(run, name: str, title: str, argv=None) -> int:
     (a.out / f"{name}.json").write_text(json.dumps(res, indent=2, default=str))
     print(json.dumps({k: res.get(k) for k in ("name", "passed", "seconds")}))
     return 0 if res.get("passed") else 1
+
+
+def save_figure(fig, out_dir, name: str, dpi: int = 110) -> str:
+    """Lay out, write ``out_dir/name`` as PNG and close ``fig`` (so long runs do not accumulate figures).
+
+    Returns ``name`` (the file name the report links to).
+    """
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(Path(out_dir) / name, dpi=dpi)
+    plt.close(fig)
+    return name

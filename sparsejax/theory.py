@@ -203,35 +203,6 @@ def sparse_signals(key, D, k, n_signals: int, amplitude: float = 2.0, noise_eps:
 
 
 # --------------------------------------------------------------------------- solvers for the checks
-def _omp_fallback(D, y, kmax: int, tol):
-    """Plain OMP (masked least squares on at most ``kmax`` atoms; stop when ||r|| <= tol). Used only
-    while ``sparsejax.pursuit.omp`` is unavailable."""
-    n, m = D.shape
-    pos = jnp.arange(kmax)
-
-    def body(_, c):
-        idx, coef, r, s = c
-        active = (jnp.linalg.norm(r) > tol) & (s < kmax)
-        corr = jnp.abs(D.T @ r)
-        chosen = jnp.zeros(m, bool).at[idx].set(pos < s)
-        j = jnp.argmax(jnp.where(chosen, -1.0, corr)).astype(jnp.int32)
-        idx_n = idx.at[jnp.minimum(s, kmax - 1)].set(j)
-        valid = pos < s + 1
-        Ds = D[:, idx_n] * valid[None, :]
-        G = Ds.T @ Ds + jnp.diag(jnp.where(valid, 0.0, 1.0).astype(D.dtype))
-        coef_n = jnp.linalg.solve(G, Ds.T @ y) * valid
-        r_n = y - Ds @ coef_n
-        pick = lambda new, old: jnp.where(active, new, old)
-        return pick(idx_n, idx), pick(coef_n, coef), pick(r_n, r), s + active.astype(s.dtype)
-
-    init = (jnp.zeros(kmax, jnp.int32), jnp.zeros(kmax, D.dtype), y, jnp.asarray(0, jnp.int32))
-    idx, coef, _, s = jax.lax.fori_loop(0, kmax, body, init)
-    return jnp.zeros(m, D.dtype).at[idx].add(jnp.where(pos < s, coef, 0.0))
-
-
-_omp_fallback_batch = jax.jit(jax.vmap(_omp_fallback, in_axes=(None, 0, None, None)), static_argnums=2)
-
-
 @partial(jax.jit, static_argnums=(0, 4, 5))
 def _admm_batch(solver, D, Y, eps, max_iter, tol):
     return jax.vmap(lambda y: solver(D, y, eps, max_iter=max_iter, tol=tol).codes)(Y)
@@ -247,15 +218,12 @@ def _fista_batch(D, Y, lam, max_iter, tol):
 def recover_omp(D, Y, kmax: int, tol: float):
     """OMP codes (B, m) for signals Y (B, n), at most ``kmax`` atoms, stopping rule ||r|| <= tol.
 
-    Uses ``sparsejax.pursuit.omp.omp_batch`` when available, else a reference implementation.
-    Returns ``(codes, solver_name)``.
+    Uses ``sparsejax.pursuit.omp.omp_batch``. Returns ``(codes, solver_name)``.
     """
+    from sparsejax.pursuit.omp import omp_batch
+
     D = jnp.asarray(getattr(D, "atoms", D))
     Y = jnp.asarray(Y, D.dtype)
-    try:
-        from sparsejax.pursuit.omp import omp_batch
-    except ImportError:
-        return _omp_fallback_batch(D, Y, int(kmax), jnp.asarray(tol, D.dtype)), "omp (reference fallback)"
     return omp_batch(D, Y, k=int(kmax), tol=float(tol)).codes, "sparsejax.pursuit.omp.omp_batch"
 
 

@@ -192,7 +192,7 @@ def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e
     if L is not None:
         V.check_nonnegative("L", L, strict=True)
     if step is not None:
-        L = 1.0 / jnp.asarray(step, dtype) if V.is_concrete(step) else 1.0 / step
+        L = 1.0 / jnp.asarray(step, dtype)
     if L is None and backtracking:
         L = 1.0
     L = None if L is None else jnp.asarray(L, dtype)

@@ -40,13 +40,13 @@ from sparsejax.operators import LinearOperator
 from sparsejax.solve import Solution, Solver, iterate, relative_change
 
 __all__ = ["layered_thresholding", "ml_ista", "ml_ista_solver", "ml_bp_objective", "MLISTAState",
-           "MLFISTAState"]
+           "MLFISTAState", "ml_ista_step", "layer_prox_grad_step", "back_project", "check_layers"]
 
 
 # ----------------------------------------------------------------------------------------------------
 # validation (before tracing)
 # ----------------------------------------------------------------------------------------------------
-def _check_layers(layers) -> Tuple[LinearOperator, ...]:
+def check_layers(layers) -> Tuple[LinearOperator, ...]:
     if isinstance(layers, LinearOperator) or not isinstance(layers, (tuple, list)):
         raise TypeError(f"layers must be a tuple of LinearOperators (D_1, ..., D_K), got {type(layers).__name__}")
     layers = tuple(layers)
@@ -132,7 +132,7 @@ def layered_thresholding(layers, y, thresholds, prox: str = "nonneg_soft") -> Tu
       The tuple (G_1, ..., G_K).
     """
     V.check_choice("prox", prox, ("nonneg_soft", "soft", "hard"))
-    layers = _check_layers(layers)
+    layers = check_layers(layers)
     y = _check_y(layers, y)
     dtype = _dtype(layers, y)
     b = _per_layer("thresholds", thresholds, layers, dtype)
@@ -164,21 +164,45 @@ def ml_bp_objective(layers, y, lams, GK) -> jax.Array:
     return 0.5 * jnp.sum(r * r) + val
 
 
-def _ml_step(layers, y, lams, steps, P, GK):
-    """One ML-ISTA sweep from the point GK; returns (G_1, ..., G_K)."""
+def layer_prox_grad_step(D, G, target, lam, step, prox=shrink.soft):
+    """One proximal-gradient (ISTA) step on one layer: P_{r lam}(G - r D^T(D G - target)).
+
+    The building block shared by ML-ISTA, layered BP (unfolded) and the unfolded networks.
+
+    Args:
+      D: the layer's LinearOperator.
+      G: current code of the layer (shape ``D.code_shape``).
+      target: what the layer should synthesise (the previous layer's code, or y).
+      lam: l1 weight (scalar or broadcastable to ``G``).
+      step: step size r (scalar).
+      prox: a shrinkage function ``prox(z, threshold)`` (default soft).
+    """
+    return prox(G - step * D.adjoint(D.apply(G) - target), step * lam)
+
+
+def back_project(layers, GK) -> Tuple[jax.Array, ...]:
+    """(Gh_1, ..., Gh_K) with Gh_K = G_K and Gh_i = D_{i+1} Gh_{i+1} = D^{(i+1,K)} G_K."""
     K = len(layers)
     Gh = [None] * K
     Gh[K - 1] = GK
     for i in range(K - 2, -1, -1):
         Gh[i] = layers[i + 1].apply(Gh[i + 1])
+    return tuple(Gh)
+
+
+def ml_ista_step(layers, y, lams, steps, GK, prox=shrink.soft) -> Tuple[jax.Array, ...]:
+    """One ML-ISTA sweep (REFERENCE A8) from the point G_K; returns (G_1, ..., G_K).
+
+    ``lams`` and ``steps`` are length-K sequences; ``prox`` a shrinkage function ``prox(z, threshold)``."""
+    Gh = back_project(layers, GK)
     out = []
     prev = y
-    for i in range(K):
-        D, r = layers[i], steps[i]
-        G = P(Gh[i] - r * D.adjoint(D.apply(Gh[i]) - prev), r * lams[i])
+    for i in range(len(layers)):
+        G = layer_prox_grad_step(layers[i], Gh[i], prev, lams[i], steps[i], prox)
         out.append(G)
         prev = G
     return tuple(out)
+
 
 
 def ml_ista_solver(layers, y, lams, steps, G0, nonneg=False, fista=False) -> Solver:
@@ -190,11 +214,11 @@ def ml_ista_solver(layers, y, lams, steps, G0, nonneg=False, fista=False) -> Sol
     error = lambda a, b: relative_change(a.G[-1], b.G[-1])  # noqa: E731
     if not fista:
         return Solver(init=lambda: MLISTAState(tuple(G0)),
-                      step=lambda s: MLISTAState(_ml_step(layers, y, lams, steps, P, s.G[-1])),
+                      step=lambda s: MLISTAState(ml_ista_step(layers, y, lams, steps, s.G[-1], P)),
                       codes=lambda s: s.G[-1], error=error, objective=objective)
 
     def step(s):
-        G = _ml_step(layers, y, lams, steps, P, s.z)
+        G = ml_ista_step(layers, y, lams, steps, s.z, P)
         t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * s.t * s.t))
         z = G[-1] + ((s.t - 1.0) / t_next) * (G[-1] - s.G[-1])
         return MLFISTAState(G, z, t_next)
@@ -234,7 +258,7 @@ def ml_ista(layers, y, lams, *, steps=None, max_iter: int = 100, tol=1e-6, mode:
       nonnegativity indicator), and ``state.G`` = (G_1, ..., G_K) of the last sweep. Note G_i (i < K) is the
       thresholded layer, not the back-projection D^{(i+1,K)} G_K.
     """
-    layers = _check_layers(layers)
+    layers = check_layers(layers)
     y = _check_y(layers, y)
     if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
         raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")

@@ -162,7 +162,10 @@ class CBPDNState(NamedTuple):
     x: least-squares variable (K, M, *N); z: sparse codes (= y1 for the masked form); u: scaled dual of x = z;
     y0, u0: masked form only, the split D x = y0 and its scaled dual (K, C, *N), else None;
     Zf, Uf: masked form only, rfft of z and u (kept in the DFT domain), else None;
-    rho: penalty; k: iterations done; primal_res, dual_res: relative residuals r, s (module doc).
+    rho: penalty; k: iterations done; primal_res, dual_res: relative residuals r, s (module doc);
+    u_scale: unmasked form only: the scaled dual is ``u * u_scale`` (the residual-balancing rescaling of u is
+    applied lazily, inside the next iteration's pass over u, instead of costing a pass of its own); x is None in the
+    unmasked form (the least-squares variable is never needed outside one iteration).
     """
 
     x: jax.Array
@@ -176,6 +179,7 @@ class CBPDNState(NamedTuple):
     k: jax.Array
     primal_res: jax.Array
     dual_res: jax.Array
+    u_scale: Optional[jax.Array] = None
 
 
 def _balance(rho, r, s, k, xi, auto_rho, auto_rho_iter):
@@ -189,6 +193,15 @@ def _balance(rho, r, s, k, xi, auto_rho, auto_rho_iter):
     f = jnp.where(r > xi * _MU * s, mlt, jnp.where(s > (_MU / xi) * r, 1.0 / mlt, 1.0))
     f = jnp.where((k > 0) & (k < auto_rho_iter) & jnp.isfinite(f), f, 1.0)
     return f.astype(rho.dtype)
+
+
+def _chunk_size(M, bytes_per_map, target=1 << 20):
+    """The largest divisor c of M with c maps of ``bytes_per_map`` bytes within ``target`` (at least 1)."""
+    best = 1
+    for c in range(1, M + 1):
+        if M % c == 0 and c * bytes_per_map <= target:
+            best = c
+    return best
 
 
 def cbpdn_objective(filters, s, lam, codes, mask=None):
@@ -205,10 +218,12 @@ def cbpdn_objective(filters, s, lam, codes, mask=None):
 
 
 def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, auto_rho=True,
-                 auto_rho_iter=100) -> Solver:
+                 auto_rho_iter=100, chunk=None) -> Solver:
     """The (init, step) pair of Fourier-domain ADMM for (masked) CBPDN; codes are the sparse variable z.
 
-    Internal layout: ``s`` (K, C, *N), ``lam`` and ``x0`` (K, M, *N), ``mask`` (K, C, *N) or None; all traced.
+    Internal layout: ``s`` (K, C, *N), ``lam`` broadcastable to and ``x0`` of shape (K, M, *N), ``mask`` (K, C, *N) or
+    None; all traced. ``chunk`` (static): maps per chunk of the unmasked iteration (None: about 1 MiB of one
+    image's maps, see ``_chunk_size``).
     """
     prox = shrink.nonneg_soft if nonneg else shrink.soft
     N = tuple(s.shape[2:])
@@ -223,23 +238,54 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
     objective = lambda st: cbpdn_objective(filters, s, lam, st.z, mask)
 
     if mask is None:
-        DHs = _adj_f(fq, Sf)                                  # D^H s, once per call
+        DHs = _adj_f(fq, Sf)                                  # D^H s, once per call (K, M, *F)
+        K, M = x0.shape[:2]
+        c = _chunk_size(M, K * math.prod(N) * jnp.dtype(dtype).itemsize) if chunk is None else chunk
+        if M % c:
+            raise ValueError(f"chunk must divide the number of filters M = {M}, got {c}")
+        n = M // c
+        sl = lambda a, j, ax=1: jax.lax.dynamic_slice_in_dim(a, j * c, c, axis=ax)  # noqa: E731
+        put = lambda a, v, j: jax.lax.dynamic_update_slice_in_dim(a, v, j * c, axis=1)  # noqa: E731
+        lam_c = (lambda j: sl(lam, j)) if lam.shape[1] == M and M > 1 else (lambda j: lam)
 
         def step(st):
-            rho = st.rho
-            Xf = _solve_f(fq, DHs + rho * _rfft(st.z - st.u, N), rho)
-            x = _irfft(Xf, N)
-            v = alpha * x + (1.0 - alpha) * st.z
-            z = prox(v + st.u, lam / rho)
-            u = st.u + v - z
-            r = jnp.sqrt(_sq(x - z)) / jnp.maximum(jnp.sqrt(jnp.maximum(_sq(x), _sq(z))), tiny)
-            sd = jnp.sqrt(_sq(z - st.z)) / jnp.maximum(jnp.sqrt(_sq(u)), tiny)
+            # The iteration streams over chunks of c maps (c maps of one image fit in cache: the FFTs of a chunk
+            # cost ~1.5x less than one FFT over all M maps). Pass 1: B = D^H s + rho F(z - u), and the
+            # Sherman-Morrison / Woodbury projection t = E B (a sum over all maps, so the whole B is kept).
+            # Pass 2: x = F^-1((B - E^H t / (rho + e)) / rho), relaxation, shrinkage, dual update and the five
+            # residual sums, chunk by chunk, writing z and u in place.
+            rho, us = st.rho, st.u_scale
+            Kc = (DHs.shape[0],) + fq.e.shape
+
+            def pass1(j, carry):
+                B, t = carry
+                Bj = sl(DHs, j) + rho * _rfft(sl(st.z, j) - us * sl(st.u, j), N)
+                t = t + jnp.sum(sl(fq.E, j)[None] * Bj[:, None], axis=2)
+                return put(B, Bj, j), t
+
+            B, t = jax.lax.fori_loop(0, n, pass1, (jnp.zeros_like(DHs), jnp.zeros(Kc, DHs.dtype)))
+            t = t / (rho + fq.e)[None]
+
+            def pass2(j, carry):
+                z, u, sums = carry
+                Xf = (sl(B, j) - jnp.sum(jnp.conj(sl(fq.E, j))[None] * t[:, :, None], axis=1)) / rho
+                x = _irfft(Xf, N)
+                zo, uo = sl(z, j), us * sl(u, j)
+                v = alpha * x + (1.0 - alpha) * zo
+                zn = prox(v + uo, lam_c(j) / rho)
+                un = uo + v - zn
+                sums = sums + jnp.stack([_sq(x - zn), _sq(x), _sq(zn), _sq(zn - zo), _sq(un)])
+                return put(z, zn, j), put(u, un, j), sums
+
+            z, u, sums = jax.lax.fori_loop(0, n, pass2, (st.z, st.u, jnp.zeros(5, dtype)))
+            r = jnp.sqrt(sums[0]) / jnp.maximum(jnp.sqrt(jnp.maximum(sums[1], sums[2])), tiny)
+            sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), tiny)
             f = _balance(rho, r, sd, st.k, xi, auto_rho, auto_rho_iter)
-            return CBPDNState(x, z, u / f, None, None, None, None, rho * f, st.k + 1, r, sd)
+            return CBPDNState(None, z, u, None, None, None, None, rho * f, st.k + 1, r, sd, 1.0 / f)
 
         def init():
-            u = (lam / rho) * jnp.sign(x0)
-            return CBPDNState(x0, x0, u, None, None, None, None, rho, jnp.asarray(0, jnp.int32), inf, inf)
+            u = jnp.broadcast_to((lam / rho) * jnp.sign(x0), x0.shape)
+            return CBPDNState(None, x0, u, None, None, None, None, rho, jnp.asarray(0, jnp.int32), inf, inf, one)
 
         return Solver(init=init, step=step, codes=lambda st: st.z,
                       error=lambda old, new: jnp.maximum(new.primal_res, new.dual_res), objective=objective)
@@ -282,15 +328,15 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
                   error=lambda old, new: jnp.maximum(new.primal_res, new.dual_res), objective=objective)
 
 
-@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "auto_rho", "history", "squeeze"))
+@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "auto_rho", "history", "squeeze", "chunk"))
 def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, nonneg, auto_rho, history,
-           squeeze):
+           squeeze, chunk):
     dtype = s.dtype
     if rho is None:
         rho = 50.0 * jnp.max(lam) + 1.0
     rho = jnp.asarray(rho, dtype)
     solver = cbpdn_solver(filters, s, lam, rho, jnp.asarray(alpha, dtype), x0, mask, nonneg=nonneg,
-                          auto_rho=auto_rho, auto_rho_iter=auto_rho_iter)
+                          auto_rho=auto_rho, auto_rho_iter=auto_rho_iter, chunk=chunk)
     sol = iterate(solver, max_iter=max_iter, tol=tol, mode=mode, history=history)
     if squeeze:
         sol = sol._replace(codes=sol.codes[0])
@@ -344,15 +390,19 @@ def _prepare(D, s, name_s="s"):
     return filters.astype(dtype), sK.astype(dtype), K, K == 1, dtype
 
 
-def _prepare_lam(lam, code_shape, dtype, name="lam"):
+def _prepare_lam(lam, code_shape, dtype, squeeze, name="lam"):
+    """lam in the internal layout (K, M, *N), keeping its broadcast (size-1) axes: a scalar or per-map lam
+    is never expanded to a full code-sized array (which would cost a full read per iteration)."""
     lam = V.as_float_array(name, lam)
     V.broadcastable(name, lam, code_shape)
     V.check_nonnegative(name, lam)
-    return jnp.broadcast_to(lam.astype(dtype), code_shape)
+    lam = lam.astype(dtype).reshape((1,) * (len(code_shape) - lam.ndim) + tuple(lam.shape))
+    return lam[None] if squeeze else lam
 
 
 def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rho_iter: int = 100,
-               max_iter: int = 500, tol=1e-4, mode: str = "while", nonneg: bool = False, x0=None, mask=None, history: bool = False) -> Solution:
+               max_iter: int = 500, tol=1e-4, mode: str = "while", nonneg: bool = False, x0=None, mask=None,
+               history: bool = False, chunk: Optional[int] = None) -> Solution:
     """Fourier-domain ADMM for convolutional BPDN (one signal; batch with ``jax.vmap``).
 
         min_x 1/2 || W (sum_m d_m * x_m - s) ||_2^2 + lam sum_m ||x_m||_1     (circular boundary, W = 1 by default)
@@ -377,6 +427,10 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
       x0: warm start for the codes (default zeros); the dual starts at lam / rho sign(x0).
       mask: W >= 0 broadcastable to ``s`` (masked / inpainting / boundary-handling variant; module doc).
       history: record the objective after every step (``mode="scan"``).
+      chunk: the unmasked iteration streams over chunks of ``chunk`` maps (a divisor of M; static). Default: the
+        largest divisor of M whose maps of one image fit in about 1 MiB (4 maps of 256 x 256 in float32), which
+        keeps each chunk's FFTs in cache (~1.5x cheaper than one FFT over all maps on a CPU). Under ``jax.vmap``
+        over B images a chunk holds B x ``chunk`` maps: pass a smaller ``chunk`` (e.g. 1) for large batches.
 
     Returns:
       ``Solution``: codes z (M, *N) (or (C, M, *N) for single-channel filters and a C-channel signal), exactly
@@ -398,7 +452,7 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
         raise ValueError(f"max_iter must be a non-negative Python int, got {max_iter!r}")
     V.check_nonnegative("tol", tol)
     V.check_choice("mode", mode, ("while", "scan"))
-    lam = _prepare_lam(lam, code_shape, dtype).reshape((K, M) + N)
+    lam = _prepare_lam(lam, code_shape, dtype, squeeze)
     if rho is not None:
         rho = V.as_float_array("rho", rho)
         if rho.ndim != 0:
@@ -424,12 +478,15 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
                              f"{tuple(jnp.shape(s))}") from None
         V.check_nonnegative("mask", mask)
         mask = jnp.broadcast_to(mask.astype(dtype), tuple(jnp.shape(s))).reshape(sK.shape)
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1
+                              or M % chunk):
+        raise ValueError(f"chunk must be a positive divisor of the number of filters M = {M}, got {chunk!r}")
     if isinstance(auto_rho_iter, bool) or not isinstance(auto_rho_iter, (int, np.integer)) or auto_rho_iter < 0:
         raise ValueError(f"auto_rho_iter must be a non-negative int, got {auto_rho_iter!r}")
     return _cbpdn(filters, sK, lam, rho, alpha_a.astype(dtype), x0, mask, jnp.asarray(tol, dtype),
                   jnp.asarray(auto_rho_iter, jnp.int32),
                   max_iter=max_iter, mode=mode, nonneg=bool(nonneg), auto_rho=bool(auto_rho),
-                  history=bool(history), squeeze=squeeze)
+                  history=bool(history), squeeze=squeeze, chunk=chunk)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -466,5 +523,5 @@ def conv_thresholding(D, s, lam, prox: str = "soft") -> Solution:
     M = filters.shape[0]
     N = tuple(sK.shape[2:])
     code_shape = (M,) + N if squeeze else (K, M) + N
-    lam = _prepare_lam(lam, code_shape, dtype).reshape((K, M) + N)
+    lam = _prepare_lam(lam, code_shape, dtype, squeeze)
     return _conv_thr(filters, sK, lam, prox=prox, squeeze=squeeze)

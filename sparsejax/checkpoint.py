@@ -1,0 +1,296 @@
+"""Atomic checkpoints of pytrees (dictionaries, optimiser states, PRNG keys) with exact restore.
+
+One checkpoint is one ``.npz`` file: the leaves of the pytree (``leaf_00000``, ...) plus a JSON
+metadata record (``__meta__``: step, dtypes, shapes, key paths, the treedef string, PRNG key
+implementations and any ``extra`` data). Writing is atomic: the file is written to a temporary
+name in the same folder, flushed and fsync'ed, then moved over the target with ``os.replace``,
+so a crash or an error during the write leaves the previous checkpoint intact.
+
+Restoring needs a template ``like`` with the same structure (e.g. the freshly initialised state):
+every leaf comes back with its exact bits and dtype, typed PRNG keys included (saved through
+``jax.random.key_data`` and rewrapped with the template's implementation). A structure, shape or
+dtype mismatch is a ValueError naming the leaf.
+
+Files in a checkpoint folder are named ``ckpt_<step>.npz`` (``checkpoint_path``);
+``latest_checkpoint`` finds the one with the largest step, ``save_checkpoint(..., keep=n)`` keeps the
+``n`` most recent.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_path",
+           "list_checkpoints"]
+
+_FORMAT = 1
+_NAME = re.compile(r"^ckpt_(\d+)\.npz$")
+_META = "__meta__"
+
+
+class Checkpoint(NamedTuple):
+    """A restored checkpoint: the pytree, the step it was saved at and the ``extra`` data."""
+
+    tree: Any
+    step: int
+    extra: Any
+
+
+def checkpoint_path(directory, step: int) -> Path:
+    """The file name used for ``step`` inside ``directory``: ``ckpt_<step, 9 digits>.npz``."""
+    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
+        raise ValueError(f"step must be a non-negative int, got {step!r}")
+    return Path(directory) / f"ckpt_{int(step):09d}.npz"
+
+
+def list_checkpoints(directory) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint in ``directory``, sorted by step (temporary files ignored)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for p in directory.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(directory) -> Optional[Path]:
+    """Path of the checkpoint with the largest step in ``directory``, or None if there is none."""
+    found = list_checkpoints(directory)
+    return found[-1][1] if found else None
+
+
+# -- leaves -------------------------------------------------------------------------------------
+
+def _is_key(x) -> bool:
+    dt = getattr(x, "dtype", None)
+    return dt is not None and jax.dtypes.issubdtype(dt, jax.dtypes.prng_key)
+
+
+def _leaf_info(x):
+    """(host array to store, dtype string, shape, key impl or None) for one leaf."""
+    if _is_key(x):
+        data = np.asarray(jax.device_get(jax.random.key_data(x)))
+        return data, str(x.dtype), tuple(x.shape), str(jax.random.key_impl(x))
+    if isinstance(x, (bool, int, float, complex)):
+        x = jnp.asarray(x)  # the dtype JAX itself gives a Python scalar
+    arr = np.asarray(jax.device_get(x))
+    dtype = arr.dtype
+    if dtype.kind == "V":  # ml_dtypes (bfloat16, float8, ...): store the raw bits
+        arr = arr.view(np.dtype(f"u{dtype.itemsize}"))
+    return arr, str(dtype), tuple(arr.shape), None
+
+
+def _template_info(x):
+    """(dtype string, shape, key impl or None) of a template leaf, without moving data."""
+    if _is_key(x):
+        return str(x.dtype), tuple(x.shape), str(jax.random.key_impl(x))
+    if isinstance(x, (bool, int, float, complex)):
+        x = jnp.asarray(x)
+    if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        x = np.asarray(x)
+    return str(x.dtype), tuple(x.shape), None
+
+
+# -- extra (JSON with arrays) ---------------------------------------------------------------------
+
+def _encode_extra(obj, arrays: dict):
+    if isinstance(obj, dict):
+        bad = [k for k in obj if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"extra: dictionary keys must be strings, got {bad[0]!r}")
+        return {k: _encode_extra(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_encode_extra(v, arrays) for v in obj]
+    if isinstance(obj, (np.ndarray, jax.Array)):
+        name = f"extra_{len(arrays):05d}"
+        arr = np.asarray(jax.device_get(obj))
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"extra: arrays must be numeric, got dtype {arr.dtype}")
+        arrays[name] = arr
+        return {"__array__": name}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"extra must hold JSON values (dict, list, str, number, bool, None) or numpy arrays, "
+                    f"got {type(obj).__name__}")
+
+
+def _decode_extra(obj, data):
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return np.array(data[obj["__array__"]])
+        return {k: _decode_extra(v, data) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode_extra(v, data) for v in obj]
+    return obj
+
+
+# -- save / load --------------------------------------------------------------------------------
+
+def _write_npz(fileobj, arrays: dict) -> None:
+    """The one place bytes are written (tests monkeypatch it to simulate a failed write)."""
+    np.savez(fileobj, **arrays)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path, tree, *, step: int, extra: Any = None, keep: Optional[int] = None) -> Path:
+    """Write ``tree`` (any pytree of arrays) to ``path`` atomically.
+
+    Args:
+      path: target file (``.npz`` is appended if missing); its folder is created. Use
+        ``checkpoint_path(directory, step)`` for the names ``latest_checkpoint`` understands.
+      tree: pytree of arrays / scalars (dicts, tuples, NamedTuples, optax states, typed or raw PRNG keys).
+      step: the step number recorded in the metadata (non-negative int).
+      extra: optional JSON-like data (dicts, lists, numbers, strings) whose values may also be numpy
+        arrays; returned by ``load_checkpoint`` as ``Checkpoint.extra``.
+      keep: if given (>= 1), delete all but the ``keep`` most recent ``ckpt_*.npz`` in the folder.
+
+    Returns:
+      The path written.
+    """
+    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
+        raise ValueError(f"step must be a non-negative int, got {step!r}")
+    if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 1):
+        raise ValueError(f"keep must be None or an int >= 1, got {keep!r}")
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+
+    leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    arrays, leaf_meta = {}, []
+    for i, (kp, leaf) in enumerate(leaves_with_path):
+        arr, dtype, shape, impl = _leaf_info(leaf)
+        arrays[f"leaf_{i:05d}"] = arr
+        leaf_meta.append({"path": jax.tree_util.keystr(kp), "dtype": dtype, "shape": list(shape), "key_impl": impl})
+    meta = {
+        "format": _FORMAT,
+        "step": int(step),
+        "treedef": str(treedef),
+        "leaves": leaf_meta,
+        "extra": _encode_extra(extra, arrays),
+    }
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_npz(f, arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(folder)
+
+    if keep is not None:
+        for _, old in list_checkpoints(folder)[:-keep]:
+            if old != path:
+                try:
+                    old.unlink()
+                except FileNotFoundError:  # pragma: no cover - removed concurrently
+                    pass
+    return path
+
+
+def load_checkpoint(path, like) -> Checkpoint:
+    """Restore a checkpoint into the structure of the template ``like``.
+
+    Args:
+      path: a checkpoint file, or a folder (its latest checkpoint is loaded).
+      like: a pytree with the saved structure (e.g. the freshly initialised state). Its leaves set the
+        structure, shapes, dtypes and PRNG key implementations expected; they may be arrays,
+        ``jax.ShapeDtypeStruct`` or scalars. Leaves given as numpy arrays come back as numpy arrays,
+        all others as JAX arrays.
+
+    Returns:
+      ``Checkpoint(tree, step, extra)`` with bit-exact leaves.
+
+    Raises:
+      FileNotFoundError: no such file (or no checkpoint in the folder).
+      ValueError: the file is not a sparsejax checkpoint, or its structure, a shape, a dtype or a key
+        implementation differs from ``like`` (the message names the leaf).
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(f"no checkpoint (ckpt_*.npz) in folder {path}")
+        path = found
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {path} does not exist")
+
+    with np.load(path, allow_pickle=False) as data:
+        if _META not in data.files:
+            raise ValueError(f"{path} is not a sparsejax checkpoint (no {_META} record)")
+        meta = json.loads(bytes(data[_META]).decode("utf-8"))
+        stored = {name: np.array(data[name]) for name in data.files if name != _META}
+
+    leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(like)
+    saved = meta["leaves"]
+    if len(saved) != len(leaves_with_path) or meta["treedef"] != str(treedef):
+        raise ValueError(
+            f"checkpoint {path.name} does not match the template's structure: it holds {len(saved)} leaves "
+            f"with structure\n  {meta['treedef']}\nbut the template has {len(leaves_with_path)} leaves with "
+            f"structure\n  {treedef}"
+        )
+
+    out = []
+    for i, ((kp, tmpl), info) in enumerate(zip(leaves_with_path, saved)):
+        name = jax.tree_util.keystr(kp)
+        dtype, shape, impl = _template_info(tmpl)
+        if tuple(info["shape"]) != shape:
+            raise ValueError(f"checkpoint {path.name}: leaf {name} has shape {tuple(info['shape'])}, "
+                             f"the template expects {shape}")
+        if info["key_impl"] != impl:
+            raise ValueError(f"checkpoint {path.name}: leaf {name} has PRNG key implementation "
+                             f"{info['key_impl']}, the template expects {impl}")
+        if info["dtype"] != dtype:
+            raise ValueError(f"checkpoint {path.name}: leaf {name} has dtype {info['dtype']}, "
+                             f"the template expects {dtype}")
+        arr = stored[f"leaf_{i:05d}"]
+        if impl is not None:
+            out.append(jax.random.wrap_key_data(jnp.asarray(arr), impl=jax.random.key_impl(tmpl)))
+            continue
+        want = jnp.dtype(dtype)
+        if arr.dtype != want:  # raw bits of an ml_dtypes array
+            arr = arr.view(want)
+        if isinstance(tmpl, (np.ndarray, np.generic)):
+            out.append(arr)
+        else:
+            leaf = jnp.asarray(arr)
+            if leaf.dtype != want:
+                raise ValueError(f"checkpoint {path.name}: leaf {name} of dtype {want} cannot be restored "
+                                 f"exactly as a JAX array (enable jax_enable_x64 for 64-bit leaves)")
+            out.append(leaf)
+    tree = jax.tree_util.tree_unflatten(treedef, out)
+    return Checkpoint(tree, int(meta["step"]), _decode_extra(meta["extra"], stored))

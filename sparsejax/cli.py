@@ -9,6 +9,9 @@
                                          CSC denoising of a grey image (sparsejax.imaging.csc_denoise)
     sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
                                          CSC inpainting; MASK white (> 0.5) = known pixel
+    sparsejax learn [IMAGES] --kind dense|conv [--atoms N] [--size P] [--lam L] [--steps N] [--out PREFIX]
+                                         learn a dictionary from a PNG folder (default: the bundled camera image),
+                                         save PREFIX.npz and a PNG of the atoms (sparsejax.cli_learn)
 
 Exit status of ``reproduce``: 0 all ran and passed, 1 an experiment raised, 2 bad arguments (unknown name),
 3 all ran but some check did not pass. Exit status of ``denoise`` / ``inpaint``: 0 written, 2 bad input
@@ -193,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     _restore_args(p, 0.005, 1.0, 300)
     p.add_argument("--keep-known", action="store_true", help="copy the known pixels into the output unchanged")
     p.set_defaults(func=cmd_inpaint)
+
+    from sparsejax.cli_learn import add_learn_parser
+
+    add_learn_parser(sub)
     return ap
 
 

@@ -1,0 +1,562 @@
+"""Convolutional dictionary learning (REFERENCE A11, CSC part), 1-D and 2-D, on a batch of K signals / images.
+
+Problem (circular boundary, single-channel signals s_k of size N, filters d_m with support in a window of size k):
+
+    min_{d, x}  1/2 sum_k || sum_m d_m * x_{k,m} - s_k ||_2^2 + lam sum_{k,m} ||x_{k,m}||_1
+    s.t.        d_m in C = {d : supp(d) in the k-window, ||d||_2 = 1}     (optionally also sum(d) = 0)
+
+Two learners, both pure jitted steps on a NamedTuple state driven by ``sparsejax.training.run_loop``
+(progress, atomic checkpoints of the full state, exact resume, divergence stop):
+
+* ``method="admm"`` -- interleaved ADMM as SPORCO's ``ConvBPDNDictLearn`` (Wohlberg, IEEE TIP 2016;
+  Garcia-Cardona & Wohlberg, IEEE TCI 2018): each outer step runs ``x_iter`` iterations of the CBPDN ADMM
+  (``sparsejax.pursuit.csc.cbpdn_solver``; its state -- codes z, scaled dual u, rho -- persists from step to
+  step, so the coefficient update is warm-started) with the current filters, then ``d_iter`` iterations of the
+  ConvCnstrMOD ADMM (``dict_update_step``) with the new sparse codes z, whose state (projected filters g, dual
+  u, rho) also persists. The dictionary update, with Z the K x M matrix of code DFTs at frequency f:
+
+      min_d 1/2 sum_k || sum_m z_{k,m} * d_m - s_k ||^2 + iota_C(g)   s.t. d = g      (d full size N)
+      d <- (Z_f^H Z_f + rho I)^{-1} (Z_f^H S_f + rho F(g - u))         per frequency
+      v <- alpha d + (1 - alpha) g;   g <- P_C(v + u);   u <- u + v - g
+
+  P_C crops to the window (zero outside), removes the mean (``zero_mean``) and scales to unit norm
+  (``sparsejax.conv.normalize_filters``). The per-frequency solve reuses the CBPDN factors
+  (``csc._freq_factors`` / ``csc._solve_f``) with the codes in the role of the filters: K = 1 is the
+  Sherman-Morrison formula, K > 1 the Woodbury identity with a K x K eigendecomposition of Z_f Z_f^H per
+  frequency (exact for every rho, the closed form of SPORCO's iterated Sherman-Morrison). Penalties of both
+  ADMMs are balanced as in SPORCO's dictionary-learning defaults: every ``rho_period`` (10) iterations rho is
+  multiplied by 2 when r > ``rho_ratio`` (10) s and divided by 2 when s > ``rho_ratio`` r (r, s the relative
+  primal / dual residuals). ``dict_update`` (the dictionary problem solved on its own) balances every
+  iteration with ratio 2 during its first 100 iterations, then keeps rho fixed (so that ADMM settles): the
+  unit-norm constraint is non-convex and with the loose rule and a small rho the ADMM can stall far from
+  feasibility.
+* ``method="optax"`` -- gradient-based: codes z from ``x_iter`` warm-started CBPDN ADMM iterations, then one
+  step of any Optax optimiser on grad_d [1/2 ||sum_m d_m * z_m - s||^2 + lam ||z||_1] / K at fixed z, then the
+  filters are projected onto C.
+
+The objective after each step is F(g, z) (new filters, sparse codes), computed in the DFT domain (Parseval).
+
+References:
+  B. Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 25(1), 2016.
+  C. Garcia-Cardona, B. Wohlberg, "Convolutional dictionary learning: a comparative review and new
+  algorithms", IEEE TCI 4(3), 2018.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sparsejax import _validate as V
+from sparsejax.conv import normalize_filters
+from sparsejax.pursuit.csc import (CBPDNState, _adj_f, _freq_factors, _fsq, _irfft, _rfft, _solve_f, _sq,
+                                   cbpdn_objective, cbpdn_solver)
+
+__all__ = [
+    "DictUpdateState",
+    "ConvDLState",
+    "ConvOptaxState",
+    "ConvDictLearnResult",
+    "METHODS",
+    "project_filters",
+    "dict_update_init",
+    "dict_update_step",
+    "dict_update",
+    "admm_init",
+    "admm_step",
+    "optax_init",
+    "optax_step",
+    "cdl_objective",
+    "learn_conv_dictionary",
+    "filters_to_image",
+    "save_filters_png",
+]
+
+METHODS = ("admm", "optax")
+
+
+# ----------------------------------------------------------------------------------------------------
+# states
+# ----------------------------------------------------------------------------------------------------
+class DictUpdateState(NamedTuple):
+    """ConvCnstrMOD ADMM state. g: projected filters (M, 1, *k) (the dictionary); u: scaled dual (M, *N);
+    rho: penalty; k: iterations done; primal_res, dual_res: relative residuals ||d - g|| / max(||d||, ||g||)
+    and ||g - g_prev|| / ||u||."""
+
+    g: jax.Array
+    u: jax.Array
+    rho: jax.Array
+    k: jax.Array
+    primal_res: jax.Array
+    dual_res: jax.Array
+
+
+class ConvDLState(NamedTuple):
+    """State of the interleaved ADMM learner: ``x`` the CBPDN ADMM state (codes ``x.z`` (K, M, *N)), ``d`` the
+    dictionary-update state (filters ``d.g``)."""
+
+    x: CBPDNState
+    d: DictUpdateState
+
+
+class ConvOptaxState(NamedTuple):
+    """State of the Optax learner: filters (M, 1, *k), the CBPDN ADMM state ``x`` and the optimiser state."""
+
+    filters: jax.Array
+    x: CBPDNState
+    opt_state: Any
+
+
+class ConvDictLearnResult(NamedTuple):
+    """Result of ``learn_conv_dictionary``.
+
+    filters: (M, 1, *k) learned filters (unit norm); codes: (K, M, *N) sparse codes of the training signals
+    (the learner's last coefficient iterate); loop: ``sparsejax.training.LoopResult`` (state, history with
+    ``loss`` (objective), ``sparsity`` (fraction of non-zero codes), residuals and penalties, steps, status,
+    message); method: "admm" or "optax".
+    """
+
+    filters: jax.Array
+    codes: jax.Array
+    loop: Any
+    method: str
+
+
+# ----------------------------------------------------------------------------------------------------
+# shared pieces (pure)
+# ----------------------------------------------------------------------------------------------------
+def _crop(x, ksize):
+    return x[(Ellipsis,) + tuple(slice(0, k) for k in ksize)]
+
+
+def _pad(g, N):
+    ksize = g.shape[-len(N):]
+    return jnp.pad(g, [(0, 0)] * (g.ndim - len(N)) + [(0, n - k) for n, k in zip(N, ksize)])
+
+
+def project_filters(filters, zero_mean: bool = False) -> jax.Array:
+    """P_C: (optionally) remove each filter's mean, then scale it to unit l2 norm (a zero filter stays zero).
+
+    ``filters`` (M, C, *k) already live in the window; cropping is the caller's part of the projection.
+    """
+    if zero_mean:
+        axes = tuple(range(2, filters.ndim))
+        filters = filters - jnp.mean(filters, axis=axes, keepdims=True)
+    return normalize_filters(filters)
+
+
+def _balance(rho, r, s, k, period, enabled, ratio=10.0, scale=2.0, until=None):
+    """SPORCO's dictionary-learning AutoRho (Period ``period``, Scaling 2, RsdlRatio 10, RsdlTarget 1, no
+    AutoScaling): the factor f by which rho is multiplied and the scaled dual divided after iteration k."""
+    if not enabled:
+        return jnp.ones_like(rho)
+    f = jnp.where(r > ratio * s, scale, jnp.where(s > ratio * r, 1.0 / scale, 1.0))
+    ok = ((k + 1) % period == 0) & (k > 0) & jnp.isfinite(r) & jnp.isfinite(s)
+    if until is not None:
+        ok = ok & (k < until)
+    return jnp.where(ok, f, 1.0).astype(rho.dtype)
+
+
+def cdl_objective(filters, s, codes, lam) -> jax.Array:
+    """F(d, x) = 1/2 sum_k ||sum_m d_m * x_{k,m} - s_k||^2 + lam sum |x| (circular boundary).
+
+    Args: filters (M, 1, *k); s (K, *N); codes (K, M, *N); lam scalar. Returns a scalar.
+    """
+    return cbpdn_objective(filters, s[:, None], lam, codes)
+
+
+def _code_factors(z, N):
+    """Per-frequency factors of the code matrix Z_f (K x M): the CBPDN helper with the codes as "filters"."""
+    return _freq_factors(jnp.swapaxes(z, 0, 1), N)          # Df (M, K, *F), E (K, M, *F), e (K, *F)
+
+
+# ----------------------------------------------------------------------------------------------------
+# dictionary update (ConvCnstrMOD by ADMM)
+# ----------------------------------------------------------------------------------------------------
+def dict_update_init(filters, N, rho) -> DictUpdateState:
+    """Initial ConvCnstrMOD state for filters (M, 1, *k) on signals of spatial size N (dual u = 0)."""
+    dtype = filters.dtype
+    inf = jnp.asarray(jnp.inf, dtype)
+    return DictUpdateState(filters, jnp.zeros((filters.shape[0],) + tuple(N), dtype), jnp.asarray(rho, dtype),
+                           jnp.asarray(0, jnp.int32), inf, inf)
+
+
+def _dict_iteration(st: DictUpdateState, fqz, ZHs, N, alpha, zero_mean, auto_rho, rho_period, ratio=10.0,
+                    until=None):
+    """One ConvCnstrMOD ADMM iteration (module doc) with the code factors ``fqz`` and Z^H S ``ZHs`` (1, M, *F)."""
+    dtype = st.u.dtype
+    tiny = jnp.finfo(dtype).tiny
+    rho = st.rho
+    ksize = st.g.shape[2:]
+    G = _pad(st.g[:, 0], N)                                           # (M, *N)
+    b = ZHs + rho * _rfft(G - st.u, N)[None]
+    d = _irfft(_solve_f(fqz, b, rho)[0], N)                           # (M, *N)
+    v = alpha * d + (1.0 - alpha) * G
+    w = v + st.u
+    g = project_filters(_crop(w, ksize)[:, None], zero_mean)
+    Gn = _pad(g[:, 0], N)
+    u = w - Gn
+    r = jnp.sqrt(_sq(d - Gn)) / jnp.maximum(jnp.sqrt(jnp.maximum(_sq(d), _sq(Gn))), tiny)
+    sd = jnp.sqrt(_sq(Gn - G)) / jnp.maximum(jnp.sqrt(_sq(u)), tiny)
+    f = _balance(rho, r, sd, st.k, rho_period, auto_rho, ratio, until=until)
+    return DictUpdateState(g, u / f, rho * f, st.k + 1, r, sd)
+
+
+def _dict_iterations(st, z, s, N, n, alpha, zero_mean, auto_rho, rho_period, ratio=10.0, until=None):
+    fqz = _code_factors(z, N)
+    ZHs = _adj_f(fqz, _rfft(s, N)[None])                             # Z^H S: (1, M, *F)
+    body = lambda _, t: _dict_iteration(t, fqz, ZHs, N, alpha, zero_mean, auto_rho, rho_period, ratio,  # noqa: E731
+                                                until)
+    return jax.lax.fori_loop(0, n, body, st), fqz
+
+
+def dict_update_step(st: DictUpdateState, z, s, *, alpha=1.8, zero_mean: bool = False, auto_rho: bool = True,
+                     rho_period: int = 10, n_iter: int = 1) -> DictUpdateState:
+    """``n_iter`` ConvCnstrMOD ADMM iterations for fixed codes (pure, jittable).
+
+    Args:
+      st: ``DictUpdateState`` (warm start).
+      z: codes (K, M, *N); s: signals (K, *N).
+      alpha: over-relaxation in (0, 2); zero_mean: also constrain sum(d_m) = 0; auto_rho, rho_period:
+        residual balancing (module doc); n_iter: static number of iterations.
+
+    Returns:
+      the new ``DictUpdateState``; the filters are ``state.g`` (M, 1, *k).
+    """
+    N = tuple(s.shape[1:])
+    return _dict_iterations(st, z, s, N, n_iter, jnp.asarray(alpha, s.dtype), zero_mean, auto_rho, rho_period)[0]
+
+
+def dict_update(filters, z, s, *, rho=10.0, n_iter: int = 100, alpha=1.8, zero_mean: bool = False,
+                auto_rho: bool = True) -> DictUpdateState:
+    """Solve the ConvCnstrMOD problem min_{d in C} 1/2 sum_k ||sum_m d_m * z_{k,m} - s_k||^2 from ``filters``.
+
+    Args:
+      filters: initial filters (M, 1, *k) (projected onto C first); z: codes (K, M, *N); s: signals (K, *N).
+      rho: initial penalty > 0; n_iter: ADMM iterations; alpha, zero_mean, auto_rho: see ``dict_update_step``.
+
+    Returns:
+      the final ``DictUpdateState`` (filters ``.g``, residuals ``.primal_res`` / ``.dual_res``).
+    """
+    filters = V.as_float_array("filters", filters)
+    z = V.as_float_array("z", z)
+    s = V.as_float_array("s", s)
+    V.check_ndim("filters", filters, (3, 4), "(M, 1, h) or (M, 1, h, w)")
+    d = filters.ndim - 2
+    V.check_ndim("s", s, (d + 1,), "signals (K, *N)")
+    K, N = s.shape[0], tuple(s.shape[1:])
+    V.check_shape("z", z, (K, filters.shape[0]) + N, "codes (K, M, *N)")
+    if filters.shape[1] != 1:
+        raise ValueError(f"filters must be single-channel (M, 1, *k), got shape {tuple(filters.shape)}")
+    V.check_positive_int("n_iter", n_iter)
+    dtype = jnp.result_type(filters.dtype, z.dtype, s.dtype)
+    return _dict_update(filters.astype(dtype), z.astype(dtype), s.astype(dtype), jnp.asarray(rho, dtype),
+                        jnp.asarray(alpha, dtype), n_iter=n_iter, zero_mean=bool(zero_mean), auto_rho=bool(auto_rho))
+
+
+@partial(jax.jit, static_argnames=("n_iter", "zero_mean", "auto_rho"))
+def _dict_update(filters, z, s, rho, alpha, *, n_iter, zero_mean, auto_rho):
+    N = tuple(s.shape[1:])
+    st = dict_update_init(project_filters(filters, zero_mean), N, rho)
+    return _dict_iterations(st, z, s, N, n_iter, alpha, zero_mean, auto_rho, 1, 2.0, until=100)[0]
+
+
+# ----------------------------------------------------------------------------------------------------
+# coefficient update (CBPDN ADMM, warm-started)
+# ----------------------------------------------------------------------------------------------------
+def _lam_full(lam, d):
+    return jnp.reshape(lam, (1,) * (2 + d))
+
+
+def _x_iterations(xst: CBPDNState, filters, s, lam, alpha, n, auto_rho, rho_period, ratio=10.0):
+    """``n`` CBPDN ADMM iterations on the batch (layout (K, 1, *N): one shared rho, SPORCO's dimK = 1)."""
+    d = s.ndim - 1
+    solver = cbpdn_solver(filters, s[:, None], _lam_full(lam, d), xst.rho, alpha, xst.z, auto_rho=False)
+
+    def body(_, st):
+        st = solver.step(st)
+        f = _balance(st.rho, st.primal_res, st.dual_res, st.k - 1, rho_period, auto_rho, ratio)
+        return st._replace(rho=st.rho * f, u_scale=st.u_scale / f)
+
+    return jax.lax.fori_loop(0, n, body, xst)
+
+
+def _x_init(filters, s, lam, rho):
+    K, M = s.shape[0], filters.shape[0]
+    x0 = jnp.zeros((K, M) + tuple(s.shape[1:]), s.dtype)
+    return cbpdn_solver(filters, s[:, None], _lam_full(lam, s.ndim - 1), rho, jnp.asarray(1.8, s.dtype), x0,
+                        auto_rho=False).init()
+
+
+def _metrics(obj, z, xst, extra):
+    out = {"loss": obj, "sparsity": jnp.mean((z != 0).astype(obj.dtype)),
+           "x_primal_res": xst.primal_res, "x_dual_res": xst.dual_res, "x_rho": xst.rho}
+    out.update(extra)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# the two learners
+# ----------------------------------------------------------------------------------------------------
+def admm_init(filters, s, lam, *, x_rho=None, d_rho=10.0, zero_mean: bool = False) -> ConvDLState:
+    """Initial interleaved-ADMM state: filters projected onto C, codes 0, duals 0.
+
+    filters (M, 1, *k); s (K, *N); x_rho default 50 lam + 0.5 (SPORCO's example); d_rho: 10 (SPORCO's
+    example), None: K (SPORCO's ConvCnstrMOD default).
+    """
+    dtype = s.dtype
+    d_rho = float(s.shape[0]) if d_rho is None else d_rho
+    lam = jnp.asarray(lam, dtype)
+    x_rho = 50.0 * lam + 0.5 if x_rho is None else jnp.asarray(x_rho, dtype)
+    g = project_filters(filters.astype(dtype), zero_mean)
+    return ConvDLState(_x_init(g, s, lam, jnp.asarray(x_rho, dtype)), dict_update_init(g, s.shape[1:], d_rho))
+
+
+@partial(jax.jit, static_argnames=("x_iter", "d_iter", "zero_mean", "auto_rho", "rho_period", "rho_ratio"))
+def admm_step(state: ConvDLState, s, lam, alpha=1.8, *, x_iter: int = 1, d_iter: int = 1, zero_mean: bool = False,
+              auto_rho: bool = True, rho_period: int = 10, rho_ratio: float = 10.0):
+    """One outer step of interleaved ADMM dictionary learning (module doc): ``x_iter`` CBPDN iterations with the
+    current filters, then ``d_iter`` ConvCnstrMOD iterations with the new codes.
+
+    Args:
+      state: ``ConvDLState``; s: signals (K, *N); lam: l1 weight (scalar); alpha: over-relaxation of both ADMMs.
+
+    Returns:
+      (new state, metrics): loss = F(new filters, codes), sparsity = fraction of non-zero codes, the relative
+      residuals and penalties of both ADMMs.
+    """
+    N = tuple(s.shape[1:])
+    dtype = s.dtype
+    lam = jnp.asarray(lam, dtype)
+    alpha = jnp.asarray(alpha, dtype)
+    xst = _x_iterations(state.x, state.d.g, s, lam, alpha, x_iter, auto_rho, rho_period, rho_ratio)
+    dst, fqz = _dict_iterations(state.d, xst.z, s, N, d_iter, alpha, zero_mean, auto_rho, rho_period, rho_ratio)
+    # objective at (new filters, codes) by Parseval, reusing the code DFTs of the dictionary update
+    Gf = _rfft(dst.g[:, 0], N)                                        # (M, *F)
+    Rf = jnp.sum(fqz.Df * Gf[:, None], axis=0) - _rfft(s, N)          # (K, *F)
+    obj = 0.5 * _fsq(Rf, N) + lam * jnp.sum(jnp.abs(xst.z))
+    metrics = _metrics(obj, xst.z, xst, {"d_primal_res": dst.primal_res, "d_dual_res": dst.dual_res,
+                                         "d_rho": dst.rho})
+    return ConvDLState(xst, dst), metrics
+
+
+def optax_init(filters, s, lam, optimizer, *, x_rho=None, zero_mean: bool = False) -> ConvOptaxState:
+    """Initial Optax-learner state (filters projected onto C, codes 0, ``optimizer.init(filters)``)."""
+    dtype = s.dtype
+    lam = jnp.asarray(lam, dtype)
+    x_rho = 50.0 * lam + 0.5 if x_rho is None else jnp.asarray(x_rho, dtype)
+    g = project_filters(filters.astype(dtype), zero_mean)
+    return ConvOptaxState(g, _x_init(g, s, lam, jnp.asarray(x_rho, dtype)), optimizer.init(g))
+
+
+@partial(jax.jit, static_argnames=("optimizer", "x_iter", "zero_mean", "auto_rho", "rho_period", "rho_ratio"))
+def optax_step(state: ConvOptaxState, s, lam, *, optimizer, x_iter: int = 5, zero_mean: bool = False,
+               auto_rho: bool = True, rho_period: int = 10, rho_ratio: float = 10.0):
+    """One Optax step: ``x_iter`` warm-started CBPDN ADMM iterations give codes z; the filters move along
+    ``optimizer`` on grad_d F(d, z) / K (z fixed) and are projected onto C (window by construction, unit norm).
+
+    Returns:
+      (new state, metrics): loss = F(filters before the step, z) (the value the gradient was taken at),
+      sparsity, CBPDN residuals and rho, grad_norm.
+    """
+    import optax
+
+    dtype = s.dtype
+    lam = jnp.asarray(lam, dtype)
+    K = s.shape[0]
+    xst = _x_iterations(state.x, state.filters, s, lam, jnp.asarray(1.8, dtype), x_iter, auto_rho, rho_period,
+                        rho_ratio)
+    z = xst.z
+    obj, grad = jax.value_and_grad(lambda f: cdl_objective(f, s, z, lam))(state.filters)
+    updates, opt_state = optimizer.update(grad / K, state.opt_state, state.filters)
+    filters = project_filters(optax.apply_updates(state.filters, updates), zero_mean)
+    metrics = _metrics(obj, z, xst, {"grad_norm": jnp.sqrt(_sq(grad))})
+    return ConvOptaxState(filters, xst, opt_state), metrics
+
+
+# ----------------------------------------------------------------------------------------------------
+# front door
+# ----------------------------------------------------------------------------------------------------
+def _check_inputs(images, n_filters, filter_size, lam, method, n_steps):
+    images = V.as_float_array("images", images)
+    if isinstance(filter_size, (tuple, list)):
+        ksize = tuple(filter_size)
+        if len(ksize) not in (1, 2):
+            raise ValueError(f"filter_size must be an int or a tuple of 1 or 2 ints, got {filter_size!r}")
+    else:
+        ksize = None
+    d = images.ndim - 1 if ksize is None else len(ksize)
+    if images.ndim not in (2, 3) or images.ndim != d + 1:
+        want = "" if ksize is None else f", {d}-D to match filter_size {ksize}"
+        raise ValueError(f"images must have shape (K, N) for 1-D signals or (K, H, W) for 2-D images (a batch of "
+                         f"K single-channel signals{want}), got shape {tuple(images.shape)}; a single image needs "
+                         "a leading batch axis (images[None])")
+    if ksize is None:
+        ksize = (filter_size,) * d
+    for k in ksize:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"filter_size must hold positive ints, got {filter_size!r}")
+    ksize = tuple(int(k) for k in ksize)
+    N = tuple(images.shape[1:])
+    for a, (n, k) in enumerate(zip(N, ksize)):
+        if k > n:
+            raise ValueError(f"filter_size {ksize} is larger than the images {N} on spatial axis {a} "
+                             f"({k} > {n})")
+    if isinstance(n_filters, bool) or not isinstance(n_filters, (int, np.integer)):
+        raise TypeError(f"n_filters must be an int, got {type(n_filters).__name__}")
+    if n_filters < 1:
+        raise ValueError(f"n_filters must be >= 1, got {n_filters}")
+    if images.shape[0] < 1:
+        raise ValueError("images must hold at least one signal (K >= 1)")
+    V.check_choice("method", method, METHODS)
+    V.check_finite("images", images)
+    lam = V.as_float_array("lam", lam)
+    if lam.ndim != 0:
+        raise ValueError(f"lam must be a scalar, got shape {tuple(lam.shape)}")
+    V.check_nonnegative("lam", lam)
+    V.check_positive_int("n_steps", n_steps)
+    return images, int(n_filters), ksize, lam
+
+
+def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: str = "admm", n_steps: int = 100,
+                          key=None, init=None, x_iter: Optional[int] = None, d_iter: int = 1, x_rho=None,
+                          d_rho=10.0, alpha=1.8, zero_mean: bool = False, auto_rho: bool = True,
+                          rho_period: int = 10, rho_ratio: float = 10.0, optimizer=None, checkpoint_dir=None,
+                          checkpoint_every: int = 50,
+                          resume: bool = True, progress: bool = True,
+                          stop_after: Optional[int] = None) -> ConvDictLearnResult:
+    """Learn ``n_filters`` convolutional filters for a batch of 1-D signals or 2-D images (REFERENCE A11).
+
+        min_{d in C, x} 1/2 sum_k ||sum_m d_m * x_{k,m} - s_k||^2 + lam ||x||_1   (circular boundary; module doc)
+
+    Args:
+      images: (K, N) signals or (K, H, W) images (finite; pre-process them, e.g. a high-pass, as you need).
+      n_filters: number of filters M >= 1.
+      filter_size: int (same size on every axis) or a tuple (h,) / (h, w); at most the signal size.
+      lam: l1 weight >= 0 (scalar).
+      method: "admm" (interleaved CBPDN / ConvCnstrMOD ADMM, as SPORCO's ConvBPDNDictLearn) or "optax".
+      n_steps: outer steps (one coefficient and one dictionary update each).
+      key: PRNG key for the random initial filters (default PRNGKey(0)).
+      init: initial filters (M, 1, *k) instead of random Gaussian ones (projected onto C).
+      x_iter: CBPDN ADMM iterations per step (default 1 for "admm", 5 for "optax"); d_iter: ConvCnstrMOD
+        iterations per step ("admm").
+      x_rho, d_rho: initial penalties (default 50 lam + 0.5 and 10, as in SPORCO's example; d_rho=None: K);
+        alpha: over-relaxation.
+      zero_mean: constrain the filters to zero mean as well.
+      auto_rho, rho_period, rho_ratio: residual balancing of both penalties: every ``rho_period`` iterations
+        rho is doubled when r > rho_ratio s and halved when s > rho_ratio r (SPORCO's dictionary-learning
+        defaults 10, 10; the ConvCnstrMOD problem is non-convex, and a small ratio such as 2 keeps its ADMM
+        from stalling at a large primal residual when the initial rho is too small).
+      optimizer: Optax optimiser for "optax" (default ``optax.adam(1e-2)``).
+      checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``sparsejax.training.run_loop``.
+
+    Returns:
+      ``ConvDictLearnResult(filters, codes, loop, method)``; ``loop.history`` holds loss (objective),
+      sparsity and the residuals per step; ``loop.status`` "diverged" stops with the last good state.
+
+    Raises:
+      ValueError / TypeError (before any compilation) for NaN images, a wrong shape, a filter larger than the
+      images, n_filters < 1, a bad method or lam.
+    """
+    images, M, ksize, lam = _check_inputs(images, n_filters, filter_size, lam, method, n_steps)
+    from sparsejax.training import run_loop
+
+    dtype = images.dtype
+    lam = lam.astype(dtype)
+    if init is None:
+        key = jax.random.PRNGKey(0) if key is None else key
+        f0 = jax.random.normal(key, (M, 1) + ksize, dtype)
+    else:
+        f0 = V.as_float_array("init", init)
+        V.check_shape("init", f0, (M, 1) + ksize, "initial filters (M, 1, *k)")
+        V.check_finite("init", f0)
+        f0 = f0.astype(dtype)
+    if x_iter is None:
+        x_iter = 1 if method == "admm" else 5
+    V.check_positive_int("x_iter", x_iter)
+    V.check_positive_int("d_iter", d_iter)
+    V.check_positive_int("rho_period", rho_period)
+    for name, v in (("x_rho", x_rho), ("d_rho", d_rho)):
+        if v is not None:
+            V.check_nonnegative(name, v, strict=True)
+    a = float(alpha)
+    if not 0.0 < a < 2.0:
+        raise ValueError(f"alpha (over-relaxation) must lie in (0, 2), got {a}")
+
+    if method == "admm":
+        state = admm_init(f0, images, lam, x_rho=x_rho, d_rho=d_rho, zero_mean=zero_mean)
+        alpha_a = jnp.asarray(alpha, dtype)
+        step = lambda st: admm_step(st, images, lam, alpha_a, x_iter=x_iter, d_iter=d_iter,  # noqa: E731
+                                    zero_mean=bool(zero_mean), auto_rho=bool(auto_rho), rho_period=rho_period,
+                                    rho_ratio=float(rho_ratio))
+    else:
+        if optimizer is None:
+            import optax
+            optimizer = optax.adam(1e-2)
+        state = optax_init(f0, images, lam, optimizer, x_rho=x_rho, zero_mean=zero_mean)
+        step = lambda st: optax_step(st, images, lam, optimizer=optimizer, x_iter=x_iter,  # noqa: E731
+                                     zero_mean=bool(zero_mean), auto_rho=bool(auto_rho), rho_period=rho_period,
+                                     rho_ratio=float(rho_ratio))
+
+    loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                    resume=resume, progress=progress, desc=f"conv dictionary learning ({method})",
+                    stop_after=stop_after)
+    st = loop.state
+    filters = st.d.g if method == "admm" else st.filters
+    return ConvDictLearnResult(filters, st.x.z, loop, method)
+
+
+# ----------------------------------------------------------------------------------------------------
+# pictures
+# ----------------------------------------------------------------------------------------------------
+def filters_to_image(filters, *, ncols: Optional[int] = None, pad: int = 1, scale: int = 1) -> np.ndarray:
+    """Tile filters into one grey image in [0, 1] (0.5 = zero; each filter scaled by its own max |value|).
+
+    Args:
+      filters: (M, 1, h, w) or (M, h, w) 2-D filters, or (M, 1, h) / (M, h) 1-D filters (drawn as rows).
+      ncols: tiles per row (default ceil(sqrt(M)) for 2-D, 1 for 1-D).
+      pad: white (1.0) pixels between tiles; scale: integer upsampling of each tile.
+
+    Returns:
+      numpy float64 array (H, W) in [0, 1].
+    """
+    f = np.asarray(filters, np.float64)
+    if f.ndim == 4:
+        if f.shape[1] != 1:
+            raise ValueError(f"filters must be single-channel (M, 1, h, w), got shape {f.shape}")
+        f = f[:, 0]
+    elif f.ndim == 3 and f.shape[1] == 1:
+        f = f[:, 0][:, None, :]                                     # 1-D (M, 1, h): each filter a 1 x h tile
+    elif f.ndim == 2:
+        f = f[:, None, :]
+    elif f.ndim != 3:
+        raise ValueError(f"filters must have shape (M, 1, h, w), (M, h, w), (M, 1, h) or (M, h), got {f.shape}")
+    if not np.all(np.isfinite(f)):
+        raise ValueError("filters contain NaN or infinite values")
+    M, h, w = f.shape
+    if ncols is None:
+        ncols = 1 if h == 1 else int(math.ceil(math.sqrt(M)))
+    nrows = int(math.ceil(M / ncols))
+    m = np.max(np.abs(f.reshape(M, -1)), axis=1)
+    f = 0.5 + 0.5 * f / np.where(m > 0, m, 1.0)[:, None, None]
+    if scale > 1:
+        f = np.kron(f, np.ones((1, scale, scale)))
+        h, w = h * scale, w * scale
+    out = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad))
+    for i in range(M):
+        r, c = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        out[y:y + h, x:x + w] = f[i]
+    return out
+
+
+def save_filters_png(path, filters, **kw) -> Path:
+    """Write ``filters_to_image(filters, **kw)`` as an 8-bit grey PNG (``sparsejax.data.save_image``)."""
+    from sparsejax.data import save_image
+
+    return save_image(path, filters_to_image(filters, **kw))

@@ -12,6 +12,7 @@ EXPERIMENTS: dict[str, str] = {
     "bp_stability": "experiments/bp_stability.py",
     "omp_success": "experiments/omp_success.py",
     "csc_image": "experiments/csc_image.py",
+    "holistic_vs_projection": "experiments/holistic_vs_projection.py",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

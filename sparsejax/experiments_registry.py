@@ -13,6 +13,8 @@ EXPERIMENTS: dict[str, str] = {
     "omp_success": "experiments/omp_success.py",
     "csc_image": "experiments/csc_image.py",
     "holistic_vs_projection": "experiments/holistic_vs_projection.py",
+    "mnist_classification": "experiments/mnist_classification.py",
+    "lista_speedup": "experiments/lista_speedup.py",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -10,6 +10,11 @@ from sparsejax.pursuit import (admm_bpdn, cbpdn_admm, cbpdn_objective, conv_thre
                                lasso_batch, lasso_objective, omp, omp_batch, thresholding)
 from sparsejax.encode import encode
 from sparsejax.layered import layered_thresholding, ml_bp_objective, ml_ista
+from sparsejax.mlmodel import Chain, MLModel, effective_dictionary, molecules, synthesize, to_dense
+from sparsejax.layered_bp import LayeredSolution, ProjectionSolution, layered_bp, layered_bp_unfolded, projection_pursuit
+from sparsejax.differentiate import fixed_point_implicit, lasso_codes
+from sparsejax.training import LoopResult, run_loop
+from sparsejax.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from sparsejax.solve import Solution, Solver, iterate
 
 __version__ = "0.1.0"

@@ -15,6 +15,8 @@ EXPERIMENTS: dict[str, str] = {
     "holistic_vs_projection": "experiments/holistic_vs_projection.py",
     "mnist_classification": "experiments/mnist_classification.py",
     "lista_speedup": "experiments/lista_speedup.py",
+    "layered_vs_bp": "experiments/layered_vs_bp.py",
+    "ml_convergence": "experiments/ml_convergence.py",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

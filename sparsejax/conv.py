@@ -259,14 +259,60 @@ def _irfft(x, sizes):
 # ----------------------------------------------------------------------------------------------------
 # the two implementations
 # ----------------------------------------------------------------------------------------------------
+def _phase_filters(filters, g: _Geom):
+    """Polyphase split of the filters: (C * s^d, M, *K), K = ceil(k / s), the phases in row-major order
+    (c, r_1, .., r_d) along the first axis, entry [(c, r), m, j] = d_{m,c}[s j + r] (zero for s j + r >= k)."""
+    d, s = g.d, g.stride
+    K = tuple(-(-kk // s) for kk in g.k)
+    f = _pad(filters, [(0, KK * s - kk, 0) for KK, kk in zip(K, g.k)])
+    f = f.reshape((g.M, g.C) + sum(((KK, s) for KK in K), ()))           # (M, C, K_1, s, .., K_d, s)
+    perm = (1,) + tuple(3 + 2 * a for a in range(d)) + (0,) + tuple(2 + 2 * a for a in range(d))
+    return jnp.transpose(f, perm).reshape((g.C * s ** d, g.M) + K), K
+
+
+def _pixel_shuffle(out, g: _Geom):
+    """Interleave the phase outputs (C * s^d, *Q) into (C, *(Q s)) and crop to F: out[c, s q + r] = phase r."""
+    d, s = g.d, g.stride
+    Q = out.shape[1:]
+    out = out.reshape((g.C,) + (s,) * d + Q)
+    perm = (0,) + sum(((1 + d + a, 1 + a) for a in range(d)), ())     # (C, Q_1, s, .., Q_d, s)
+    out = jnp.transpose(out, perm).reshape((g.C,) + tuple(q * s for q in Q))
+    return out[(slice(None),) + tuple(slice(0, f) for f in g.F)]
+
+
 def _transposed_conv(filters, codes, g: _Geom):
-    """Direct: full transposed convolution, output (C, *((P-1)s + k))."""
+    """Direct: full transposed convolution, output (C, *F), F = (P-1)s + k, without input dilation.
+
+    Polyphase (sub-pixel) form: with n = s q + r (0 <= r < s per axis) and the phase filters
+    d^r_{m,c}[j] = d_{m,c}[s j + r] of size K = ceil(k / s),
+
+        X_c[s q + r] = sum_m sum_p G_m[p] d^r_{m,c}[q - p],
+
+    i.e. s^d ordinary stride-1 full convolutions of the (undilated) codes, one per phase, computed as ONE
+    convolution with the C s^d phases as output channels, then interleaved ("pixel shuffle") and cropped
+    to F <= (P + K - 1) s. This costs M C |k| |P| multiply-adds instead of the M C |k| |F| of a convolution
+    with s-dilated input. When the code map is smaller than the phase filters (|P| < |K|, e.g. a 1x1 code
+    of a last layer) the roles swap: the phase filters are the input (the C s^d phases as its batch) and
+    the flipped codes the kernel, M C s^d |P| |P + K - 1| multiply-adds instead of M C s^d |K| |P + K - 1|.
+    Under ``vmap`` over codes the batch goes to the input batch (first form) or to the output features
+    (second form) of the one convolution.
+
+    Reference: W. Shi et al., "Real-time single image and video super-resolution using an efficient
+    sub-pixel convolutional neural network", CVPR 2016 (the sub-pixel / polyphase identity).
+    """
     d = g.d
-    rhs = jnp.swapaxes(jnp.flip(filters, axis=tuple(range(2, 2 + d))), 0, 1)  # (C, M, *k)
-    out = lax.conv_general_dilated(
-        codes[None], rhs, window_strides=(1,) * d, padding=[(kk - 1, kk - 1) for kk in g.k],
-        lhs_dilation=(g.stride,) * d, dimension_numbers=_dn(d), precision=_HI)
-    return out[0]
+    phases, K = _phase_filters(filters, g)                                # (C s^d, M, *K)
+    if math.prod(g.P) < math.prod(K):
+        rhs = jnp.flip(codes, axis=tuple(range(1, 1 + d)))[None]           # (1, M, *P)
+        out = lax.conv_general_dilated(
+            phases, rhs, window_strides=(1,) * d, padding=[(p - 1, p - 1) for p in g.P],
+            dimension_numbers=_dn(d), precision=_HI)[:, 0]
+    else:
+        rhs = jnp.flip(phases, axis=tuple(range(2, 2 + d)))               # (C s^d, M, *K)
+        out = lax.conv_general_dilated(
+            codes[None], rhs, window_strides=(1,) * d, padding=[(KK - 1, KK - 1) for KK in K],
+            dimension_numbers=_dn(d), precision=_HI)[0]
+    return _pixel_shuffle(out, g)                                          # (C, *F)
 
 
 def _strided_corr(filters, t, g: _Geom):

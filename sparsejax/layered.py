@@ -40,7 +40,7 @@ from sparsejax.operators import LinearOperator
 from sparsejax.solve import Solution, Solver, iterate, relative_change
 
 __all__ = ["layered_thresholding", "ml_ista", "ml_ista_solver", "ml_bp_objective", "MLISTAState",
-           "MLFISTAState", "ml_ista_step", "layer_prox_grad_step", "back_project", "check_layers"]
+           "MLFISTAState", "ml_ista_step", "objective_weights", "layer_prox_grad_step", "back_project", "check_layers"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -205,12 +205,27 @@ def ml_ista_step(layers, y, lams, steps, GK, prox=shrink.soft) -> Tuple[jax.Arra
 
 
 
+def objective_weights(lams, steps):
+    """The ML-BP weights whose problem the iteration with thresholds r_i lam_i targets:
+    w_i = lam_i / (r_1 ... r_{i-1}) (w_1 = lam_1).
+
+    Why: in a sweep the gradient of layer i is taken with step r_i on the residual G_{i-1}, itself produced with step
+    r_{i-1}, ...; for lam_1 = ... = lam_{K-1} = 0 the sweep is ISTA on D^{(1,K)} with step r_1 ... r_K and threshold
+    r_K lam_K, i.e. l1 weight lam_K / (r_1 ... r_{K-1}). With unit steps (the CNN convention) w = lam."""
+    out, scale = [], 1.0
+    for lam, r in zip(lams, steps):
+        out.append(lam / scale)
+        scale = scale * r
+    return tuple(out)
+
+
 def ml_ista_solver(layers, y, lams, steps, G0, nonneg=False, fista=False) -> Solver:
     """The (init, step) pair of ML-ISTA (``fista=True``: ML-FISTA, momentum on G_K).
 
     ``G0`` is the tuple of starting codes (G_1, ..., G_K); only G_K enters the first sweep."""
     P = shrink.nonneg_soft if nonneg else shrink.soft
-    objective = lambda s: ml_bp_objective(layers, y, lams, s.G[-1])  # noqa: E731
+    w = objective_weights(lams, steps)
+    objective = lambda s: ml_bp_objective(layers, y, w, s.G[-1])  # noqa: E731
     error = lambda a, b: relative_change(a.G[-1], b.G[-1])  # noqa: E731
     if not fista:
         return Solver(init=lambda: MLISTAState(tuple(G0)),
@@ -255,7 +270,9 @@ def ml_ista(layers, y, lams, *, steps=None, max_iter: int = 100, tol=1e-6, mode:
 
     Returns:
       ``Solution`` with ``codes`` = G_K, ``objective`` the ML-BP objective at G_K (without the
-      nonnegativity indicator), and ``state.G`` = (G_1, ..., G_K) of the last sweep. Note G_i (i < K) is the
+      nonnegativity indicator) with the weights the iteration targets, w_i = lam_i / (r_1 ... r_{i-1})
+      (``objective_weights``; w = lam for unit steps: to solve ML-BP with weights w pass lam_i = w_i r_1 ... r_{i-1}),
+      and ``state.G`` = (G_1, ..., G_K) of the last sweep. Note G_i (i < K) is the
       thresholded layer, not the back-projection D^{(i+1,K)} G_K.
     """
     layers = check_layers(layers)

@@ -17,6 +17,7 @@ EXPERIMENTS: dict[str, str] = {
     "lista_speedup": "experiments/lista_speedup.py",
     "layered_vs_bp": "experiments/layered_vs_bp.py",
     "ml_convergence": "experiments/ml_convergence.py",
+    "mlcsc_atoms": "experiments/mlcsc_atoms.py",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

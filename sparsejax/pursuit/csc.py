@@ -118,16 +118,21 @@ class _Freq(NamedTuple):
     e: jax.Array
 
 
-def _freq_factors(filters, N) -> _Freq:
+def _psum(x, axis):
+    return x if axis is None else jax.lax.psum(x, axis)
+
+
+def _freq_factors(filters, N, axis=None) -> _Freq:
+    """``axis``: the mesh axis over which the filters are split (sums over maps become ``psum`` s), or None."""
     Df = _rfft(filters, N)                                   # (M, C, *F)
     M, C = filters.shape[:2]
     if C == 1:
         E = jnp.swapaxes(Df, 0, 1)                           # (1, M, *F)
-        e = jnp.sum(Df.real ** 2 + Df.imag ** 2, axis=0)     # (1, *F)
+        e = _psum(jnp.sum(Df.real ** 2 + Df.imag ** 2, axis=0), axis)     # (1, *F)
         return _Freq(Df, E, e)
     F = Df.shape[2:]
     Dm = jnp.moveaxis(Df.reshape(M, C, -1), -1, 0)           # (nf, M, C): D_f^T
-    G = jnp.einsum("fmc,fmd->fcd", Dm, jnp.conj(Dm))         # D_f D_f^H (nf, C, C)
+    G = _psum(jnp.einsum("fmc,fmd->fcd", Dm, jnp.conj(Dm)), axis)         # D_f D_f^H (nf, C, C)
     e, Vv = jnp.linalg.eigh(G)                               # (nf, C), (nf, C, C)
     e = jnp.maximum(e, 0.0)
     E = jnp.einsum("fdc,fmd->fcm", jnp.conj(Vv), Dm)        # V^H D_f (nf, C, M)
@@ -204,38 +209,40 @@ def _chunk_size(M, bytes_per_map, target=1 << 20):
     return best
 
 
-def cbpdn_objective(filters, s, lam, codes, mask=None):
+def cbpdn_objective(filters, s, lam, codes, mask=None, axis=None):
     """F(x) = 1/2||W (sum_m d_m * x_m - s)||^2 + sum(lam |x|) (circular boundary; internal layout (K, ...)).
 
-    ``filters`` (M, C, *k), ``s`` (K, C, *N), ``codes`` (K, M, *N), ``mask`` broadcastable to ``s`` or None.
+    ``filters`` (M, C, *k), ``s`` (K, C, *N), ``codes`` (K, M, *N), ``mask`` broadcastable to ``s`` or None;
+    ``axis``: mesh axis over which filters and codes are split (inside ``shard_map``), or None.
     """
     N = tuple(s.shape[2:])
     fq = _rfft(filters, N)
-    r = _irfft(jnp.sum(fq[None] * _rfft(codes, N)[:, :, None], axis=1), N) - s
+    r = _irfft(_psum(jnp.sum(fq[None] * _rfft(codes, N)[:, :, None], axis=1), axis), N) - s
     if mask is not None:
         r = mask * r
-    return 0.5 * _sq(r) + jnp.sum(lam * jnp.abs(codes))
+    return 0.5 * _sq(r) + _psum(jnp.sum(lam * jnp.abs(codes)), axis)
 
 
 def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, auto_rho=True,
-                 auto_rho_iter=100, chunk=None) -> Solver:
+                 auto_rho_iter=100, chunk=None, axis=None) -> Solver:
     """The (init, step) pair of Fourier-domain ADMM for (masked) CBPDN; codes are the sparse variable z.
 
     Internal layout: ``s`` (K, C, *N), ``lam`` broadcastable to and ``x0`` of shape (K, M, *N), ``mask`` (K, C, *N) or
     None; all traced. ``chunk`` (static): maps per chunk of the unmasked iteration (None: about 1 MiB of one
-    image's maps, see ``_chunk_size``).
+    image's maps, see ``_chunk_size``). ``axis`` (unmasked form only): the mesh axis over which the filters, codes
+    and duals are split when the solver runs inside ``shard_map`` (sums over maps become ``psum`` s), or None.
     """
     prox = shrink.nonneg_soft if nonneg else shrink.soft
     N = tuple(s.shape[2:])
     dtype = s.dtype
     tiny = jnp.finfo(dtype).tiny
-    fq = _freq_factors(filters, N)
+    fq = _freq_factors(filters, N, axis)
     Sf = _rfft(s, N)
     inf = jnp.asarray(jnp.inf, dtype)
-    lam_s = jnp.max(lam)
+    lam_s = jnp.max(lam) if axis is None else jax.lax.pmax(jnp.max(lam), axis)
     xi = jnp.where(lam_s > 0, 1.0 + 18.3 ** (jnp.log10(jnp.maximum(lam_s, tiny)) + 1.0), 1.0).astype(dtype)
     one = jnp.asarray(1.0, dtype)
-    objective = lambda st: cbpdn_objective(filters, s, lam, st.z, mask)
+    objective = lambda st: cbpdn_objective(filters, s, lam, st.z, mask, axis)
 
     if mask is None:
         DHs = _adj_f(fq, Sf)                                  # D^H s, once per call (K, M, *F)
@@ -264,7 +271,7 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
                 return put(B, Bj, j), t
 
             B, t = jax.lax.fori_loop(0, n, pass1, (jnp.zeros_like(DHs), jnp.zeros(Kc, DHs.dtype)))
-            t = t / (rho + fq.e)[None]
+            t = _psum(t, axis) / (rho + fq.e)[None]
 
             def pass2(j, carry):
                 z, u, sums = carry
@@ -278,6 +285,7 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
                 return put(z, zn, j), put(u, un, j), sums
 
             z, u, sums = jax.lax.fori_loop(0, n, pass2, (st.z, st.u, jnp.zeros(5, dtype)))
+            sums = _psum(sums, axis)
             r = jnp.sqrt(sums[0]) / jnp.maximum(jnp.sqrt(jnp.maximum(sums[1], sums[2])), tiny)
             sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), tiny)
             f = _balance(rho, r, sd, st.k, xi, auto_rho, auto_rho_iter)
@@ -328,16 +336,40 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
                   error=lambda old, new: jnp.maximum(new.primal_res, new.dual_res), objective=objective)
 
 
-@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "auto_rho", "history", "squeeze", "chunk"))
+def _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, nonneg, auto_rho,
+               history, chunk, axis=None):
+    dtype = s.dtype
+    solver = cbpdn_solver(filters, s, lam, rho, alpha, x0, mask, nonneg=nonneg, auto_rho=auto_rho,
+                          auto_rho_iter=auto_rho_iter, chunk=chunk, axis=axis)
+    sol = iterate(solver, max_iter=max_iter, tol=jnp.asarray(tol, dtype), mode=mode, history=history)
+    if axis is not None:   # the finiteness test saw this device's maps only: combine
+        div = jax.lax.pmax(sol.diverged.astype(jnp.int32), axis) > 0
+        sol = sol._replace(diverged=div, converged=sol.converged & ~div)
+    return sol
+
+
+@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "auto_rho", "history", "squeeze", "chunk", "mesh"))
 def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, nonneg, auto_rho, history,
-           squeeze, chunk):
+           squeeze, chunk, mesh=None):
     dtype = s.dtype
     if rho is None:
         rho = 50.0 * jnp.max(lam) + 1.0
     rho = jnp.asarray(rho, dtype)
-    solver = cbpdn_solver(filters, s, lam, rho, jnp.asarray(alpha, dtype), x0, mask, nonneg=nonneg,
-                          auto_rho=auto_rho, auto_rho_iter=auto_rho_iter, chunk=chunk)
-    sol = iterate(solver, max_iter=max_iter, tol=tol, mode=mode, history=history)
+    kw = dict(max_iter=max_iter, mode=mode, nonneg=nonneg, auto_rho=auto_rho, history=history, chunk=chunk)
+    if mesh is None:
+        sol = _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, **kw)
+    else:
+        from jax.sharding import PartitionSpec as P
+
+        ax = mesh.axis_names[0]
+        maps = P(None, ax)
+        state = CBPDNState(None, maps, maps, None, None, None, None, P(), P(), P(), P(), P())
+        out_specs = Solution(maps, P(), P(), P(), P(), P(), state, P() if history else None)
+        in_specs = (P(ax), P(), maps if lam.shape[1] > 1 else P(), P(), P(), maps, P(), P())
+        run = partial(_cbpdn_run, mask=None, axis=ax, **kw)
+        body = lambda f, s_, l_, r_, a_, x_, t_, k_: run(f, s_, l_, r_, a_, x_, tol=t_, auto_rho_iter=k_)  # noqa: E731
+        sol = jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)(
+            filters, s, lam, rho, alpha, x0, tol, auto_rho_iter)
     if squeeze:
         sol = sol._replace(codes=sol.codes[0])
     return sol
@@ -402,7 +434,7 @@ def _prepare_lam(lam, code_shape, dtype, squeeze, name="lam"):
 
 def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rho_iter: int = 100,
                max_iter: int = 500, tol=1e-4, mode: str = "while", nonneg: bool = False, x0=None, mask=None,
-               history: bool = False, chunk: Optional[int] = None) -> Solution:
+               history: bool = False, chunk: Optional[int] = None, mesh=None) -> Solution:
     """Fourier-domain ADMM for convolutional BPDN (one signal; batch with ``jax.vmap``).
 
         min_x 1/2 || W (sum_m d_m * x_m - s) ||_2^2 + lam sum_m ||x_m||_1     (circular boundary, W = 1 by default)
@@ -431,6 +463,12 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
         largest divisor of M whose maps of one image fit in about 1 MiB (4 maps of 256 x 256 in float32), which
         keeps each chunk's FFTs in cache (~1.5x cheaper than one FFT over all maps on a CPU). Under ``jax.vmap``
         over B images a chunk holds B x ``chunk`` maps: pass a smaller ``chunk`` (e.g. 1) for large batches.
+      mesh: a 1-D ``jax.sharding.Mesh`` (e.g. ``sparsejax.distributed.batch_mesh()``): the M filters, codes and duals
+        are split over its devices (``shard_map``; the sums over maps of the per-frequency solve, the residuals and
+        the objective become ``psum`` s), so one large problem uses every device; M must be a multiple of the number
+        of devices. Unmasked form only. On a CPU, host devices come from
+        ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (XLA runs each FFT on one thread, so this is how
+        one image's FFTs use several cores).
 
     Returns:
       ``Solution``: codes z (M, *N) (or (C, M, *N) for single-channel filters and a C-channel signal), exactly
@@ -478,6 +516,18 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
                              f"{tuple(jnp.shape(s))}") from None
         V.check_nonnegative("mask", mask)
         mask = jnp.broadcast_to(mask.astype(dtype), tuple(jnp.shape(s))).reshape(sK.shape)
+    if mesh is not None:
+        from jax.sharding import Mesh
+
+        if not isinstance(mesh, Mesh) or len(mesh.axis_names) != 1:
+            raise ValueError(f"mesh must be a 1-D jax.sharding.Mesh, got {mesh!r}")
+        if mask is not None:
+            raise ValueError("mesh (filters split over devices) supports the unmasked form only; got a mask")
+        ndev = mesh.devices.size
+        if M % ndev:
+            raise ValueError(f"mesh: the number of filters M = {M} must be a multiple of the {ndev} devices")
+        if chunk is not None and (M // ndev) % chunk:
+            raise ValueError(f"chunk must divide the filters per device M / devices = {M // ndev}, got {chunk!r}")
     if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1
                               or M % chunk):
         raise ValueError(f"chunk must be a positive divisor of the number of filters M = {M}, got {chunk!r}")
@@ -486,7 +536,7 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
     return _cbpdn(filters, sK, lam, rho, alpha_a.astype(dtype), x0, mask, jnp.asarray(tol, dtype),
                   jnp.asarray(auto_rho_iter, jnp.int32),
                   max_iter=max_iter, mode=mode, nonneg=bool(nonneg), auto_rho=bool(auto_rho),
-                  history=bool(history), squeeze=squeeze, chunk=chunk)
+                  history=bool(history), squeeze=squeeze, chunk=chunk, mesh=mesh)
 
 
 # ----------------------------------------------------------------------------------------------------

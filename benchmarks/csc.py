@@ -17,6 +17,11 @@ objective history of a scan run times the measured seconds per iteration; SPORCO
 recorded by a callback in a second, untimed run, times its measured seconds per iteration; also reported: the
 same from its itstat ``ObjFun``, which is F at its non-sparse iterate X, and ``Time``). One JSON line per measurement (with os.getloadavg()), then a
 table; ratio = SPORCO seconds / our seconds (> 1: we are faster).
+
+Cores: SPORCO's pyFFTW uses every core, while XLA:CPU runs each FFT on one thread, so the script starts one host
+device per core (``XLA_FLAGS=--xla_force_host_platform_device_count=<cpus>`` unless XLA_FLAGS already sets it) and
+splits one image's filters over them (``cbpdn_admm(mesh=...)``) or a batch by images (``shard_batch``). Run with
+``XLA_FLAGS=--xla_force_host_platform_device_count=1`` for the single-device figures.
 """
 from __future__ import annotations
 
@@ -24,12 +29,19 @@ import argparse
 import json
 import os
 
+if __name__ == "__main__" and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    # XLA:CPU runs each FFT on one thread; SPORCO's pyFFTW uses every core. One host device per core lets
+    # cbpdn_admm(mesh=...) split the filters (one image) or the batch over the cores. Set XLA_FLAGS to override.
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_force_host_platform_device_count={os.cpu_count() or 1}").strip()
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from benchmarks._harness import Table, best_time
-from sparsejax.pursuit.csc import cbpdn_admm
+from sparsejax.distributed import batch_mesh, shard_batch
+from sparsejax.pursuit.csc import _chunk_size, cbpdn_admm
 
 GAP = 1e-4
 
@@ -111,17 +123,36 @@ def first_reach(gaps, times):
     return (float(times[idx[0]]), int(idx[0]) + 1) if idx.size else (float("nan"), -1)
 
 
-def ours_solver(filters, lam, n_iter, batched):
+def ours_solver(filters, lam, n_iter, batched, batch=1, image_shape=(256, 256)):
+    """Jitted runs (plain, with objective history). With several devices: one image's filters are split over
+    them (``cbpdn_admm(mesh=...)``), a batch is split by images (``shard_batch``); under vmap the chunk of maps
+    is sized for the images each device holds."""
     f = jnp.asarray(filters)
+    ndev = jax.device_count()
+    mesh = batch_mesh() if ndev > 1 else None
+    M = f.shape[0]
+    if batched:
+        per_dev = -(-batch // ndev)
+        chunk = _chunk_size(M, per_dev * int(np.prod(image_shape)) * 4)
+
+        def one(y):
+            return cbpdn_admm(f, y, lam, max_iter=n_iter, tol=0.0, chunk=chunk)
+
+        def one_hist(y):
+            return cbpdn_admm(f, y, lam, max_iter=n_iter, mode="scan", history=True, chunk=chunk)
+
+        run, run_hist = jax.vmap(one), jax.vmap(one_hist)
+        if mesh is not None:
+            return shard_batch(run, mesh=mesh), shard_batch(run_hist, mesh=mesh)
+        return jax.jit(run), jax.jit(run_hist)
+    mesh = mesh if mesh is not None and M % ndev == 0 else None
 
     def one(y):
-        return cbpdn_admm(f, y, lam, max_iter=n_iter, tol=0.0)
+        return cbpdn_admm(f, y, lam, max_iter=n_iter, tol=0.0, mesh=mesh)
 
     def one_hist(y):
-        return cbpdn_admm(f, y, lam, max_iter=n_iter, mode="scan", history=True)
+        return cbpdn_admm(f, y, lam, max_iter=n_iter, mode="scan", history=True, mesh=mesh)
 
-    if batched:
-        return jax.jit(jax.vmap(one)), jax.jit(jax.vmap(one_hist))
     return jax.jit(one), jax.jit(one_hist)
 
 
@@ -137,7 +168,8 @@ def reference(filters, S, lam, n_iter, batched):
 def compare(table, label, dict_name, S, lam, n_iter, ref_iter, batched, repeat):
     Dsp, filters = dictionary(dict_name)
     Sj = S[:, None] if batched else S[None]              # ours: (B, 1, H, W) or (1, H, W)
-    run, run_hist = ours_solver(filters, lam, n_iter, batched)
+    run, run_hist = ours_solver(filters, lam, n_iter, batched, batch=S.shape[0] if batched else 1,
+                                image_shape=S.shape[-2:])
     y = jnp.asarray(Sj)
     t_ours, sol = best_time(lambda: run(y), repeat=repeat)
     codes_ours = np.asarray(sol.codes)
@@ -191,7 +223,7 @@ def scaling(table, sizes, n_iter, repeat, with_sporco=True):
     rows = []
     for n in sizes:
         S = load_images(n)
-        run, _ = ours_solver(filters, 0.05, n_iter, False)
+        run, _ = ours_solver(filters, 0.05, n_iter, False, image_shape=S.shape[-2:])
         y = jnp.asarray(S[None])
         t, _ = best_time(lambda: run(y), repeat=repeat)
         extra = {}
@@ -217,7 +249,8 @@ def main(argv=None):
     p.add_argument("--only", default="abcd", help="subset of the problems a, b, c, d")
     a = p.parse_args(argv)
     table = Table("CBPDN: sparsejax cbpdn_admm (float32) vs SPORCO admm.cbpdn.ConvBPDN")
-    print(json.dumps({"start_loadavg": os.getloadavg(), "cpus": os.cpu_count(), "jax": jax.__version__}))
+    print(json.dumps({"start_loadavg": os.getloadavg(), "cpus": os.cpu_count(), "jax": jax.__version__,
+                      "devices": jax.device_count()}))
     if a.quick:
         img = load_images(256)[:64, :64]
         compare(table, "(quick) 64x64 G:8x8x32 lam=0.05", "G:8x8x32", img, 0.05, 30, 100, False, 1)

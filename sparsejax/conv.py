@@ -34,11 +34,14 @@ Two implementations, equal to float precision:
   >= (P - 1) s + k (the linear-convolution size), then crop. Stride: zero-insertion (synthesis) and
   decimation (adjoint).
 * ``"direct"``: ``lax.conv_general_dilated`` (adjoint: strided correlation; synthesis: the transposed
-  convolution via ``lhs_dilation``); circular mode wraps/folds the edges.
-* ``"auto"``: a flop count. Direct: M C |k| |F| multiply-adds (|F| the size of the un-cropped output).
-  FFT: (M + C + M C) L log2 L for the transforms (filters are transformed on every call) plus M C L for the
-  per-frequency products, L the FFT size. FFT is used when it is cheaper, i.e. roughly when the filter
-  area |k| exceeds (1 + 1/M + 1/C) log2 L + 1.
+  convolution in polyphase form, one stride-1 convolution with the s^d phase sub-filters of size
+  K = ceil(k / s) as extra output channels followed by a pixel shuffle, never an s-dilated input; see
+  ``_transposed_conv``); circular mode wraps/folds the edges.
+* ``"auto"``: a flop count. Direct: the larger of the analysis M C |k| |P| and the synthesis
+  M C s^d |P + K - 1| min(|P|, |K|) multiply-adds. FFT: (M + C + M C) L log2 L for the transforms (filters
+  are transformed on every call) plus M C L for the per-frequency products, L the FFT size, weighted by 2
+  (complex arithmetic; measured on CPU). FFT is used when it is cheaper, i.e. roughly when the filter area
+  |k| exceeds 2 (1 + 1/M + 1/C) s^d log2 L.
 
 References: B. Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016;
 V. Papyan, J. Sulam, M. Elad, "Working locally thinking globally", IEEE TSP 2017.
@@ -71,6 +74,9 @@ BOUNDARIES = ("circular", "full", "valid", "same")
 METHODS = ("auto", "fft", "direct")
 
 _HI = lax.Precision.HIGHEST
+# an FFT "flop" of the cost model (complex arithmetic, transform memory traffic) weighs this many direct
+# multiply-adds; on CPU the FFT path ran ~3x slower than direct at equal counts (benchmarks/conv.py)
+_FFT_WEIGHT = 2.0
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -164,15 +170,15 @@ def _resolve_method(g: _Geom, method: str) -> str:
     V.check_choice("method", method, METHODS)
     if method != "auto":
         return method
-    area = math.prod(g.k)
-    if g.boundary == "circular":
-        L = math.prod(g.N)
-        Fsz = math.prod((p - 1) * g.stride + kk for p, kk in zip(g.P, g.k))
-    else:
-        L = math.prod(_fast_len(f) for f in g.F)
-        Fsz = math.prod(g.F)
-    direct = g.M * g.C * area * Fsz
-    fft = (g.M + g.C + g.M * g.C) * L * max(math.log2(L), 1.0) + g.M * g.C * L
+    s, d = g.stride, g.d
+    L = math.prod(g.N) if g.boundary == "circular" else math.prod(_fast_len(f) for f in g.F)
+    K = tuple(-(-kk // s) for kk in g.k)
+    Psz, Ksz = math.prod(g.P), math.prod(K)
+    Qsz = math.prod(p + KK - 1 for p, KK in zip(g.P, K))
+    analysis = g.M * g.C * math.prod(g.k) * Psz              # strided correlation
+    synthesis = g.M * g.C * s ** d * Qsz * min(Psz, Ksz)      # polyphase transposed convolution
+    direct = max(analysis, synthesis)
+    fft = _FFT_WEIGHT * ((g.M + g.C + g.M * g.C) * L * max(math.log2(L), 1.0) + g.M * g.C * L)
     return "fft" if fft < direct else "direct"
 
 
@@ -271,17 +277,18 @@ def _phase_filters(filters, g: _Geom):
 
 
 def _pixel_shuffle(out, g: _Geom):
-    """Interleave the phase outputs (C * s^d, *Q) into (C, *(Q s)) and crop to F: out[c, s q + r] = phase r."""
+    """Interleave the phase outputs (C * s^d, *Q) into (C, *(Q s)), out[c, s q + r] = phase r at q, and crop
+    to the transposed-convolution size (P - 1) s + k (also for "circular", whose F is N)."""
     d, s = g.d, g.stride
     Q = out.shape[1:]
     out = out.reshape((g.C,) + (s,) * d + Q)
     perm = (0,) + sum(((1 + d + a, 1 + a) for a in range(d)), ())     # (C, Q_1, s, .., Q_d, s)
     out = jnp.transpose(out, perm).reshape((g.C,) + tuple(q * s for q in Q))
-    return out[(slice(None),) + tuple(slice(0, f) for f in g.F)]
+    return out[(slice(None),) + tuple(slice(0, (p - 1) * s + kk) for p, kk in zip(g.P, g.k))]
 
 
 def _transposed_conv(filters, codes, g: _Geom):
-    """Direct: full transposed convolution, output (C, *F), F = (P-1)s + k, without input dilation.
+    """Direct: full transposed convolution, output (C, *((P-1)s + k)), without input dilation.
 
     Polyphase (sub-pixel) form: with n = s q + r (0 <= r < s per axis) and the phase filters
     d^r_{m,c}[j] = d_{m,c}[s j + r] of size K = ceil(k / s),
@@ -290,7 +297,7 @@ def _transposed_conv(filters, codes, g: _Geom):
 
     i.e. s^d ordinary stride-1 full convolutions of the (undilated) codes, one per phase, computed as ONE
     convolution with the C s^d phases as output channels, then interleaved ("pixel shuffle") and cropped
-    to F <= (P + K - 1) s. This costs M C |k| |P| multiply-adds instead of the M C |k| |F| of a convolution
+    to (P - 1) s + k <= (P + K - 1) s. This costs M C |k| |P| multiply-adds instead of the M C |k| |F| of a convolution
     with s-dilated input. When the code map is smaller than the phase filters (|P| < |K|, e.g. a 1x1 code
     of a last layer) the roles swap: the phase filters are the input (the C s^d phases as its batch) and
     the flipped codes the kernel, M C s^d |P| |P + K - 1| multiply-adds instead of M C s^d |K| |P + K - 1|.
@@ -312,7 +319,7 @@ def _transposed_conv(filters, codes, g: _Geom):
         out = lax.conv_general_dilated(
             codes[None], rhs, window_strides=(1,) * d, padding=[(KK - 1, KK - 1) for KK in K],
             dimension_numbers=_dn(d), precision=_HI)[0]
-    return _pixel_shuffle(out, g)                                          # (C, *F)
+    return _pixel_shuffle(out, g)                                          # (C, *((P-1)s + k))
 
 
 def _strided_corr(filters, t, g: _Geom):

@@ -18,6 +18,7 @@ EXPERIMENTS: dict[str, str] = {
     "layered_vs_bp": "experiments/layered_vs_bp.py",
     "ml_convergence": "experiments/ml_convergence.py",
     "mlcsc_atoms": "experiments/mlcsc_atoms.py",
+    "adversarial": "experiments/adversarial.py",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

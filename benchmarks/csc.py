@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks._harness import Table, best_time
 from sparsejax.distributed import batch_mesh, shard_batch
-from sparsejax.pursuit.csc import _chunk_size, cbpdn_admm
+from sparsejax.pursuit.csc import cbpdn_admm
 
 GAP = 1e-4
 
@@ -125,15 +125,13 @@ def first_reach(gaps, times):
 
 def ours_solver(filters, lam, n_iter, batched, batch=1, image_shape=(256, 256)):
     """Jitted runs (plain, with objective history). With several devices: one image's filters are split over
-    them (``cbpdn_admm(mesh=...)``), a batch is split by images (``shard_batch``); under vmap the chunk of maps
-    is sized for the images each device holds."""
+    them (``cbpdn_admm(mesh=...)``), a batch is split by images (``shard_batch``); under vmap, no chunking."""
     f = jnp.asarray(filters)
     ndev = jax.device_count()
     mesh = batch_mesh() if ndev > 1 else None
     M = f.shape[0]
     if batched:
-        per_dev = -(-batch // ndev)
-        chunk = _chunk_size(M, per_dev * int(np.prod(image_shape)) * 4)
+        chunk = M   # under vmap a chunk of maps is a strided slice of the batch: one chunk is faster (4.1x vs 2.8x)
 
         def one(y):
             return cbpdn_admm(f, y, lam, max_iter=n_iter, tol=0.0, chunk=chunk)

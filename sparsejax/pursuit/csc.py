@@ -462,7 +462,8 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
       chunk: the unmasked iteration streams over chunks of ``chunk`` maps (a divisor of M; static). Default: the
         largest divisor of M whose maps of one image fit in about 1 MiB (4 maps of 256 x 256 in float32), which
         keeps each chunk's FFTs in cache (~1.5x cheaper than one FFT over all maps on a CPU). Under ``jax.vmap``
-        over B images a chunk holds B x ``chunk`` maps: pass a smaller ``chunk`` (e.g. 1) for large batches.
+        over images pass ``chunk=M`` (one chunk): a chunk of maps is then a strided slice of the batched arrays,
+        and on 16 images of 128 x 128 one chunk was 1.45x faster than chunks of 2.
       mesh: a 1-D ``jax.sharding.Mesh`` (e.g. ``sparsejax.distributed.batch_mesh()``): the M filters, codes and duals
         are split over its devices (``shard_map``; the sums over maps of the per-frequency solve, the residuals and
         the objective become ``psum`` s), so one large problem uses every device; M must be a multiple of the number

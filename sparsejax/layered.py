@@ -40,7 +40,8 @@ from sparsejax.operators import LinearOperator
 from sparsejax.solve import Solution, Solver, iterate, relative_change
 
 __all__ = ["layered_thresholding", "ml_ista", "ml_ista_solver", "ml_bp_objective", "MLISTAState",
-           "MLFISTAState", "ml_ista_step", "objective_weights", "layer_prox_grad_step", "back_project", "check_layers"]
+           "MLFISTAState", "ml_ista_step", "objective_weights", "check_steps", "layer_prox_grad_step", "back_project",
+           "check_layers"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -93,6 +94,24 @@ def _per_layer(name, values, layers, dtype, *, positive=False, allow_none=False)
         if v.ndim > 0:
             v = jnp.broadcast_to(v, tuple(D.code_shape))
         out.append(v)
+    return tuple(out)
+
+
+def check_steps(steps, layers, dtype):
+    """None, or a length-K sequence (or one value for every layer) of scalar step sizes r_i > 0, as ``dtype``."""
+    if steps is None:
+        return None
+    if not isinstance(steps, (tuple, list)):
+        steps = (steps,) * len(layers)
+    if len(steps) != len(layers):
+        raise ValueError(f"steps must have one entry per layer ({len(layers)}), got {len(steps)}")
+    out = []
+    for i, r in enumerate(steps):
+        r = V.as_float_array(f"steps[{i}]", r)
+        if r.ndim != 0:
+            raise ValueError(f"steps[{i}] must be a scalar, got shape {tuple(r.shape)}")
+        V.check_nonnegative(f"steps[{i}]", r, strict=True)
+        out.append(r.astype(dtype))
     return tuple(out)
 
 
@@ -283,18 +302,6 @@ def ml_ista(layers, y, lams, *, steps=None, max_iter: int = 100, tol=1e-6, mode:
     V.check_choice("mode", mode, ("while", "scan"))
     dtype = _dtype(layers, y)
     lams = _per_layer("lams", lams, layers, dtype)
-    if steps is not None:
-        if not isinstance(steps, (tuple, list)):
-            steps = (steps,) * len(layers)
-        if len(steps) != len(layers):
-            raise ValueError(f"steps must have one entry per layer ({len(layers)}), got {len(steps)}")
-        out = []
-        for i, r in enumerate(steps):
-            r = V.as_float_array(f"steps[{i}]", r)
-            if r.ndim != 0:
-                raise ValueError(f"steps[{i}] must be a scalar, got shape {tuple(r.shape)}")
-            V.check_nonnegative(f"steps[{i}]", r, strict=True)
-            out.append(r.astype(dtype))
-        steps = tuple(out)
+    steps = check_steps(steps, layers, dtype)
     return _ml_ista(layers, y.astype(dtype), lams, steps, jnp.asarray(tol, dtype), max_iter=max_iter,
                     mode=mode, nonneg=nonneg, fista=fista)

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.layered import (_check_y, _dtype, _per_layer, back_project, check_layers,
+from sparsejax.layered import (_check_y, _dtype, _per_layer, back_project, check_layers, check_steps,
                                layer_prox_grad_step)
 from sparsejax.mlmodel import Chain
 from sparsejax.pursuit._common import objective_l1
@@ -82,23 +82,6 @@ def _check_iter(max_iter, tol):
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
         raise ValueError(f"max_iter must be a non-negative Python int, got {max_iter!r}")
     V.check_nonnegative("tol", tol)
-
-
-def _check_steps(steps, layers, dtype):
-    if steps is None:
-        return None
-    if not isinstance(steps, (tuple, list)):
-        steps = (steps,) * len(layers)
-    if len(steps) != len(layers):
-        raise ValueError(f"steps must have one entry per layer ({len(layers)}), got {len(steps)}")
-    out = []
-    for i, r in enumerate(steps):
-        r = V.as_float_array(f"steps[{i}]", r)
-        if r.ndim != 0:
-            raise ValueError(f"steps[{i}] must be a scalar, got shape {tuple(r.shape)}")
-        V.check_nonnegative(f"steps[{i}]", r, strict=True)
-        out.append(r.astype(dtype))
-    return tuple(out)
 
 
 def _prepare(layers, y, xis, name):
@@ -207,7 +190,7 @@ def layered_bp_unfolded(layers, y, xis, T: int, *, steps=None, nonneg: bool = Fa
     if nonneg and prox != "nonneg_soft":
         raise ValueError(f"nonneg=True needs prox='nonneg_soft' (or prox=None), got prox={prox!r}")
     layers, y, xis, dtype = _prepare(layers, y, xis, "xis")
-    steps = _check_steps(steps, layers, dtype)
+    steps = check_steps(steps, layers, dtype)
     return _layered_bp_unfolded(layers, y, xis, steps, T=T, prox=prox)
 
 

@@ -10,7 +10,7 @@ from sparsejax import mnist
 
 
 @pytest.fixture(scope="module")
-def test_split():
+def mnist_test_split():
     return mnist.load_mnist("test")
 
 
@@ -22,8 +22,8 @@ def test_checksums_of_bundled_files():
         assert res[name + ":gz"] is True
 
 
-def test_test_split_shapes_ranges_and_counts(test_split):
-    x, y = test_split
+def test_test_split_shapes_ranges_and_counts(mnist_test_split):
+    x, y = mnist_test_split
     assert x.shape == (10000, 1, 28, 28) and x.dtype == np.float32
     assert y.shape == (10000,) and y.dtype == np.int32
     assert x.min() == 0.0 and x.max() == 1.0
@@ -39,8 +39,8 @@ def test_test_split_shapes_ranges_and_counts(test_split):
     assert np.all(x.reshape(len(x), -1).min(axis=1) == 0.0)
 
 
-def test_limit_is_prefix(test_split):
-    x, y = test_split
+def test_limit_is_prefix(mnist_test_split):
+    x, y = mnist_test_split
     xs, ys = mnist.load_mnist("test", limit=50)
     np.testing.assert_array_equal(xs, x[:50])
     np.testing.assert_array_equal(ys, y[:50])

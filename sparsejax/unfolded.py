@@ -34,8 +34,11 @@ K scalars ``r1 .. rK`` (initialised to 1 and used as they are, as in the referen
 threshold stays -b_i). ML-LISTA adds the K synthesis filter banks A_i.
 
 Layout: images are channels-first, a batch x of shape (B, C, H, W) (per image the (C, H, W) signal of
-``sparsejax.conv``). The networks vmap the single-image pursuit over the batch (XLA turns it into batched
-convolutions); everything is jittable and differentiable (loops are ``lax.fori_loop`` with a static count).
+``sparsejax.conv``). The networks run the pursuit functions on the whole batch at once, with the layers as
+``sparsejax.conv.BatchConv`` operators (block-diagonal over images: one batched convolution per map, with
+hand-written VJPs), and the T unfoldings unrolled: on XLA:CPU a ``vmap`` of the one-image pursuit with a
+``fori_loop`` ran 10x (forward) to 20x (training step) slower. The pure functions below work on either
+operator (``conv_layers(..., batch=B)`` or ``jax.vmap`` over ``Conv`` s).
 
 References: J. Sulam, A. Aberdam, A. Beck, M. Elad, "On multi-layer basis pursuit, efficient algorithms and
 convolutional neural networks", IEEE TPAMI 2020; K. Gregor, Y. LeCun, "Learning fast approximations of
@@ -52,7 +55,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from sparsejax import shrink
-from sparsejax.conv import Conv, conv_code_shape
+from sparsejax.conv import BatchConv, Conv, conv_code_shape
 from sparsejax.layered import MLFISTAState, layer_prox_grad_step, ml_ista_solver
 from sparsejax.operators import Dense, LinearOperator
 
@@ -110,11 +113,13 @@ def layer_shapes(arch, input_shape) -> Tuple[Tuple[int, ...], ...]:
     return tuple(shapes)
 
 
-def conv_layers(filters: Sequence[jax.Array], arch, input_shape) -> Tuple[Conv, ...]:
-    """The tuple (D_1, ..., D_K) of ``Conv`` operators (boundary "full", direct method) for ``filters``."""
+def conv_layers(filters: Sequence[jax.Array], arch, input_shape, batch: int | None = None) -> Tuple[Any, ...]:
+    """The tuple (D_1, ..., D_K) of ``Conv`` operators (boundary "full", direct method) for ``filters``;
+    with ``batch`` = B, the ``BatchConv`` operators acting on B images at once."""
     shapes = layer_shapes(arch, input_shape)
-    return tuple(Conv(W, shapes[i], stride=arch[i][2], boundary="full", method="direct")
-                 for i, W in enumerate(filters))
+    layers = tuple(Conv(W, shapes[i], stride=arch[i][2], boundary="full", method="direct")
+                   for i, W in enumerate(filters))
+    return layers if batch is None else tuple(BatchConv(D, batch) for D in layers)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -141,7 +146,8 @@ def unfolded_ml_ista(layers, y, lams, steps, T: int, fista: bool = False) -> Tup
     state = solver.init()
     if fista:   # the state after the first iteration from 0: t_1 = (1 + sqrt(5)) / 2, z_1 = G_K
         state = MLFISTAState(G0, G0[-1], jnp.asarray(0.5 * (1.0 + math.sqrt(5.0)), G0[-1].dtype))
-    state = lax.fori_loop(0, T, lambda _, s: solver.step(s), state)
+    for _ in range(T):   # unrolled: T is small and static, and XLA:CPU runs convolutions in loops ~10x slower
+        state = solver.step(state)
     return tuple(state.G)
 
 
@@ -153,8 +159,8 @@ def unfolded_lbp(layers, y, lams, steps, T: int) -> Tuple[jax.Array, ...]:
     for D, lam, r in zip(layers, lams, steps):
         G = shrink.nonneg_soft(r * D.adjoint(prev), r * lam)
         target = prev
-        G = lax.fori_loop(0, T, lambda _, G, D=D, t=target, lam=lam, r=r:
-                          layer_prox_grad_step(D, G, t, lam, r, shrink.nonneg_soft), G)
+        for _ in range(T):   # unrolled (see unfolded_ml_ista)
+            G = layer_prox_grad_step(D, G, target, lam, r, shrink.nonneg_soft)
         out.append(G)
         prev = G
     return tuple(out)
@@ -259,14 +265,11 @@ class _ConvNet(nn.Module):
         lams = tuple(-bi / ri for bi, ri in zip(b, r))
         x = x.astype(jnp.result_type(x.dtype, pd))
 
-        def encode(y):
-            layers = conv_layers(W, arch, self.input_shape)
-            if self.untied:
-                layers = tuple(_Untied(Conv(Ai, D.signal_shape, stride=D.stride, boundary="full",
-                                            method="direct"), D) for Ai, D in zip(A, layers))
-            return self._encode(layers, y, lams, tuple(r))
-
-        codes = jax.vmap(encode)(x)
+        layers = conv_layers(W, arch, self.input_shape, batch=x.shape[0])
+        if self.untied:
+            synth = conv_layers(A, arch, self.input_shape, batch=x.shape[0])
+            layers = tuple(_Untied(Ds, D) for Ds, D in zip(synth, layers))
+        codes = self._encode(layers, x, lams, tuple(r))
         feats = codes[-1].reshape(codes[-1].shape[0], -1)
         logits = nn.Dense(self.num_classes, param_dtype=pd, name="classifier")(feats)
         return (logits, codes) if return_codes else logits
@@ -339,7 +342,7 @@ class LISTA(nn.Module):
 
         def one(xi):
             B = We @ xi
-            return lax.fori_loop(0, self.T, lambda _, Z: P(B + S @ Z, th), P(B, th))
+            return lax.fori_loop(0, self.T, lambda _, Z: P(B + S @ Z, th), P(B, th), unroll=True)
 
         return one(x) if x.ndim == 1 else jax.vmap(one)(x)
 

@@ -9,7 +9,10 @@ For every network of ``sparsejax.unfolded.NETWORKS`` (CNN, ML-ISTA, ML-FISTA, LB
 * inference: jitted forward pass, images/s at each batch size;
 * cost ratio network / CNN, next to the ideal 1 + 2T: the CNN is one analysis pass D_i^T per layer, and each
   unfolding adds about one synthesis D_i and one analysis D_i^T pass per layer (ML-ISTA also back-projects
-  through the deeper layers, so a little more).
+  through the deeper layers, so a little more);
+* the reference row ``flax_cnn``: the same CNN written the usual Flax way (``nn.Conv``, channels-last), so that
+  ``cnn`` (ours: layered thresholding with ``sparsejax.conv.BatchConv`` layers) is measured against the library
+  users would otherwise write it with.
 
 Wall-clock best of ``--repeat`` runs after a warm-up (compilation excluded); the 1-minute load average
 (``os.getloadavg()``) is printed with every row because this machine is shared. ``--quick``: T = 1 and
@@ -20,15 +23,28 @@ from __future__ import annotations
 import argparse
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from benchmarks._harness import Table, best_time
-from sparsejax.unfolded import NETWORKS, count_params
+from sparsejax.unfolded import MNIST_ARCH, NETWORKS, count_params
 
 ORDER = ("cnn", "ml_ista", "ml_fista", "lbp", "ml_lista")
+
+
+class FlaxCNN(nn.Module):
+    """The reference: the same CNN written the usual Flax way (``nn.Conv``, channels-last, VALID padding),
+    the per-image input (B, 1, 28, 28) moved to channels-last inside."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.transpose(x, (0, 2, 3, 1))
+        for i, (M, k, s) in enumerate(MNIST_ARCH):
+            x = nn.relu(nn.Conv(M, (k, k), strides=(s, s), padding="VALID", name=f"conv{i + 1}")(x))
+        return nn.Dense(10, name="classifier")(x.reshape(x.shape[0], -1))
 
 
 def _load() -> float:
@@ -58,14 +74,14 @@ def bench(Ts, batches, repeat: int, train_batch: int = 128) -> Table:
     x_full = jnp.asarray(np.random.default_rng(1).uniform(0, 1, (max(batches), 1, 28, 28)), jnp.float32)
     cnn_cost = {}
     for T in Ts:
-        for name in ORDER:
-            if name == "cnn" and cnn_cost:
-                continue                              # the CNN does not depend on T
-            net = NETWORKS[name](T=T)
+        for name in ORDER + ("flax_cnn",):
+            if name in ("cnn", "flax_cnn") and T != Ts[0]:
+                continue                              # the CNNs do not depend on T
+            net = FlaxCNN() if name == "flax_cnn" else NETWORKS[name](T=T)
             params = net.init(jax.random.PRNGKey(0), x_full[:2])
             n_par = count_params(params)
-            ideal = 1.0 if name == "cnn" else 1.0 + 2 * T
-            tlabel = "-" if name == "cnn" else str(T)
+            ideal = 1.0 if name in ("cnn", "flax_cnn") else 1.0 + 2 * T
+            tlabel = "-" if name in ("cnn", "flax_cnn") else str(T)
             load0 = _load()
             sec, out = best_time(train_step_fn(net, params, train_batch), repeat=repeat)
             ok = bool(np.isfinite(float(out[2])))

@@ -32,11 +32,11 @@ Presets (``--preset``; ``--quick`` is the quick one):
 * quick (< 90 s on this 2-core CPU): T = 1, the models trained here on 384 images for one epoch (batch 32,
   lr 0.05; checkpoints in ``<out>/checkpoints/adversarial/quick``), attacks on 80 test images at
   eps in {0, 0.1, 0.2}, PGD with 3 steps; T9 on 2 draws x 5 directions.
-* short (about 30 min here): the ``mnist_classification`` short configuration (T = 2, 5,000 images,
-  3 epochs; its checkpoints ``<out>/checkpoints/mnist_classification/short/<model>_T2_seed<seed>`` are
+* short: the ``mnist_classification`` short configuration (T = 2, all 60,000 images, 3 epochs; its
+  checkpoints ``<out>/checkpoints/mnist_classification/short/<model>_T2_seed<seed>`` are
   loaded when present, trained there otherwise), 400 test images, eps in {0, .05, .1, .15, .2}, PGD 5 steps;
-  T9 on 16 draws x 33 directions. Estimated (not yet timed end to end): about 10 min of attacks plus about
-  25 min of training when the mnist_classification short checkpoints are not there yet.
+  T9 on 16 draws x 33 directions. The training takes about 20 min here when the mnist_classification short
+  checkpoints are not there yet.
 * full (GPU): the published protocol of ``mnist_classification`` full (T = 6, 60,000 images, 100 epochs;
   checkpoints shared the same way), all 10,000 test images, PGD 20 steps; T9 on 64 draws x 65 directions.
 
@@ -45,10 +45,8 @@ binomial noise, and no perturbation below a certified radius flipped a synthetic
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -57,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparsejax import _validate as V
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.report import experiment_main, save_figure, select_preset
 
 NAME = "adversarial"
 TITLE = "Adversarial robustness: FGSM / PGD on CNN vs ML-ISTA vs LBP, and the T9 certified margin"
@@ -222,20 +220,12 @@ def _config(p: dict):
     return mc, dict(mc.PRESETS["quick"], **p["train"], checkpoint_every=8), ("adversarial", "quick")
 
 
-def _load_params(mc, model: str, cfg: dict, ckdir: Path, seed: int, x0):
-    """The trained parameters in ``ckdir``: the checkpoint holds mnist_classification's training state
-    {params, opt, key, i}; its template is rebuilt with the same optimiser to restore it."""
-    import optax
-
+def _load_params(mc, model: str, cfg: dict, ckdir: Path, seed: int):
+    """The trained parameters in ``ckdir``: the checkpoint holds mnist_classification's training state, whose
+    template ``mc.training_setup`` rebuilds."""
     from sparsejax.checkpoint import load_checkpoint
-    from sparsejax.unfolded import NETWORKS
 
-    net = NETWORKS[model](T=cfg["T"])
-    params = net.init(jax.random.PRNGKey(seed), x0)
-    sched = optax.exponential_decay(cfg["lr"], transition_steps=cfg["decay_epochs"] * (cfg["n_train"] // cfg["batch"]),
-                                    decay_rate=0.2, staircase=True)
-    tx = optax.chain(optax.add_decayed_weights(cfg["weight_decay"]), optax.sgd(sched, momentum=cfg["momentum"]))
-    like = {"params": params, "opt": tx.init(params), "key": jax.random.PRNGKey(0), "i": jnp.zeros((), jnp.int32)}
+    net, _, like = mc.training_setup(model, cfg, cfg["n_train"], seed)
     ck = load_checkpoint(ckdir, like)
     return net, ck.tree["params"], ck.step
 
@@ -254,7 +244,7 @@ def mnist_part(p: dict, out_dir: Path, seed: int, progress: bool) -> dict:
         ckdir = out_dir / "checkpoints" / exp / tag / f"{m}_T{cfg['T']}_seed{seed}"
         t0 = time.time()
         info = mc.train_model(m, cfg, data, seed, ckdir, progress)     # resumes / returns at once when done
-        net, params, step = _load_params(mc, m, cfg, ckdir, seed, Xtr[:2])
+        net, params, step = _load_params(mc, m, cfg, ckdir, seed)
         t1 = time.time()
         curve = robustness_curve(jax.jit(net.apply), params, Xev, Yev, p["eps"], p["pgd_steps"], p["chunk"])
         res[m] = {"params": count_params(params), "steps_trained": step, "status": info["status"],
@@ -381,12 +371,7 @@ def _figures(out_dir: Path, mn: dict, t9: dict, tag: str):
 def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, progress: bool = True) -> dict:
     """Run a preset ("quick" when ``quick``, else ``preset``, default "short"); see the module docstring."""
     t0 = time.time()
-    tag = "quick" if quick else (preset or "short")
-    if tag not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {tag!r}")
-    p = PRESETS[tag]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    tag, p, out_dir = select_preset(quick, preset, PRESETS, out_dir)
     mn = mnist_part(p, out_dir, seed, progress and not quick)
     t9 = t9_part(p, seed)
     figs = _figures(out_dir, mn, t9, tag)
@@ -422,14 +407,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, pr
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(add_help=False)
-    ap.add_argument("--preset", choices=sorted(PRESETS), default=None)
-    a, rest = ap.parse_known_args(argv)
-    if a.preset == "quick":
-        rest.append("--quick")
-    return experiment_main(functools.partial(run, preset=a.preset), NAME,
-                           TITLE + "  [--preset quick|short|full; --quick = quick]", argv=rest)
+    return experiment_main(run, NAME, TITLE, argv=argv, presets=PRESETS)
 
 
 if __name__ == "__main__":

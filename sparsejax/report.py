@@ -113,23 +113,43 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
     return path
 
 
-def experiment_main(run, name: str, title: str, argv=None) -> int:
-    """The command line of a single experiment script: ``python experiments/NAME.py [--quick] [--out DIR] [--seed N]``.
+def experiment_main(run, name: str, title: str, argv=None, presets=None) -> int:
+    """The command line of a single experiment script: ``python experiments/NAME.py [--quick] [--out DIR] [--seed N]``
+    (with ``presets``, a dict of named configurations, also ``--preset NAME``; ``--quick`` = ``--preset quick``).
 
-    Runs ``run(quick, out_dir, seed)``, writes ``DIR/NAME.json`` and returns 0 when the result passed.
+    Runs ``run(quick, out_dir, seed)`` (with presets: ``run(quick, out_dir, seed, preset=NAME)``), writes
+    ``DIR/NAME.json`` and returns 0 when the result passed.
     """
     import argparse
 
     ap = argparse.ArgumentParser(description=title)
     ap.add_argument("--quick", action="store_true", help="the small preset (seconds; what CI runs)")
+    if presets:
+        ap.add_argument("--preset", choices=sorted(presets), default=None,
+                        help="a named configuration (see the script's docstring)")
     ap.add_argument("--out", type=Path, default=Path("results"))
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    res = run(a.quick, a.out, a.seed)
+    if presets:
+        quick = a.quick or a.preset == "quick"
+        res = run(quick, a.out, a.seed, preset=a.preset)
+    else:
+        res = run(a.quick, a.out, a.seed)
     (a.out / f"{name}.json").write_text(json.dumps(res, indent=2, default=str))
     print(json.dumps({k: res.get(k) for k in ("name", "passed", "seconds")}))
     return 0 if res.get("passed") else 1
+
+
+def select_preset(quick: bool, preset, presets: dict, out_dir, default: str = "short"):
+    """(tag, config, out_dir) of an experiment with named presets: "quick" when ``quick``, else ``preset`` (default
+    ``default``); ``out_dir`` is created. Raises ValueError naming the known presets."""
+    tag = "quick" if quick else (preset or default)
+    if tag not in presets:
+        raise ValueError(f"preset must be one of {sorted(presets)}, got {tag!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return tag, presets[tag], out_dir
 
 
 def save_figure(fig, out_dir, name: str, dpi: int = 110) -> str:

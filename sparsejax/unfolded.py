@@ -52,7 +52,6 @@ from typing import Any, Callable, ClassVar, Sequence, Tuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from sparsejax import shrink
 from sparsejax.conv import BatchConv, Conv, conv_code_shape
@@ -342,7 +341,10 @@ class LISTA(nn.Module):
 
         def one(xi):
             B = We @ xi
-            return lax.fori_loop(0, self.T, lambda _, Z: P(B + S @ Z, th), P(B, th), unroll=True)
+            Z = P(B, th)
+            for _ in range(self.T):   # unrolled, as the convolutional networks
+                Z = P(B + S @ Z, th)
+            return Z
 
         return one(x) if x.ndim == 1 else jax.vmap(one)(x)
 

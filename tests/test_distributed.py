@@ -1,8 +1,7 @@
 """Sharded batched pursuits equal the unsharded call (4 host CPU devices, in a subprocess)."""
-import os
-import subprocess
-import sys
 import textwrap
+
+from conftest import run_on_host_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -27,10 +26,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sharded_pursuit_equals_unsharded():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "OK" in res.stdout
+    run_on_host_devices(SCRIPT, 4)
 
 
 CBPDN_SCRIPT = textwrap.dedent(
@@ -72,7 +68,4 @@ CBPDN_SCRIPT = textwrap.dedent(
 
 
 def test_cbpdn_filters_split_over_devices_equals_single_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    res = subprocess.run([sys.executable, "-c", CBPDN_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "OK" in res.stdout
+    run_on_host_devices(CBPDN_SCRIPT, 2)

@@ -1,8 +1,5 @@
 """Convolutional dictionary learning (sparsejax.learn_conv) and the `learn` subcommand (sparsejax.cli_learn)."""
 import argparse
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -14,6 +11,8 @@ import sparsejax.learn_conv as LC
 from sparsejax.conv_norms import conv_cross_correlation
 from sparsejax.learn_conv import (cdl_objective, dict_update, filters_to_image, learn_conv_dictionary,
                                   project_filters)
+
+from conftest import run_on_host_devices
 
 # one planted 1-D problem shared by several tests (same shapes and options -> one compilation per dtype)
 M_TRUE, K_LEN, N_LEN, N_SIG = 4, 8, 64, 8
@@ -185,10 +184,7 @@ MESH_SCRIPT = textwrap.dedent(
 
 
 def test_admm_learner_filters_split_over_devices_equals_single_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    res = subprocess.run([sys.executable, "-c", MESH_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "OK" in res.stdout
+    run_on_host_devices(MESH_SCRIPT, 2)
 
 
 @pytest.mark.parametrize("bad, match", [

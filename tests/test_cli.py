@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 
 from sparsejax import cli, experiments_registry
 
@@ -55,3 +56,28 @@ def test_console_script_entry_point():
     r = subprocess.run([sys.executable, "-c", "import sys; from sparsejax.cli import main; sys.exit(main())",
                         "reproduce", "--list"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "omp_success" in r.stdout
+
+
+def test_experiment_main_presets_and_select_preset(tmp_path, capsys):
+    """``--preset NAME`` reaches run(); ``--quick`` is the quick preset; a wrong name is refused by argparse and by
+    ``select_preset`` (naming the known presets)."""
+    from sparsejax.report import experiment_main, select_preset
+
+    presets = {"quick": {"n": 1}, "short": {"n": 2}, "full": {"n": 3}}
+    seen = []
+
+    def run(quick, out_dir, seed=0, preset=None):
+        tag, cfg, out = select_preset(quick, preset, presets, out_dir / "sub")
+        seen.append((tag, cfg["n"], out.is_dir()))
+        return {"name": "toy", "passed": tag != "full", "seconds": 0.0}
+
+    assert experiment_main(run, "toy", "toy", argv=["--out", str(tmp_path)], presets=presets) == 0
+    assert experiment_main(run, "toy", "toy", argv=["--quick", "--out", str(tmp_path)], presets=presets) == 0
+    assert experiment_main(run, "toy", "toy", argv=["--preset", "full", "--out", str(tmp_path)], presets=presets) == 1
+    assert seen == [("short", 2, True), ("quick", 1, True), ("full", 3, True)]
+    assert json.loads((tmp_path / "toy.json").read_text())["passed"] is False
+    with pytest.raises(SystemExit):
+        experiment_main(run, "toy", "toy", argv=["--preset", "huge"], presets=presets)
+    with pytest.raises(ValueError, match=r"preset must be one of \['full', 'quick', 'short'\], got 'huge'"):
+        select_preset(False, "huge", presets, tmp_path)
+    capsys.readouterr()

@@ -1,6 +1,6 @@
 """sparsejax: sparse modeling (Sparseland, CSC, ML-CSC) as pure, jittable JAX functions."""
 from sparsejax import conv, conv_norms, dictionary, shrink
-from sparsejax.conv import Conv, conv_adjoint, conv_code_shape, conv_synthesis, normalize_filters
+from sparsejax.conv import BatchConv, Conv, conv_adjoint, conv_code_shape, conv_synthesis, normalize_filters
 from sparsejax.conv_norms import (conv_coherence, conv_cross_correlation, patch_l2_inf, stripe_counts,
                                   stripe_l0_inf, stripe_l2_inf)
 from sparsejax.dictionary import (babel, gram, mutual_coherence, normalize_atoms, overcomplete_dct,

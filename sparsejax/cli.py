@@ -2,9 +2,10 @@
 
     sparsejax info                       versions, devices, default dtype
     sparsejax reproduce --list           the registered experiments
-    sparsejax reproduce [NAMES...] [--quick] [--out DIR] [--seed N]
+    sparsejax reproduce [NAMES...] [--quick | --preset P] [--out DIR] [--seed N]
                                          run experiments (all by default), write DIR/report.html and
-                                         DIR/<name>.json
+                                         DIR/<name>.json; --preset runs a named preset of the experiments
+                                         that have them (e.g. mnist_classification adversarial --preset short)
     sparsejax denoise IN.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
                                          CSC denoising of a grey image (sparsejax.imaging.csc_denoise)
     sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
@@ -13,8 +14,8 @@
                                          learn a dictionary from a PNG folder (default: the bundled camera image),
                                          save PREFIX.npz and a PNG of the atoms (sparsejax.cli_learn)
 
-Exit status of ``reproduce``: 0 all ran and passed, 1 an experiment raised, 2 bad arguments (unknown name),
-3 all ran but some check did not pass. Exit status of ``denoise`` / ``inpaint``: 0 written, 2 bad input
+Exit status of ``reproduce``: 0 all ran and passed, 1 an experiment raised, 2 bad arguments (unknown name,
+a preset an experiment does not have), 3 all ran but some check did not pass. Exit status of ``denoise`` / ``inpaint``: 0 written, 2 bad input
 (missing file, mask size mismatch, unknown dictionary).
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 __all__ = ["main"]
@@ -48,6 +50,15 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _named_presets(mod) -> list:
+    """The preset names an experiment module accepts as ``run(..., preset=NAME)`` (string keys of its PRESETS)."""
+    import inspect
+
+    if "preset" not in inspect.signature(mod.run).parameters:
+        return []
+    return [k for k in (getattr(mod, "PRESETS", None) or {}) if isinstance(k, str)]
+
+
 def cmd_reproduce(args) -> int:
     from tqdm import tqdm
 
@@ -63,6 +74,19 @@ def cmd_reproduce(args) -> int:
         print(f"sparsejax reproduce: error: unknown experiment(s) {', '.join(unknown)}; "
               f"available: {', '.join(EXPERIMENTS)} (see --list)", file=sys.stderr)
         return 2
+    runners = {}
+    for n in names:
+        mod = load_experiment(n)
+        if args.preset in (None, "quick"):
+            runners[n] = partial(mod.run, quick=args.quick or args.preset == "quick")
+        elif args.preset in _named_presets(mod):
+            runners[n] = partial(mod.run, quick=False, preset=args.preset)
+    missing = [n for n in names if n not in runners]
+    if missing:
+        have = [n for n in EXPERIMENTS if args.preset in _named_presets(load_experiment(n))]
+        print(f"sparsejax reproduce: error: no preset {args.preset!r} in {', '.join(missing)}; experiments with "
+              f"it: {', '.join(have) or 'none'} (name them; every experiment has --quick)", file=sys.stderr)
+        return 2
     from sparsejax.report import write_report
 
     out = Path(args.out)
@@ -73,7 +97,7 @@ def cmd_reproduce(args) -> int:
         bar.set_postfix_str(name)
         t0 = time.time()
         try:
-            res = load_experiment(name).run(quick=args.quick, out_dir=out, seed=args.seed)
+            res = runners[name](out_dir=out, seed=args.seed)
             res.setdefault("name", name)
         except Exception as e:  # report, keep going, exit non-zero at the end
             res = {"name": name, "title": name, "description": "", "measured": {}, "predicted": {},
@@ -179,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("reproduce", help="run registered experiments and write an HTML/JSON report")
     p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
-    p.add_argument("--quick", action="store_true", help="small presets (seconds each)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="small presets (seconds each)")
+    g.add_argument("--preset", default=None, help="a named preset of the experiments that define one "
+                   "(quick / short / full; see each experiment's docstring)")
     p.add_argument("--out", default="results", help="output directory (default: results/)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--list", action="store_true", help="list the registered experiments and exit")

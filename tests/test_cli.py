@@ -81,3 +81,27 @@ def test_experiment_main_presets_and_select_preset(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"preset must be one of \['full', 'quick', 'short'\], got 'huge'"):
         select_preset(False, "huge", presets, tmp_path)
     capsys.readouterr()
+
+
+def test_reproduce_preset_reaches_the_experiment_and_a_missing_preset_is_refused(tmp_path, monkeypatch, capsys):
+    """``--preset NAME`` calls run(..., preset=NAME) of experiments that define it; an experiment without that preset
+    is refused before anything runs (exit 2, naming the experiments that have it); --quick and --preset exclude
+    each other."""
+    toy = tmp_path / "toy.py"
+    toy.write_text("PRESETS = {'quick': {}, 'short': {}}\n"
+                   "def run(quick, out_dir, seed=0, preset=None):\n"
+                   "    return {'name': 'toy', 'passed': True, 'seconds': 0.0, 'measured': {'preset': preset,"
+                   " 'quick': quick}}\n")
+    monkeypatch.setitem(experiments_registry.EXPERIMENTS, "toy", str(toy))
+    out = tmp_path / "out"
+    assert cli.main(["reproduce", "toy", "--preset", "short", "--out", str(out)]) == 0
+    assert json.loads((out / "toy.json").read_text())["measured"] == {"preset": "short", "quick": False}
+    assert cli.main(["reproduce", "toy", "--preset", "quick", "--out", str(out)]) == 0
+    assert json.loads((out / "toy.json").read_text())["measured"]["quick"] is True
+    capsys.readouterr()
+    assert cli.main(["reproduce", "toy", "bp_stability", "--preset", "short", "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "no preset 'short' in bp_stability" in err and "mnist_classification" in err and "toy" in err
+    assert not (tmp_path / "o2").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "toy", "--quick", "--preset", "short"])

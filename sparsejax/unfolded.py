@@ -122,7 +122,7 @@ def conv_layers(filters: Sequence[jax.Array], arch, input_shape, batch: int | No
 
 
 # ----------------------------------------------------------------------------------------------------
-# the pursuits, one image (pure functions; the Flax modules below vmap them)
+# the pursuits (pure functions on any layer operators: one image with Conv, a batch with BatchConv)
 # ----------------------------------------------------------------------------------------------------
 def threshold_pass(layers, y, lams, steps, prox=shrink.nonneg_soft) -> Tuple[jax.Array, ...]:
     """G_i = P_{r_i lam_i}(r_i D_i^T G_{i-1}), G_0 = y: layered thresholding (A5), which is also the first

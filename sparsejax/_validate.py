@@ -101,3 +101,20 @@ def broadcastable(name: str, x: Any, target_shape: tuple, meaning: str = "") -> 
             f"{name} of shape {tuple(jnp.shape(x))} must broadcast against {meaning or 'the codes'} "
             f"of shape {tuple(target_shape)}"
         ) from None
+
+
+def per_layer_scalars(name: str, values: Any, K: int, dtype, strict: bool = False) -> tuple:
+    """One non-negative scalar per layer (``strict``: positive), given as one value for every layer or a length-K
+    sequence; returns a tuple of K 0-d arrays of ``dtype``."""
+    if not isinstance(values, (tuple, list)):
+        values = (values,) * K
+    if len(values) != K:
+        raise ValueError(f"{name} must be one value or one entry per layer ({K}), got {len(values)}")
+    out = []
+    for i, v in enumerate(values):
+        v = as_float_array(f"{name}[{i}]", v)
+        if v.ndim != 0:
+            raise ValueError(f"{name}[{i}] must be a scalar, got shape {tuple(v.shape)}")
+        check_nonnegative(f"{name}[{i}]", v, strict=strict)
+        out.append(v.astype(dtype))
+    return tuple(out)

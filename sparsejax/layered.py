@@ -99,20 +99,7 @@ def _per_layer(name, values, layers, dtype, *, positive=False, allow_none=False)
 
 def check_steps(steps, layers, dtype):
     """None, or a length-K sequence (or one value for every layer) of scalar step sizes r_i > 0, as ``dtype``."""
-    if steps is None:
-        return None
-    if not isinstance(steps, (tuple, list)):
-        steps = (steps,) * len(layers)
-    if len(steps) != len(layers):
-        raise ValueError(f"steps must have one entry per layer ({len(layers)}), got {len(steps)}")
-    out = []
-    for i, r in enumerate(steps):
-        r = V.as_float_array(f"steps[{i}]", r)
-        if r.ndim != 0:
-            raise ValueError(f"steps[{i}] must be a scalar, got shape {tuple(r.shape)}")
-        V.check_nonnegative(f"steps[{i}]", r, strict=True)
-        out.append(r.astype(dtype))
-    return tuple(out)
+    return None if steps is None else V.per_layer_scalars("steps", steps, len(layers), dtype, strict=True)
 
 
 def _dtype(layers, y):

@@ -352,18 +352,7 @@ def _check_images(images):
 
 
 def _check_filter_l1(filter_l1, K, dtype):
-    if not isinstance(filter_l1, (tuple, list)):
-        filter_l1 = (filter_l1,) * K
-    if len(filter_l1) != K:
-        raise ValueError(f"filter_l1 must be one value or one per layer ({K}), got {len(filter_l1)} values")
-    out = []
-    for i, t in enumerate(filter_l1):
-        t = V.as_float_array(f"filter_l1[{i}]", t)
-        if t.ndim != 0:
-            raise ValueError(f"filter_l1[{i}] must be a scalar, got shape {tuple(t.shape)}")
-        V.check_nonnegative(f"filter_l1[{i}]", t)
-        out.append(t.astype(dtype))
-    return tuple(out)
+    return V.per_layer_scalars("filter_l1", filter_l1, K, dtype)
 
 
 def _check_lam(lam, dtype):

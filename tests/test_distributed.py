@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sharded_pursuit_equals_unsharded():
-    run_on_host_devices(SCRIPT, 4)
+    assert "OK" in run_on_host_devices(SCRIPT, 4)
 
 
 CBPDN_SCRIPT = textwrap.dedent(
@@ -68,4 +68,4 @@ CBPDN_SCRIPT = textwrap.dedent(
 
 
 def test_cbpdn_filters_split_over_devices_equals_single_device():
-    run_on_host_devices(CBPDN_SCRIPT, 2)
+    assert "OK" in run_on_host_devices(CBPDN_SCRIPT, 2)

@@ -184,7 +184,7 @@ MESH_SCRIPT = textwrap.dedent(
 
 
 def test_admm_learner_filters_split_over_devices_equals_single_device():
-    run_on_host_devices(MESH_SCRIPT, 2)
+    assert "OK" in run_on_host_devices(MESH_SCRIPT, 2)
 
 
 @pytest.mark.parametrize("bad, match", [

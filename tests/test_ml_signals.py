@@ -85,45 +85,41 @@ def test_random_conv_layers_sparse_unit_filters():
 @pytest.mark.parametrize("two_d,dtype", [(False, np.float64), (True, np.float32)])
 def test_conv_multilayer_signal_chain_stripe_and_contrast(two_d, dtype):
     with jax.enable_x64(dtype == np.float64):
-        _conv_chain_case(two_d, dtype)
-
-
-def _conv_chain_case(two_d, dtype):
-    key = jax.random.PRNGKey(2)
-    if two_d:
-        layers = M.random_conv_layers(key, (1, 24, 24), (3, 4), (4, 3), filter_nnz=(None, 3), stride=(2, 1),
-                                      dtype=dtype)
-    else:
-        layers = M.random_conv_layers(key, (1, 64), (4, 6, 8), (5, 3, 3), filter_nnz=(None, 3, 2), dtype=dtype)
-    sig = M.conv_multilayer_signal(jax.random.PRNGKey(7), layers, 5, contrast=0.25, scale=2.0, sigma=0.05)
-    K = len(layers)
-    GK = np.asarray(sig.codes[-1])
-    # G_K: the requested number of nonzeros, contrast and scale exactly
-    assert (GK != 0).sum() == 5
-    a = np.abs(GK[GK != 0])
-    np.testing.assert_allclose([a.max(), a.min() / a.max()], [2.0, 0.25], rtol=tol_for(dtype, 1e-6, 1e-12))
-    np.testing.assert_allclose(float(sig.contrast[-1]), 0.25, rtol=tol_for(dtype, 1e-6, 1e-12))
-    # well separated (lattice spacing = filter size): at most 2 sites per axis in a stripe
-    d = GK.ndim - 1
-    assert int(sig.l0_inf[-1]) <= 2 ** d
-    # the chain G_{i-1} = D_i G_i, x = D_1 G_1 against the operators' own (FFT or direct) synthesis
-    prev = (sig.x,) + sig.codes[:-1]
-    for D, G, P in zip(layers, sig.codes, prev):
-        Df = Conv(D.filters, D.signal_shape, stride=D.stride, boundary=D.boundary, method="fft")
-        scale = float(jnp.max(jnp.abs(P)))
-        assert float(jnp.max(jnp.abs(Df.apply(G) - P))) <= tol_for(dtype, 1e-5, 1e-12) * 10 * scale
-    # measured stripe l0,inf and contrast agree with direct evaluation
-    for i, (D, G) in enumerate(zip(layers, sig.codes)):
-        win = tuple(-(-k // D.stride) for k in D.filter_shape)
-        assert int(sig.l0_inf[i]) == int(stripe_l0_inf(G, win))
-        g = np.abs(np.asarray(G))
-        np.testing.assert_allclose(float(sig.contrast[i]), g[g > 0].min() / g.max(), rtol=1e-6)
-        assert int(sig.l0_inf[i]) >= 1
-    # sparse deeper filters keep the intermediate codes sparse: ||G_{i-1}||_0 <= nnz(filter_i) ||G_i||_0
-    for i in range(1, K):
-        nnz_f = int(np.max((np.asarray(layers[i].filters) != 0).reshape(layers[i].filters.shape[0], -1).sum(1)))
-        assert (np.asarray(sig.codes[i - 1]) != 0).sum() <= nnz_f * (np.asarray(sig.codes[i]) != 0).sum()
-    np.testing.assert_allclose(np.asarray(sig.y - sig.x), np.asarray(sig.noise), atol=1e-6)
+        key = jax.random.PRNGKey(2)
+        if two_d:
+            layers = M.random_conv_layers(key, (1, 24, 24), (3, 4), (4, 3), filter_nnz=(None, 3), stride=(2, 1),
+                                          dtype=dtype)
+        else:
+            layers = M.random_conv_layers(key, (1, 64), (4, 6, 8), (5, 3, 3), filter_nnz=(None, 3, 2), dtype=dtype)
+        sig = M.conv_multilayer_signal(jax.random.PRNGKey(7), layers, 5, contrast=0.25, scale=2.0, sigma=0.05)
+        K = len(layers)
+        GK = np.asarray(sig.codes[-1])
+        # G_K: the requested number of nonzeros, contrast and scale exactly
+        assert (GK != 0).sum() == 5
+        a = np.abs(GK[GK != 0])
+        np.testing.assert_allclose([a.max(), a.min() / a.max()], [2.0, 0.25], rtol=tol_for(dtype, 1e-6, 1e-12))
+        np.testing.assert_allclose(float(sig.contrast[-1]), 0.25, rtol=tol_for(dtype, 1e-6, 1e-12))
+        # well separated (lattice spacing = filter size): at most 2 sites per axis in a stripe
+        d = GK.ndim - 1
+        assert int(sig.l0_inf[-1]) <= 2 ** d
+        # the chain G_{i-1} = D_i G_i, x = D_1 G_1 against the operators' own (FFT or direct) synthesis
+        prev = (sig.x,) + sig.codes[:-1]
+        for D, G, P in zip(layers, sig.codes, prev):
+            Df = Conv(D.filters, D.signal_shape, stride=D.stride, boundary=D.boundary, method="fft")
+            scale = float(jnp.max(jnp.abs(P)))
+            assert float(jnp.max(jnp.abs(Df.apply(G) - P))) <= tol_for(dtype, 1e-5, 1e-12) * 10 * scale
+        # measured stripe l0,inf and contrast agree with direct evaluation
+        for i, (D, G) in enumerate(zip(layers, sig.codes)):
+            win = tuple(-(-k // D.stride) for k in D.filter_shape)
+            assert int(sig.l0_inf[i]) == int(stripe_l0_inf(G, win))
+            g = np.abs(np.asarray(G))
+            np.testing.assert_allclose(float(sig.contrast[i]), g[g > 0].min() / g.max(), rtol=1e-6)
+            assert int(sig.l0_inf[i]) >= 1
+        # sparse deeper filters keep the intermediate codes sparse: ||G_{i-1}||_0 <= nnz(filter_i) ||G_i||_0
+        for i in range(1, K):
+            nnz_f = int(np.max((np.asarray(layers[i].filters) != 0).reshape(layers[i].filters.shape[0], -1).sum(1)))
+            assert (np.asarray(sig.codes[i - 1]) != 0).sum() <= nnz_f * (np.asarray(sig.codes[i]) != 0).sum()
+        np.testing.assert_allclose(np.asarray(sig.y - sig.x), np.asarray(sig.noise), atol=1e-6)
 
 
 def test_conv_multilayer_signal_jit_vmap_and_errors():

@@ -37,7 +37,7 @@ import numpy as np
 
 from benchmarks._harness import Table
 from sparsejax.distributed import batch_mesh
-from sparsejax.learn_conv import learn_conv_dictionary
+from sparsejax.learn.conv import learn_conv_dictionary
 
 CROPS = {"barbara.png": np.s_[10:522, 100:612], "kodim23.png": np.s_[:, 60:572], "monarch.png": np.s_[:, 160:672],
          "sail.png": np.s_[:, 210:722], "tulips.png": np.s_[:, 30:542]}

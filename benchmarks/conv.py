@@ -6,7 +6,7 @@ For each layer of the 3-layer MNIST model (REFERENCE section 6; boundary "full",
 filters) and a batch of codes / signals under ``jax.jit(jax.vmap(...))``, times (best of --repeat runs,
 minimum again over --rounds rounds; the machine is shared, so minima are the meaningful numbers):
 
-  * ``Conv.apply`` with method "direct" (the polyphase transposed convolution, ``sparsejax.conv``);
+  * ``Conv.apply`` with method "direct" (the polyphase transposed convolution, ``sparsejax.conv.operator``);
   * the old direct synthesis: one ``lax.conv_general_dilated`` with ``lhs_dilation = s`` (kept here only as
     the reference; its output is checked to equal the new one);
   * ``Conv.adjoint`` with method "direct" (the CNN layer's VALID strided correlation);
@@ -25,7 +25,7 @@ import numpy as np
 from jax import lax
 
 from benchmarks._harness import best_time
-from sparsejax.conv import Conv, normalize_filters
+from sparsejax.conv.operator import Conv, normalize_filters
 
 LAYERS = (("L1 1x28x28 -> 32@6x6 s2", 32, 1, 6, 2, 28),
           ("L2 32x12x12 -> 64@6x6 s2", 64, 32, 6, 2, 12),

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from benchmarks._harness import Table, best_time
-from sparsejax.learn_dense import atom_recovery, init_dictionary, learn_dictionary, representation_error
+from sparsejax.learn.dense import atom_recovery, init_dictionary, learn_dictionary, representation_error
 from sparsejax.pursuit.omp import omp_batch
 
 try:

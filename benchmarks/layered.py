@@ -4,7 +4,7 @@
 
 Model: D_1 32 filters 6x6 stride 2, D_2 64 filters 6x6 stride 2, D_3 512 filters 4x4 stride 1, boundary "full"
 (28 -> 12 -> 4 -> 1; D_i^T is the VALID strided convolution of a CNN layer), unit-norm random filters, a batch
-of images (bundled MNIST with --mnist when ``sparsejax.mnist`` finds it, else uniform random), float32.
+of images (bundled MNIST with --mnist when ``sparsejax.datasets.mnist`` finds it, else uniform random), float32.
 
 Timed (jit + vmap over the batch, compilation excluded, best of --repeat):
   * the Flax CNN forward pass with the same weights and bias -b (the reference; its output is checked to equal
@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks._harness import Table, best_time
-from sparsejax.conv import Conv, normalize_filters
-from sparsejax.layered import layered_thresholding, ml_ista
-from sparsejax.layered_bp import layered_bp_unfolded, projection_pursuit
+from sparsejax.conv.operator import Conv, normalize_filters
+from sparsejax.multilayer.layered import layered_thresholding, ml_ista
+from sparsejax.multilayer.layered_bp import layered_bp_unfolded, projection_pursuit
 
 ARCH = ((32, 6, 2), (64, 6, 2), (512, 4, 1))     # (filters, size, stride) per layer
 
@@ -45,7 +45,7 @@ def make_layers(key, method="auto"):
 def images(batch, use_mnist, seed=0):
     if use_mnist:
         try:
-            from sparsejax.mnist import load_mnist
+            from sparsejax.datasets.mnist import load_mnist
 
             X, _ = load_mnist("test")
             return jnp.asarray(X[:batch]), "MNIST test images"

@@ -2,7 +2,7 @@
 
     python -m benchmarks.unfolded [--quick] [--T 1,2,6] [--batches 128,1024] [--repeat 2]
 
-For every network of ``sparsejax.unfolded.NETWORKS`` (CNN, ML-ISTA, ML-FISTA, LBP, ML-LISTA) on
+For every network of ``sparsejax.nn.unfolded.NETWORKS`` (CNN, ML-ISTA, ML-FISTA, LBP, ML-LISTA) on
 32@6x6/2 -> 64@6x6/2 -> 512@4x4/1 -> linear 10 (28 -> 12 -> 4 -> 1), and T unfoldings:
 
 * training step: one jitted SGD (momentum 0.9, weight decay) step on a batch of 128 images, seconds;
@@ -11,7 +11,7 @@ For every network of ``sparsejax.unfolded.NETWORKS`` (CNN, ML-ISTA, ML-FISTA, LB
   unfolding adds about one synthesis D_i and one analysis D_i^T pass per layer (ML-ISTA also back-projects
   through the deeper layers, so a little more);
 * the reference row ``flax_cnn``: the same CNN written the usual Flax way (``nn.Conv``, channels-last), so that
-  ``cnn`` (ours: layered thresholding with ``sparsejax.conv.BatchConv`` layers) is measured against the library
+  ``cnn`` (ours: layered thresholding with ``sparsejax.conv.operator.BatchConv`` layers) is measured against the library
   users would otherwise write it with.
 
 Wall-clock best of ``--repeat`` runs after a warm-up (compilation excluded); the 1-minute load average
@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from benchmarks._harness import Table, best_time
-from sparsejax.unfolded import MNIST_ARCH, NETWORKS, count_params
+from sparsejax.nn.unfolded import MNIST_ARCH, NETWORKS, count_params
 
 ORDER = ("cnn", "ml_ista", "ml_fista", "lbp", "ml_lista")
 

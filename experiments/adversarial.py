@@ -4,7 +4,7 @@ deep learning architectures: stability analysis via sparse-modeled signals", JMI
 Two parts.
 
 (a) MNIST. The CNN (layered thresholding), the unfolded ML-ISTA and the unfolded layered BP networks of
-``sparsejax.unfolded`` (same parameter count) are trained with the training function of the
+``sparsejax.nn.unfolded`` (same parameter count) are trained with the training function of the
 ``mnist_classification`` experiment (imported, not copied), or loaded from its checkpoints when they are in
 the output folder. Each is attacked in l_inf with
 
@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparsejax import _validate as V
-from sparsejax.report import experiment_main, save_figure, select_preset
+from sparsejax.reproduce.report import experiment_main, save_figure, select_preset
 
 NAME = "adversarial"
 TITLE = "Adversarial robustness: FGSM / PGD on CNN vs ML-ISTA vs LBP, and the T9 certified margin"
@@ -211,7 +211,7 @@ def robustness_curve(apply, params, X, Y, eps_grid, pgd_steps: int, chunk: int =
 # MNIST models: trained with mnist_classification's function, or loaded from its checkpoints
 # ----------------------------------------------------------------------------------------------------
 def _config(p: dict):
-    from sparsejax.experiments_registry import load_experiment
+    from sparsejax.reproduce.registry import load_experiment
 
     mc = load_experiment("mnist_classification")
     if p["source"] is not None:
@@ -222,7 +222,7 @@ def _config(p: dict):
 def _load_params(mc, model: str, cfg: dict, ckdir: Path, seed: int):
     """The trained parameters in ``ckdir``: the checkpoint holds mnist_classification's training state, whose
     template ``mc.training_setup`` rebuilds."""
-    from sparsejax.checkpoint import load_checkpoint
+    from sparsejax.learn.checkpoint import load_checkpoint
 
     net, _, like = mc.training_setup(model, cfg, cfg["n_train"], seed)
     ck = load_checkpoint(ckdir, like)
@@ -230,8 +230,8 @@ def _load_params(mc, model: str, cfg: dict, ckdir: Path, seed: int):
 
 
 def mnist_part(p: dict, out_dir: Path, seed: int, progress: bool) -> dict:
-    from sparsejax.mnist import load_mnist
-    from sparsejax.unfolded import count_params
+    from sparsejax.datasets.mnist import load_mnist
+    from sparsejax.nn.unfolded import count_params
 
     mc, cfg, (exp, tag) = _config(p)
     Xtr, Ytr = load_mnist("train", limit=cfg["n_train"])
@@ -257,11 +257,11 @@ def mnist_part(p: dict, out_dir: Path, seed: int, progress: bool) -> dict:
 def _t9_batch(L, key, n_draws, n_random, levels_rel, grid):
     """Draw signals and classifiers, the two certified radii, and run layered thresholding / layered BP on
     every perturbed signal. Returns numpy arrays."""
-    from sparsejax import theory_ml as tm
-    from sparsejax.layered import layered_thresholding
-    from sparsejax.layered_bp import layered_bp
-    from sparsejax.ml_signals import conv_multilayer_signal
-    from sparsejax.mlmodel import Chain
+    from sparsejax.theory import multilayer as tm
+    from sparsejax.multilayer.layered import layered_thresholding
+    from sparsejax.multilayer.layered_bp import layered_bp
+    from sparsejax.multilayer.signals import conv_multilayer_signal
+    from sparsejax.multilayer.model import Chain
 
     k_sig, k_w, k_dir = jax.random.split(key, 3)
     sig = jax.vmap(lambda k: conv_multilayer_signal(k, L, 6, contrast=0.8, separation=32))(
@@ -306,8 +306,7 @@ def _t9_batch(L, key, n_draws, n_random, levels_rel, grid):
 
 def t9_part(p: dict, seed: int) -> dict:
     """Synthetic T9 check (module docstring (b)); computed in float64."""
-    from sparsejax import theory_ml as tm
-
+    from sparsejax.theory import multilayer as tm
     levels_rel = np.array([0.5, 0.99])
     grid = np.asarray(p["t9_grid"], float)
     with jax.enable_x64(True):

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "bp_stability"
 TITLE = "BP stability: ||a^ - a||^2 vs k against the Donoho-Elad-Temlyakov bound"
@@ -55,8 +55,8 @@ def _figure(out_dir: Path, k_values, errs, mu, eps, bound_eps, bound_eff, solver
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
-    from sparsejax import mutual_coherence, theory
-
+    from sparsejax import mutual_coherence
+    from sparsejax.theory import dense as theory
     t0 = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "csc_image"
 TITLE = "CSC image denoising (sigma = 0.1) and inpainting (50% missing) with SPORCO's learned filters"
@@ -54,7 +54,7 @@ def _figure(out_dir: Path, panels, suptitle):
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
-    from sparsejax import data
+    from sparsejax.datasets import images as data
     from sparsejax import imaging as im
 
     t0 = time.time()

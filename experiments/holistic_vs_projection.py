@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "holistic_vs_projection"
 TITLE = "Holistic vs projection pursuit (two-layer dense model) vs cocardinality, with the T8 oracles"
@@ -61,9 +61,9 @@ def _bootstrap_ratio(h, p, rng, reps=2000):
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
-    from sparsejax import holistic as H
+    from sparsejax.multilayer import holistic as H
     from sparsejax.dictionary import random_gaussian
-    from sparsejax.ml_signals import two_layer_dense_signal
+    from sparsejax.multilayer.signals import two_layer_dense_signal
 
     t0 = time.time()
     out_dir = Path(out_dir)

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "layered_vs_bp"
 TITLE = "Layered thresholding vs layered BP: support recovery and error vs noise and contrast (T5, T6)"
@@ -44,10 +44,10 @@ PRESETS = {
 
 @partial(jax.jit, static_argnames=("nnz", "sep"))
 def _trial_batch(keys, layers, contrast, sigma, *, nnz, sep):
-    from sparsejax import theory_ml as tm
-    from sparsejax.layered import layered_thresholding
-    from sparsejax.layered_bp import layered_bp
-    from sparsejax.ml_signals import conv_multilayer_signal
+    from sparsejax.theory import multilayer as tm
+    from sparsejax.multilayer.layered import layered_thresholding
+    from sparsejax.multilayer.layered_bp import layered_bp
+    from sparsejax.multilayer.signals import conv_multilayer_signal
 
     mu = tm.layer_coherences(layers)
 
@@ -163,8 +163,7 @@ def _figures(out_dir, p, noise, contrast):
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
-    from sparsejax import theory_ml as tm
-
+    from sparsejax.theory import multilayer as tm
     t0 = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +192,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
             "noise_sweep": {"sigma": p["sigmas"], "contrast": p["contrast_fixed"], **noise},
             "contrast_sweep": {"contrast": p["contrasts"], "sigma": p["sigma_fixed"], **contrast},
             "success_drop_low_to_high_contrast": {"layered_thresholding": drop_lt, "layered_bp": drop_lbp},
-            "solver": "sparsejax.layered_thresholding (hard), sparsejax.layered_bp.layered_bp (FISTA, tol 1e-10)",
+            "solver": "sparsejax.layered_thresholding (hard), sparsejax.multilayer.layered_bp.layered_bp (FISTA, tol 1e-10)",
         },
         "predicted": {
             "T5": "k_i < 1/2(1 + |G^min|/(mu |G^max|)) - eps_{i-1}/(mu |G^max|): exact supports, "

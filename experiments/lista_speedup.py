@@ -2,7 +2,7 @@
 
 Synthetic Gaussian dictionary D (n x m, unit-norm atoms); signals y = D a + v with k-sparse Gaussian a and
 white noise v. Targets Z*(y): the Lasso solution min 1/2||y - D a||^2 + lam ||a||_1 from FISTA run to
-convergence (``sparsejax.fista``, tol 1e-7). For T = 1, 2, 4, 8, 16 a ``sparsejax.unfolded.LISTA`` network
+convergence (``sparsejax.fista``, tol 1e-7). For T = 1, 2, 4, 8, 16 a ``sparsejax.nn.unfolded.LISTA`` network
 with T recurrent layers, initialised at the ISTA values (then equal to T + 1 ISTA steps), is trained with
 Adam on the mean squared code error ||Z_T(y) - Z*(y)||^2 (as Gregor-LeCun, who fitted the optimal codes).
 On held-out signals we report LISTA's relative error e_T = sum||Z_T - Z*||^2 / sum||Z*||^2 and the number
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "lista_speedup"
 TITLE = "LISTA with T layers vs the number of FISTA iterations reaching the same code error"
@@ -68,7 +68,7 @@ def _first_reaching(errs, target):
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     from sparsejax import Dense, fista, normalize_atoms
     from sparsejax.pursuit.ista import fista_solver, ista_solver
-    from sparsejax.unfolded import LISTA, lista_params
+    from sparsejax.nn.unfolded import LISTA, lista_params
 
     t0 = time.time()
     cfg = PRESETS[bool(quick)]

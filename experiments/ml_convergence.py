@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "ml_convergence"
 TITLE = "ML-ISTA, ML-FISTA and projection pursuit on the ML-BP objective vs a float64 ADMM reference"
@@ -90,8 +90,8 @@ def _objective_trace(solver, objective, iters):
 
 @partial(jax.jit, static_argnames=("iters",))
 def _traces(layers, y, lams, *, iters):
-    from sparsejax.layered import ml_bp_objective, ml_ista_solver
-    from sparsejax.mlmodel import Chain
+    from sparsejax.multilayer.layered import ml_bp_objective, ml_ista_solver
+    from sparsejax.multilayer.model import Chain
     from sparsejax.pursuit.ista import fista_solver
 
     F = lambda GK: ml_bp_objective(layers, y, lams, GK)  # noqa: E731
@@ -112,7 +112,7 @@ def _traces(layers, y, lams, *, iters):
 
 
 def _setting(layers, y, lams, p):
-    from sparsejax.layered import ml_bp_objective
+    from sparsejax.multilayer.layered import ml_bp_objective
 
     A1, A2 = layers[0].atoms, layers[1].atoms
     refs = []
@@ -143,7 +143,7 @@ def _figure(out_dir, results):
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
-    from sparsejax.ml_signals import dense_multilayer_signal, random_dense_layers
+    from sparsejax.multilayer.signals import dense_multilayer_signal, random_dense_layers
 
     t0 = time.time()
     out_dir = Path(out_dir)

@@ -1,7 +1,7 @@
 """ML-CSC dictionaries learned on MNIST, "from atoms to molecules" (Sulam, Papyan, Romano, Elad, IEEE TSP 2018;
 REFERENCE A11 and section 6, last paragraph).
 
-Unsupervised multi-layer dictionary learning (``sparsejax.learn_ml``): per mini-batch the deepest code G_3 by
+Unsupervised multi-layer dictionary learning (``sparsejax.learn.multilayer``): per mini-batch the deepest code G_3 by
 projection pursuit (FISTA on D^{(1,3)} = D_1 D_2 D_3, l1 weight lam), one Adam step on D_1, D_2, D_3 for
 1/2||Y - D_1 D_2 D_3 G_3||^2 at fixed G_3, soft-thresholding of the filter entries of D_1 and D_2 (sparse
 filters; D_3 left dense as on the slide), renormalisation (each filter of each D_i to unit norm, then D_3's
@@ -10,7 +10,7 @@ filters rescaled so that the 28x28 molecules of D_1 D_2 D_3 have unit norm).
 Architecture of the lecture: D_1 32 filters 7x7, D_2 128 filters 3x3, D_3 1024 filters 2x2, with strides
 7, 1, 1 (boundary "full"): molecules 7x7 (D_1), 21x21 (D_1 D_2), 28x28 (D_1 D_2 D_3, the whole digit). The
 slide's 15x15 middle molecules are not reachable with integer strides together with a 28x28 deepest molecule,
-and strides larger than a kernel leave pixels no molecule reaches (see ``sparsejax.learn_ml``).
+and strides larger than a kernel leave pixels no molecule reaches (see ``sparsejax.learn.multilayer``).
 
 Figures: the atoms of D_1, D_1 D_2 and D_1 D_2 D_3 (``mlmodel.molecules``) as image grids, and the learning
 curves. Numbers: the relative reconstruction error ||Y - D_1 D_2 D_3 G_3||_F / ||Y||_F on held-out test digits
@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "mlcsc_atoms"
 TITLE = "ML-CSC dictionary learning on MNIST: from atoms (D_1) to molecules (D_1 D_2, D_1 D_2 D_3)"
@@ -46,7 +46,7 @@ PRESETS = {
 def _grid_figure(mol, title):
     from matplotlib.figure import Figure
 
-    from sparsejax.learn_conv import filters_to_image
+    from sparsejax.learn.conv import filters_to_image
 
     M, _, E, _ = mol.shape
     img = filters_to_image(np.asarray(mol), pad=1, scale=max(1, 28 // E) if E < 14 else 1)
@@ -80,9 +80,9 @@ def _curves(history):
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     import optax
 
-    from sparsejax import learn_ml as LM
-    from sparsejax.mlmodel import molecules
-    from sparsejax.mnist import load_mnist
+    from sparsejax.learn import multilayer as LM
+    from sparsejax.multilayer.model import molecules
+    from sparsejax.datasets.mnist import load_mnist
 
     t0 = time.time()
     out_dir = Path(out_dir)

@@ -4,11 +4,11 @@ Beck, Elad, TPAMI 2020).
 Architecture (the ml-ista paper): 32 filters 6x6 stride 2 -> 64 filters 6x6 stride 2 -> 512 filters 4x4
 stride 1, no padding (28 -> 12 -> 4 -> 1), linear 512 -> 10, shrinkage ReLU(. + b). The CNN is layered
 thresholding; ML-ISTA / ML-FISTA / LBP unfold T steps of their pursuit with exactly the CNN's parameters
-(steps fixed at 1, see sparsejax.unfolded; ``learn_steps`` in a preset adds the published learned steps);
+(steps fixed at 1, see sparsejax.nn.unfolded; ``learn_steps`` in a preset adds the published learned steps);
 ML-LISTA adds untied synthesis filters. Optax SGD, momentum 0.9, weight decay 1e-5 (added to the gradient, as
 PyTorch's SGD), lr x0.2 every ``decay_epochs`` epochs, batch 128, cross-entropy, optional global-norm
 clipping (``clip``). Each epoch visits every training image once, in an order drawn at its first step.
-Training runs through ``sparsejax.training.run_loop`` (checkpoint every ``checkpoint_every`` steps and at each
+Training runs through ``sparsejax.learn.loop.run_loop`` (checkpoint every ``checkpoint_every`` steps and at each
 epoch end; rerunning the same command resumes).
 
 Presets (``--preset``; ``--quick`` is the quick one):
@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sparsejax.report import experiment_main, save_figure, select_preset
+from sparsejax.reproduce.report import experiment_main, save_figure, select_preset
 
 NAME = "mnist_classification"
 TITLE = "MNIST: unfolded ML-ISTA / ML-FISTA / LBP vs the CNN at equal parameters"
@@ -75,7 +75,7 @@ def training_setup(model: str, cfg: dict, n_train: int, seed: int):
     """(net, tx, state): the network of ``cfg``, its optimiser (SGD, momentum, weight decay, lr x0.2 every
     ``decay_epochs``) and the initial training state {params, opt, key, i, perm} (also the template that
     restores a checkpoint)."""
-    from sparsejax.unfolded import NETWORKS
+    from sparsejax.nn.unfolded import NETWORKS
 
     spe = n_train // cfg["batch"]
     net = NETWORKS[model](T=cfg["T"], learn_steps=cfg.get("learn_steps", False))
@@ -93,8 +93,8 @@ def training_setup(model: str, cfg: dict, n_train: int, seed: int):
 
 def train_model(model: str, cfg: dict, data, seed: int, ckdir: Path, progress: bool = True) -> dict:
     """Train one network; returns per-epoch test accuracy, the step history and timings."""
-    from sparsejax.training import run_loop
-    from sparsejax.unfolded import count_params
+    from sparsejax.learn.loop import run_loop
+    from sparsejax.nn.unfolded import count_params
 
     Xtr, Ytr, Xte, Yte = data
     N, bs = len(Xtr), cfg["batch"]
@@ -183,8 +183,8 @@ def _figures(out_dir: Path, runs: dict, cfg: dict, tag: str):
 
 def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, progress: bool = True) -> dict:
     """Run a preset ("quick" when ``quick``, else ``preset``, default "short"); see the module docstring."""
-    from sparsejax.mnist import load_mnist
-    from sparsejax.unfolded import NETWORKS, count_params
+    from sparsejax.datasets.mnist import load_mnist
+    from sparsejax.nn.unfolded import NETWORKS, count_params
 
     t0 = time.time()
     tag, cfg, out_dir = select_preset(quick, preset, PRESETS, out_dir)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax.report import experiment_main, save_figure
+from sparsejax.reproduce.report import experiment_main, save_figure
 
 NAME = "omp_success"
 TITLE = "OMP exact-support success rate vs k and noise, against the coherence condition"
@@ -74,8 +74,8 @@ def _figures(out_dir: Path, ks, eps_values, rate, mu, amin):
 
 
 def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
-    from sparsejax import mutual_coherence, theory
-
+    from sparsejax import mutual_coherence
+    from sparsejax.theory import dense as theory
     t0 = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,132 @@
-"""sparsejax: sparse modeling (Sparseland, CSC, ML-CSC) as pure, jittable JAX functions."""
-from sparsejax import conv, conv_norms, dictionary, shrink
-from sparsejax.conv import BatchConv, Conv, conv_adjoint, conv_code_shape, conv_synthesis, normalize_filters
-from sparsejax.conv_norms import (conv_coherence, conv_cross_correlation, patch_l2_inf, stripe_counts,
-                                  stripe_l0_inf, stripe_l2_inf)
-from sparsejax.dictionary import (babel, gram, mutual_coherence, normalize_atoms, overcomplete_dct,
-                                  overcomplete_dct_2d, random_gaussian)
-from sparsejax.operators import Dense, LinearOperator, as_operator, power_iteration
-from sparsejax.pursuit import (admm_bpdn, cbpdn_admm, cbpdn_objective, conv_thresholding, admm_constrained, duality_gap, fista, fista_solver, ista, ista_solver,
-                               lasso_batch, lasso_objective, omp, omp_batch, thresholding)
-from sparsejax.encode import encode
-from sparsejax.layered import layered_thresholding, ml_bp_objective, ml_ista
-from sparsejax.mlmodel import Chain, MLModel, effective_dictionary, molecules, synthesize, to_dense
-from sparsejax.layered_bp import LayeredSolution, ProjectionSolution, layered_bp, layered_bp_unfolded, projection_pursuit
+"""sparsejax: sparse modeling (Sparseland, CSC, ML-CSC) as pure, jittable JAX functions.
+
+The package is layered; each layer imports only the ones above it in this list:
+
+* ``_validate``: argument checks run before tracing.
+* ``shrink``, ``dictionary``, ``solve``, ``operators``, ``datasets``: shrinkage operators, dense dictionaries,
+  the one iteration driver, linear operators, the bundled data.
+* ``conv``: convolutional dictionaries.
+* ``pursuit``: sparse coding (thresholding, OMP, ISTA / FISTA, ADMM, batched Lasso, CSC, ``encode``).
+* ``multilayer``, ``differentiate``, ``imaging``, ``distributed``: the ML-CSC model and its pursuits,
+  differentiating through pursuits, image restoration, multi-device batches.
+* ``theory``, ``learn``, ``nn``: executable theorems, dictionary learning, unfolded networks.
+* ``reproduce``, ``cli``: the experiment registry and report, the command line.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> import sparsejax as sj
+    >>> D = sj.random_gaussian(jax.random.PRNGKey(0), 20, 40)
+    >>> y = D[:, 3] * 2.0
+    >>> sol = sj.omp(D, y, k=1)
+    >>> int(jnp.argmax(jnp.abs(sol.codes))), bool(sol.converged)
+    (3, True)
+"""
+from sparsejax import (
+                       conv,
+                       datasets,
+                       dictionary,
+                       differentiate,
+                       distributed,
+                       imaging,
+                       learn,
+                       multilayer,
+                       nn,
+                       operators,
+                       pursuit,
+                       shrink,
+                       solve,
+                       theory,
+)
+from sparsejax._version import VERSION as __version__
+from sparsejax.conv import (
+                       BatchConv,
+                       Conv,
+                       conv_adjoint,
+                       conv_code_shape,
+                       conv_synthesis,
+                       normalize_filters,
+)
+from sparsejax.conv import norms as conv_norms
+from sparsejax.conv.norms import (
+                       conv_coherence,
+                       conv_cross_correlation,
+                       patch_l2_inf,
+                       stripe_counts,
+                       stripe_l0_inf,
+                       stripe_l2_inf,
+)
+from sparsejax.dictionary import (
+                       babel,
+                       gram,
+                       mutual_coherence,
+                       normalize_atoms,
+                       overcomplete_dct,
+                       overcomplete_dct_2d,
+                       random_gaussian,
+)
 from sparsejax.differentiate import fixed_point_implicit, lasso_codes
-from sparsejax.training import LoopResult, run_loop
-from sparsejax.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sparsejax.learn.checkpoint import (
+                       latest_checkpoint,
+                       load_checkpoint,
+                       save_checkpoint,
+)
+from sparsejax.learn.loop import LoopResult, run_loop
+from sparsejax.multilayer.layered import layered_thresholding, ml_bp_objective, ml_ista
+from sparsejax.multilayer.layered_bp import (
+                       LayeredSolution,
+                       ProjectionSolution,
+                       layered_bp,
+                       layered_bp_unfolded,
+                       projection_pursuit,
+)
+from sparsejax.multilayer.model import (
+                       Chain,
+                       MLModel,
+                       effective_dictionary,
+                       molecules,
+                       synthesize,
+                       to_dense,
+)
+from sparsejax.operators import Dense, LinearOperator, as_operator, power_iteration
+from sparsejax.pursuit import (
+                       admm_bpdn,
+                       admm_constrained,
+                       cbpdn_admm,
+                       cbpdn_objective,
+                       conv_thresholding,
+                       duality_gap,
+                       encode,
+                       fista,
+                       fista_solver,
+                       ista,
+                       ista_solver,
+                       lasso_batch,
+                       lasso_objective,
+                       omp,
+                       omp_batch,
+                       thresholding,
+)
 from sparsejax.solve import Solution, Solver, iterate
 
-__version__ = "0.1.0"
+__all__ = [
+    # subpackages and modules
+    "conv", "conv_norms", "datasets", "dictionary", "differentiate", "distributed", "imaging", "learn",
+    "multilayer", "nn", "operators", "pursuit", "shrink", "solve", "theory",
+    # operators and dictionaries
+    "LinearOperator", "Dense", "as_operator", "power_iteration", "Conv", "BatchConv", "conv_synthesis",
+    "conv_adjoint", "conv_code_shape", "normalize_filters", "conv_coherence", "conv_cross_correlation",
+    "patch_l2_inf", "stripe_counts", "stripe_l0_inf", "stripe_l2_inf", "babel", "gram", "mutual_coherence",
+    "normalize_atoms", "overcomplete_dct", "overcomplete_dct_2d", "random_gaussian",
+    # the driver and pursuits
+    "Solution", "Solver", "iterate", "thresholding", "omp", "omp_batch", "ista", "fista", "ista_solver",
+    "fista_solver", "lasso_objective", "admm_bpdn", "admm_constrained", "lasso_batch", "duality_gap", "encode",
+    "cbpdn_admm", "cbpdn_objective", "conv_thresholding",
+    # multi-layer
+    "layered_thresholding", "ml_ista", "ml_bp_objective", "Chain", "MLModel", "effective_dictionary",
+    "molecules", "synthesize", "to_dense", "LayeredSolution", "ProjectionSolution", "layered_bp",
+    "layered_bp_unfolded", "projection_pursuit",
+    # differentiation, learning loop, checkpoints
+    "fixed_point_implicit", "lasso_codes", "LoopResult", "run_loop", "latest_checkpoint", "load_checkpoint",
+    "save_checkpoint",
+    "__version__",
+]

@@ -33,8 +33,8 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax.operators import Dense
-from sparsejax.pursuit._common import objective_l1, prepare_problem
 from sparsejax.pursuit.ista import fista_solver
+from sparsejax.pursuit.problem import objective_l1, prepare_problem
 from sparsejax.solve import Solution, Solver, iterate, relative_change
 
 __all__ = ["lasso_codes", "fixed_point_implicit", "GRAD_MODES"]

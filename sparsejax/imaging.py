@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparsejax import _validate as V
-from sparsejax.conv import conv_synthesis
+from sparsejax.conv.operator import conv_synthesis
 from sparsejax.pursuit.csc import cbpdn_admm
 
 __all__ = ["psnr", "tikhonov_split", "masked_tikhonov", "csc_denoise", "csc_inpaint", "add_noise", "random_mask"]
@@ -248,7 +248,7 @@ def csc_denoise(img, filters, lam=0.1, *, tik_lam=5.0, npad: int | None = 16, ma
 
     Args:
       img: noisy grey image (H, W) (finite; any range, [0, 1] for the default parameters).
-      filters: (M, 1, h, w) (or (M, h, w)) dictionary, e.g. ``sparsejax.data.load_conv_dictionary()``.
+      filters: (M, 1, h, w) (or (M, h, w)) dictionary, e.g. ``sparsejax.datasets.images.load_conv_dictionary()``.
       lam: l1 weight of CBPDN (> 0; grows with the noise level; ~ 1-2 sigma for unit-norm filters).
       tik_lam: Tikhonov weight of the low-pass split.
       npad: padding in pixels (Tikhonov: symmetric; CSC: zeros). None = the filter width.

@@ -26,6 +26,7 @@ from jax import lax
 
 from sparsejax._validate import check_positive_int
 
+
 def _thr(b, like: jax.Array) -> jax.Array:
     """The threshold as an array of ``like``'s dtype, explicitly broadcast to its shape (so that
     per-atom thresholds work under ``jax_numpy_rank_promotion='raise'``)."""

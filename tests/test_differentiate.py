@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from sparsejax.conv import Conv
+from sparsejax.conv.operator import Conv
 from sparsejax.dictionary import normalize_atoms
 from sparsejax.differentiate import fixed_point_implicit, lasso_codes
 from sparsejax.operators import Dense

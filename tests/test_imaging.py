@@ -4,7 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparsejax import cli, conv_synthesis, data
+from sparsejax import conv_synthesis
+
+from sparsejax.cli import commands as cli
+
+from sparsejax.datasets import images as data
 from sparsejax import imaging as im
 
 

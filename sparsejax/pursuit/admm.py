@@ -33,11 +33,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.pursuit._common import objective_l1, prepare_init, prepare_problem
+from sparsejax.operators import shifted_normal_solver
+from sparsejax.pursuit.problem import objective_l1, prepare_init, prepare_problem
 from sparsejax.solve import Solution, Solver, iterate
 
 __all__ = ["admm_bpdn", "admm_constrained", "admm_bpdn_solver", "admm_constrained_solver"]
@@ -51,37 +51,6 @@ def _tiny(dtype):
     return jnp.finfo(dtype).tiny
 
 
-def _make_solve(op, sigma, cg_iter):
-    """Return solve(q, x_prev) = (D^T D + sigma I)^{-1} q."""
-    dtype = op.dtype
-    if hasattr(op, "atoms"):
-        D = op.atoms.astype(dtype)
-        n, m = D.shape
-        if m <= n:
-            cf = jax.scipy.linalg.cho_factor(D.T @ D + sigma * jnp.eye(m, dtype=dtype), lower=True)
-            return lambda q, _: jax.scipy.linalg.cho_solve(cf, q)
-        cf = jax.scipy.linalg.cho_factor(D @ D.T + sigma * jnp.eye(n, dtype=dtype), lower=True)
-        return lambda q, _: (q - D.T @ jax.scipy.linalg.cho_solve(cf, D @ q)) / sigma
-
-    def solve_cg(q, x0):
-        A = lambda x: op.normal(x) + sigma * x
-        r = q - A(x0)
-        p = r
-        rs = jnp.sum(r * r)
-
-        def body(_, c):
-            x, r, p, rs = c
-            Ap = A(p)
-            alpha = rs / jnp.maximum(jnp.sum(p * Ap), _tiny(dtype))
-            x = x + alpha * p
-            r = r - alpha * Ap
-            rs_new = jnp.sum(r * r)
-            p = r + (rs_new / jnp.maximum(rs, _tiny(dtype))) * p
-            return x, r, p, rs_new
-
-        return lax.fori_loop(0, cg_iter, body, (x0, r, p, rs))[0]
-
-    return solve_cg
 
 
 class ADMMState(NamedTuple):
@@ -96,7 +65,7 @@ def admm_bpdn_solver(op, y, lam, rho, x0, nonneg=False, cg_iter=20) -> Solver:
     """The (init, step) pair of ADMM for BPDN; codes are the sparse variable z."""
     prox = shrink.nonneg_soft if nonneg else shrink.soft
     dtype = y.dtype
-    solve = _make_solve(op, rho, cg_iter)
+    solve = shifted_normal_solver(op, rho, cg_iter)
     Dty = op.adjoint(y)
     inf = jnp.asarray(jnp.inf, dtype)
 
@@ -175,7 +144,7 @@ def admm_constrained_solver(op, y, eps, rho, x0, nonneg=False, cg_iter=20) -> So
     """The (init, step) pair of ADMM for min ||a||_1 s.t. ||D a - y|| <= eps; codes are z."""
     prox = shrink.nonneg_soft if nonneg else shrink.soft
     dtype = y.dtype
-    solve = _make_solve(op, jnp.asarray(1.0, dtype), cg_iter)
+    solve = shifted_normal_solver(op, jnp.asarray(1.0, dtype), cg_iter)
     inf = jnp.asarray(jnp.inf, dtype)
 
     def project(w):

@@ -67,10 +67,13 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.conv import Conv
+from sparsejax.conv.fourier import fsq, irfft, psum, rfft, sq
+from sparsejax.conv.operator import Conv
 from sparsejax.solve import Solution, Solver, iterate
 
 __all__ = ["cbpdn_admm", "cbpdn_solver", "cbpdn_objective", "conv_thresholding", "CBPDNState"]
@@ -84,29 +87,12 @@ _MU = 1.2
 # Fourier-domain helpers (all arrays carry a leading "independent channel" axis K: K = 1 unless a
 # single-channel dictionary codes a multi-channel signal)
 # ----------------------------------------------------------------------------------------------------
-def _rfft(x, N):
-    d = len(N)
-    return jnp.fft.rfftn(x, s=N, axes=tuple(range(-d, 0)))
 
 
-def _irfft(x, N):
-    d = len(N)
-    return jnp.fft.irfftn(x, s=N, axes=tuple(range(-d, 0)))
 
 
-def _sq(x):
-    return jnp.sum(x * x)
 
 
-def _fsq(Xf, N):
-    """||x||_2^2 from its rfft (Parseval with the Hermitian weights of the half spectrum)."""
-    L = Xf.shape[-1]
-    w = np.full(L, 2.0)
-    w[0] = 1.0
-    if N[-1] % 2 == 0:
-        w[-1] = 1.0
-    w = jnp.asarray(w, Xf.real.dtype).reshape((1,) * (Xf.ndim - 1) + (L,))
-    return jnp.sum(w * (Xf.real ** 2 + Xf.imag ** 2)) / math.prod(N)
 
 
 class _Freq(NamedTuple):
@@ -118,21 +104,19 @@ class _Freq(NamedTuple):
     e: jax.Array
 
 
-def _psum(x, axis):
-    return x if axis is None else jax.lax.psum(x, axis)
 
 
 def _freq_factors(filters, N, axis=None) -> _Freq:
     """``axis``: the mesh axis over which the filters are split (sums over maps become ``psum`` s), or None."""
-    Df = _rfft(filters, N)                                   # (M, C, *F)
+    Df = rfft(filters, N)                                   # (M, C, *F)
     M, C = filters.shape[:2]
     if C == 1:
         E = jnp.swapaxes(Df, 0, 1)                           # (1, M, *F)
-        e = _psum(jnp.sum(Df.real ** 2 + Df.imag ** 2, axis=0), axis)     # (1, *F)
+        e = psum(jnp.sum(Df.real ** 2 + Df.imag ** 2, axis=0), axis)     # (1, *F)
         return _Freq(Df, E, e)
     F = Df.shape[2:]
     Dm = jnp.moveaxis(Df.reshape(M, C, -1), -1, 0)           # (nf, M, C): D_f^T
-    G = _psum(jnp.einsum("fmc,fmd->fcd", Dm, jnp.conj(Dm)), axis)         # D_f D_f^H (nf, C, C)
+    G = psum(jnp.einsum("fmc,fmd->fcd", Dm, jnp.conj(Dm)), axis)         # D_f D_f^H (nf, C, C)
     e, Vv = jnp.linalg.eigh(G)                               # (nf, C), (nf, C, C)
     e = jnp.maximum(e, 0.0)
     E = jnp.einsum("fdc,fmd->fcm", jnp.conj(Vv), Dm)        # V^H D_f (nf, C, M)
@@ -216,11 +200,11 @@ def cbpdn_objective(filters, s, lam, codes, mask=None, axis=None):
     ``axis``: mesh axis over which filters and codes are split (inside ``shard_map``), or None.
     """
     N = tuple(s.shape[2:])
-    fq = _rfft(filters, N)
-    r = _irfft(_psum(jnp.sum(fq[None] * _rfft(codes, N)[:, :, None], axis=1), axis), N) - s
+    fq = rfft(filters, N)
+    r = irfft(psum(jnp.sum(fq[None] * rfft(codes, N)[:, :, None], axis=1), axis), N) - s
     if mask is not None:
         r = mask * r
-    return 0.5 * _sq(r) + _psum(jnp.sum(lam * jnp.abs(codes)), axis)
+    return 0.5 * sq(r) + psum(jnp.sum(lam * jnp.abs(codes)), axis)
 
 
 def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, auto_rho=True,
@@ -237,7 +221,7 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
     dtype = s.dtype
     tiny = jnp.finfo(dtype).tiny
     fq = _freq_factors(filters, N, axis)
-    Sf = _rfft(s, N)
+    Sf = rfft(s, N)
     inf = jnp.asarray(jnp.inf, dtype)
     lam_s = jnp.max(lam) if axis is None else jax.lax.pmax(jnp.max(lam), axis)
     xi = jnp.where(lam_s > 0, 1.0 + 18.3 ** (jnp.log10(jnp.maximum(lam_s, tiny)) + 1.0), 1.0).astype(dtype)
@@ -266,26 +250,26 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
 
             def pass1(j, carry):
                 B, t = carry
-                Bj = sl(DHs, j) + rho * _rfft(sl(st.z, j) - us * sl(st.u, j), N)
+                Bj = sl(DHs, j) + rho * rfft(sl(st.z, j) - us * sl(st.u, j), N)
                 t = t + jnp.sum(sl(fq.E, j)[None] * Bj[:, None], axis=2)
                 return put(B, Bj, j), t
 
             B, t = jax.lax.fori_loop(0, n, pass1, (jnp.zeros_like(DHs), jnp.zeros(Kc, DHs.dtype)))
-            t = _psum(t, axis) / (rho + fq.e)[None]
+            t = psum(t, axis) / (rho + fq.e)[None]
 
             def pass2(j, carry):
                 z, u, sums = carry
                 Xf = (sl(B, j) - jnp.sum(jnp.conj(sl(fq.E, j))[None] * t[:, :, None], axis=1)) / rho
-                x = _irfft(Xf, N)
+                x = irfft(Xf, N)
                 zo, uo = sl(z, j), us * sl(u, j)
                 v = alpha * x + (1.0 - alpha) * zo
                 zn = prox(v + uo, lam_c(j) / rho)
                 un = uo + v - zn
-                sums = sums + jnp.stack([_sq(x - zn), _sq(x), _sq(zn), _sq(zn - zo), _sq(un)])
+                sums = sums + jnp.stack([sq(x - zn), sq(x), sq(zn), sq(zn - zo), sq(un)])
                 return put(z, zn, j), put(u, un, j), sums
 
             z, u, sums = jax.lax.fori_loop(0, n, pass2, (st.z, st.u, jnp.zeros(5, dtype)))
-            sums = _psum(sums, axis)
+            sums = psum(sums, axis)
             r = jnp.sqrt(sums[0]) / jnp.maximum(jnp.sqrt(jnp.maximum(sums[1], sums[2])), tiny)
             sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), tiny)
             f = _balance(rho, r, sd, st.k, xi, auto_rho, auto_rho_iter)
@@ -303,34 +287,34 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
 
     def step_m(st):
         rho = st.rho
-        b = _adj_f(fq, _rfft(st.y0 - st.u0, N)) + (st.Zf - st.Uf)
+        b = _adj_f(fq, rfft(st.y0 - st.u0, N)) + (st.Zf - st.Uf)
         Xf = _solve_f(fq, b, one)
-        x = _irfft(Xf, N)
-        Dx = _irfft(_syn_f(fq, Xf), N)
+        x = irfft(Xf, N)
+        Dx = irfft(_syn_f(fq, Xf), N)
         v0 = alpha * Dx + (1.0 - alpha) * st.y0
         v1 = alpha * x + (1.0 - alpha) * st.z
         y0 = (W2s + rho * (v0 + st.u0)) / (W2 + rho)
         z = prox(v1 + st.u, lam / rho)
         u0 = st.u0 + v0 - y0
         u = st.u + v1 - z
-        Zf = _rfft(z, N)
+        Zf = rfft(z, N)
         Uf = st.Uf + alpha * Xf + (1.0 - alpha) * st.Zf - Zf
-        Ax = jnp.sqrt(_sq(Dx) + _sq(x))
-        y = jnp.sqrt(_sq(y0) + _sq(z))
-        r = jnp.sqrt(_sq(Dx - y0) + _sq(x - z)) / jnp.maximum(jnp.maximum(Ax, y), tiny)
-        dy = _adj_f(fq, _rfft(y0 - st.y0, N)) + (Zf - st.Zf)        # A^T (y - y_prev)
+        Ax = jnp.sqrt(sq(Dx) + sq(x))
+        y = jnp.sqrt(sq(y0) + sq(z))
+        r = jnp.sqrt(sq(Dx - y0) + sq(x - z)) / jnp.maximum(jnp.maximum(Ax, y), tiny)
+        dy = _adj_f(fq, rfft(y0 - st.y0, N)) + (Zf - st.Zf)        # A^T (y - y_prev)
         # A^T u = D^T u0 + u1 vanishes at the optimum (x has no cost): scale by its parts instead
-        un = jnp.sqrt(jnp.maximum(_fsq(_adj_f(fq, _rfft(u0, N)), N), _sq(u)))
-        sd = jnp.sqrt(_fsq(dy, N)) / jnp.maximum(un, tiny)
+        un = jnp.sqrt(jnp.maximum(fsq(_adj_f(fq, rfft(u0, N)), N), sq(u)))
+        sd = jnp.sqrt(fsq(dy, N)) / jnp.maximum(un, tiny)
         f = _balance(rho, r, sd, st.k, one, auto_rho, auto_rho_iter)
         return CBPDNState(x, z, u / f, y0, u0 / f, Zf, Uf / f, rho * f, st.k + 1, r, sd)
 
     def init_m():
-        X0f = _rfft(x0, N)
-        y0 = _irfft(_syn_f(fq, X0f), N)
+        X0f = rfft(x0, N)
+        y0 = irfft(_syn_f(fq, X0f), N)
         u0 = W2 * (y0 - s) / rho
         u = (lam / rho) * jnp.sign(x0)
-        return CBPDNState(x0, x0, u, y0, u0, X0f, _rfft(u, N), rho, jnp.asarray(0, jnp.int32), inf, inf)
+        return CBPDNState(x0, x0, u, y0, u0, X0f, rfft(u, N), rho, jnp.asarray(0, jnp.int32), inf, inf)
 
     return Solver(init=init_m, step=step_m, codes=lambda st: st.z,
                   error=lambda old, new: jnp.maximum(new.primal_res, new.dual_res), objective=objective)
@@ -359,8 +343,6 @@ def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_ite
     if mesh is None:
         sol = _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, **kw)
     else:
-        from jax.sharding import PartitionSpec as P
-
         ax = mesh.axis_names[0]
         maps = P(None, ax)
         state = CBPDNState(None, maps, maps, None, None, None, None, P(), P(), P(), P(), P())
@@ -518,8 +500,6 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
         V.check_nonnegative("mask", mask)
         mask = jnp.broadcast_to(mask.astype(dtype), tuple(jnp.shape(s))).reshape(sK.shape)
     if mesh is not None:
-        from jax.sharding import Mesh
-
         if not isinstance(mesh, Mesh) or len(mesh.axis_names) != 1:
             raise ValueError(f"mesh must be a 1-D jax.sharding.Mesh, got {mesh!r}")
         if mask is not None:
@@ -546,11 +526,11 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
 @partial(jax.jit, static_argnames=("prox", "squeeze"))
 def _conv_thr(filters, s, lam, *, prox, squeeze):
     N = tuple(s.shape[2:])
-    Df = _rfft(filters, N)
-    c = _irfft(jnp.sum(jnp.conj(Df)[None] * _rfft(s, N)[:, None], axis=2), N)   # D^T s (K, M, *N)
+    Df = rfft(filters, N)
+    c = irfft(jnp.sum(jnp.conj(Df)[None] * rfft(s, N)[:, None], axis=2), N)   # D^T s (K, M, *N)
     a = shrink.get(prox)(c, lam)
-    r = _irfft(jnp.sum(Df[None] * _rfft(a, N)[:, :, None], axis=1), N) - s
-    rr = _sq(r)
+    r = irfft(jnp.sum(Df[None] * rfft(a, N)[:, :, None], axis=1), N) - s
+    rr = sq(r)
     finite = jnp.all(jnp.isfinite(a))
     codes = a[0] if squeeze else a
     return Solution(codes=codes, num_steps=jnp.asarray(1, jnp.int32), converged=finite, diverged=~finite,

@@ -21,7 +21,8 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.pursuit._common import objective_l1, prepare_init, prepare_problem
+from sparsejax.operators import as_operator
+from sparsejax.pursuit.problem import objective_l1, prepare_init, prepare_problem
 from sparsejax.solve import Solution, Solver, iterate, relative_change
 
 __all__ = ["ista", "fista", "ista_solver", "fista_solver", "lasso_objective"]
@@ -29,7 +30,6 @@ __all__ = ["ista", "fista", "ista_solver", "fista_solver", "lasso_objective"]
 
 def lasso_objective(D, y, a, lam) -> jax.Array:
     """F(a) = 1/2||y - D a||^2 + sum(lam |a|)."""
-    from sparsejax.operators import as_operator
 
     return objective_l1(as_operator(D), y, lam, a)
 

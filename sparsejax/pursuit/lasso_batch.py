@@ -5,7 +5,7 @@ For every signal y_b (rows of ``Y``) solve
     F_b(a) = 1/2 ||y_b - D a||_2^2 + lam ||a||_1          (nonneg: + indicator(a >= 0)).
 
 Method (``method="auto"``/``"homotopy"``): the LARS-Lasso homotopy (Osborne, Presnell & Turlach
-2000; Efron et al. 2004) written like Batch-OMP (``omp._batch_core``): every operation is an array
+2000; Efron et al. 2004) written like Batch-OMP (``_batch_omp.batch_omp_core``): every operation is an array
 operation over the batch axis, no LAPACK. With G = D^T D and c0 = D^T y, each signal keeps its
 correlations c = c0 - G a (B, m), its active set in fixed slots, the signs s and the inverse Cholesky
 factor U of G_SS (U G_SS U^T = I, zero rows/columns on free slots). One step:
@@ -48,10 +48,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from sparsejax import _validate as V
-from sparsejax import shrink
 from sparsejax.operators import Dense, LinearOperator
+from sparsejax.pursuit._batch_omp import batch_omp_core, slot_mv
 from sparsejax.pursuit.ista import fista_solver
-from sparsejax.pursuit.omp import _batch_core, _slot_mv
 from sparsejax.solve import Solution, Solver, iterate
 
 __all__ = ["lasso_batch", "duality_gap"]
@@ -456,7 +455,7 @@ def _guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
             R = R - a[:, l:l + 1] * Dt[safe[:, l]]
         return R, R @ atoms
 
-    _, nsteps, _, idx, _, U, gamma = _batch_core(G, C0, ynorm2, jnp.asarray(-1.0, dtype), k, return_factor=True)
+    _, nsteps, _, idx, _, U, gamma = batch_omp_core(G, C0, ynorm2, jnp.asarray(-1.0, dtype), k, return_factor=True)
     H = sum(U[:, l, :, None] * U[:, l, None, :] for l in range(k))
     p = K - k
     if p:
@@ -473,8 +472,8 @@ def _guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
 
     def prune(st):
         H, idx, s, used, c0S, nops = st
-        g = _slot_mv(H, c0S)
-        hs = _slot_mv(H, s)
+        g = slot_mv(H, c0S)
+        hs = slot_mv(H, s)
         a = g - lam * hs
         viol = used & (a * s <= 0)
         # crossing point lam' = g_i / hs_i of a_i(lam') = g_i - lam' hs_i (0 if the LS sign is already off)
@@ -492,7 +491,7 @@ def _guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
 
     def grow(st):
         H, idx, s, used, c0S, nops = st
-        a = jnp.where(used, _slot_mv(H, c0S - lam * s), 0.0)
+        a = jnp.where(used, slot_mv(H, c0S - lam * s), 0.0)
         _, c = correlations(a, idx)
         score = c if nonneg else jnp.abs(c)
         # add the n_add strongest violators of |c_j| <= lam (from this one correlation pass)
@@ -503,7 +502,7 @@ def _guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
             slot = K - top
             safe = jnp.maximum(idx, 0)
             v = jnp.where(used, jnp.take_along_axis(G[j], safe, axis=1), 0.0)        # G[S, j]
-            h = _slot_mv(H, v)
+            h = slot_mv(H, v)
             d = diag[j] - jnp.sum(v * h, axis=1)
             do = (mx > lam) & (top > 0) & (d > _DEP * jnp.finfo(dtype).eps * diag[j])
             e = ((ks[None, :] == slot[:, None]) & do[:, None])
@@ -526,12 +525,12 @@ def _guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
         st = prune(st)  # one prune per grow round (more prunes cost more than the few signals they save)
     H, idx, s, used, c0S, nops = st
     rhs = c0S - lam * s
-    a = jnp.where(used, _slot_mv(H, rhs), 0.0)
+    a = jnp.where(used, slot_mv(H, rhs), 0.0)
     # one step of iterative refinement against the exact G_SS (H carries the rounding of the updates)
     safe = jnp.maximum(idx, 0)
     GSS = G[safe[:, :, None], safe[:, None, :]]
-    res = jnp.where(used, rhs - _slot_mv(GSS, a), 0.0)
-    a = jnp.where(used, a + _slot_mv(H, res), 0.0)
+    res = jnp.where(used, rhs - slot_mv(GSS, a), 0.0)
+    a = jnp.where(used, a + slot_mv(H, res), 0.0)
     sign_ok = jnp.all(~used | (a * s > 0), axis=1)
     a = jnp.where(used, a, 0.0)
     rows = jnp.broadcast_to(jnp.arange(B)[:, None], idx.shape)

@@ -17,7 +17,7 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.pursuit._common import prepare_problem
+from sparsejax.pursuit.problem import prepare_problem
 from sparsejax.solve import Solution
 
 __all__ = ["thresholding"]

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparsejax import fista, ista, lasso_objective, theory
+from sparsejax import fista, ista, lasso_objective
 
+from sparsejax.theory import dense as theory
 N_INST, N, M, STEPS = 200, 40, 80, 300
 
 

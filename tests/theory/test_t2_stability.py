@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparsejax import mutual_coherence, random_gaussian, theory
+from sparsejax import mutual_coherence, random_gaussian
 
+from sparsejax.theory import dense as theory
 N_SIG = 200
 
 

@@ -35,8 +35,7 @@ import numpy as np
 import pytest
 
 from sparsejax import Conv, conv_coherence, normalize_filters, patch_l2_inf, stripe_l0_inf
-from sparsejax import theory_conv as tc
-
+from sparsejax.theory import conv as tc
 N = 64
 MIN_ABS, MAX_ABS = 0.5, 2.0
 N_SIG = 100       # signals per k_stripe value (T3) and per (k_stripe, noise level) (T4); one batch size

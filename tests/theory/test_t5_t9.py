@@ -1,4 +1,4 @@
-"""T5-T9 (REFERENCE section 5): multi-layer guarantees as executable checks (``sparsejax.theory_ml``).
+"""T5-T9 (REFERENCE section 5): multi-layer guarantees as executable checks (``sparsejax.theory.multilayer``).
 
 Model: ``theory_ml.incoherent_conv_layers`` -- 1-D circular, D_1 = Barker-13 (mu = 1/13), D_2 = one length-4
 filter with equal taps on the Golomb ruler {0, 1, 3} (mu = 1/3), N = 256; signals from
@@ -15,12 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparsejax import conv_norms, mutual_coherence, normalize_atoms
-from sparsejax import theory_ml as tm
-from sparsejax.layered import layered_thresholding
-from sparsejax.layered_bp import layered_bp, projection_pursuit
-from sparsejax.ml_signals import conv_multilayer_signal, two_layer_dense_signal
-from sparsejax.mlmodel import Chain, synthesize, to_dense
+from sparsejax import mutual_coherence, normalize_atoms
+
+from sparsejax.conv import norms as conv_norms
+from sparsejax.theory import multilayer as tm
+from sparsejax.multilayer.layered import layered_thresholding
+from sparsejax.multilayer.layered_bp import layered_bp, projection_pursuit
+from sparsejax.multilayer.signals import conv_multilayer_signal, two_layer_dense_signal
+from sparsejax.multilayer.model import Chain, synthesize, to_dense
 
 N = 256
 B = 16            # instances per check

@@ -1,0 +1,234 @@
+"""The ``sparsejax`` console script.
+
+    sparsejax info                       versions, devices, default dtype
+    sparsejax reproduce --list           the registered experiments
+    sparsejax reproduce [NAMES...] [--quick | --preset P] [--out DIR] [--seed N]
+                                         run experiments (all by default), write DIR/report.html and
+                                         DIR/<name>.json; --preset runs a named preset of the experiments
+                                         that have them (e.g. mnist_classification adversarial --preset short)
+    sparsejax denoise IN.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
+                                         CSC denoising of a grey image (sparsejax.imaging.csc_denoise)
+    sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
+                                         CSC inpainting; MASK white (> 0.5) = known pixel
+    sparsejax learn [IMAGES] --kind dense|conv [--atoms N] [--size P] [--lam L] [--steps N] [--out PREFIX]
+                                         learn a dictionary from a PNG folder (default: the bundled camera image),
+                                         save PREFIX.npz and a PNG of the atoms (sparsejax.cli.learn)
+
+Exit status of ``reproduce``: 0 all ran and passed, 1 an experiment raised, 2 bad arguments (unknown name,
+a preset an experiment does not have), 3 all ran but some check did not pass. Exit status of ``denoise`` / ``inpaint``: 0 written, 2 bad input
+(missing file, mask size mismatch, unknown dictionary).
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+import traceback
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from sparsejax import imaging
+from sparsejax.cli.learn import add_learn_parser
+from sparsejax.datasets import images as data
+from sparsejax.reproduce.registry import EXPERIMENTS, load_experiment
+from sparsejax.reproduce.report import write_report
+
+__all__ = ["main"]
+
+
+def _version(mod: str) -> str:
+    try:
+        m = __import__(mod)
+        return getattr(m, "__version__", "?")
+    except Exception:
+        return "not installed"
+
+
+def cmd_info(args) -> int:
+
+    for mod in ("sparsejax", "jax", "jaxlib", "optax", "flax", "numpy"):
+        print(f"{mod:10s} {_version(mod)}")
+    print(f"{'backend':10s} {jax.default_backend()}")
+    print(f"{'devices':10s} {', '.join(str(d) for d in jax.devices())}")
+    print(f"{'dtype':10s} {jnp.zeros(()).dtype} (x64 {'on' if jax.config.jax_enable_x64 else 'off'})")
+    return 0
+
+
+def _named_presets(mod) -> list:
+    """The preset names an experiment module accepts as ``run(..., preset=NAME)`` (string keys of its PRESETS)."""
+
+    if "preset" not in inspect.signature(mod.run).parameters:
+        return []
+    return [k for k in (getattr(mod, "PRESETS", None) or {}) if isinstance(k, str)]
+
+
+def cmd_reproduce(args) -> int:
+
+    if args.list:
+        for name, path in EXPERIMENTS.items():
+            print(f"{name:20s} {path}")
+        return 0
+    names = args.names or list(EXPERIMENTS)
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        print(f"sparsejax reproduce: error: unknown experiment(s) {', '.join(unknown)}; "
+              f"available: {', '.join(EXPERIMENTS)} (see --list)", file=sys.stderr)
+        return 2
+    runners = {}
+    for n in names:
+        mod = load_experiment(n)
+        if args.preset in (None, "quick"):
+            runners[n] = partial(mod.run, quick=args.quick or args.preset == "quick")
+        elif args.preset in _named_presets(mod):
+            runners[n] = partial(mod.run, quick=False, preset=args.preset)
+    missing = [n for n in names if n not in runners]
+    if missing:
+        have = [n for n in EXPERIMENTS if args.preset in _named_presets(load_experiment(n))]
+        print(f"sparsejax reproduce: error: no preset {args.preset!r} in {', '.join(missing)}; experiments with "
+              f"it: {', '.join(have) or 'none'} (name them; every experiment has --quick)", file=sys.stderr)
+        return 2
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    bar = tqdm(names, desc="reproduce", unit="exp", file=sys.stderr)
+    for name in bar:
+        bar.set_postfix_str(name)
+        t0 = time.time()
+        try:
+            res = runners[name](out_dir=out, seed=args.seed)
+            res.setdefault("name", name)
+        except Exception as e:  # report, keep going, exit non-zero at the end
+            res = {"name": name, "title": name, "description": "", "measured": {}, "predicted": {},
+                   "figures": [], "passed": False, "seconds": round(time.time() - t0, 2),
+                   "error": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
+        results.append(res)
+        status = "ERROR" if res.get("error") else ("pass" if res.get("passed") else "FAIL")
+        tqdm.write(f"{name}: {status} ({res.get('seconds', '?')} s)", file=sys.stderr)
+    path = write_report(results, out)
+    print(f"report: {path}")
+    if any(r.get("error") for r in results):
+        for r in results:
+            if r.get("error"):
+                print(f"--- {r['name']} failed to run:\n{r['error']}", file=sys.stderr)
+        return 1
+    return 0 if all(r.get("passed") for r in results) else 3
+
+
+def _load_for_restore(args, paths):
+    """Load the images and dictionary of denoise/inpaint; print a clear error and return None on bad input."""
+    try:
+        imgs = [data.load_image(p) for p in paths]
+        filters = data.load_conv_dictionary(args.dict)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"sparsejax {args.command}: error: {e}", file=sys.stderr)
+        return None
+    return imgs, filters
+
+
+def _finish(args, out, info, seconds) -> int:
+    path = data.save_image(args.output, out)
+    conv = "converged" if info["converged"] else "iteration limit reached"
+    print(f"{args.command}: {info['num_steps']} ADMM iterations ({conv}), "
+          f"{100 * info['nnz_fraction']:.2f}% non-zero codes, {seconds:.1f} s -> {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_denoise(args) -> int:
+    loaded = _load_for_restore(args, [args.input])
+    if loaded is None:
+        return 2
+    (img,), filters = loaded
+    print(f"denoise: {img.shape[0]}x{img.shape[1]} image, dictionary {args.dict} ({filters.shape[0]} filters "
+          f"{filters.shape[2]}x{filters.shape[3]}), lam={args.lam}, up to {args.iters} iterations ...",
+          file=sys.stderr, flush=True)
+    t0 = time.time()
+    try:
+        out, info = imaging.csc_denoise(img, filters, args.lam, tik_lam=args.tik_lam, max_iter=args.iters,
+                                        npad=args.npad)
+        out.block_until_ready()
+    except ValueError as e:
+        print(f"sparsejax denoise: error: {e}", file=sys.stderr)
+        return 2
+    return _finish(args, out, info, time.time() - t0)
+
+
+def cmd_inpaint(args) -> int:
+
+    loaded = _load_for_restore(args, [args.input, args.mask])
+    if loaded is None:
+        return 2
+    (img, mask), filters = loaded
+    if mask.shape != img.shape:
+        print(f"sparsejax inpaint: error: mask {args.mask} is {mask.shape[0]}x{mask.shape[1]} but the image "
+              f"{args.input} is {img.shape[0]}x{img.shape[1]}", file=sys.stderr)
+        return 2
+    mask = (mask > 0.5).astype(np.float32)
+    print(f"inpaint: {img.shape[0]}x{img.shape[1]} image, {100 * (1 - mask.mean()):.1f}% missing, dictionary "
+          f"{args.dict}, lam={args.lam}, up to {args.iters} iterations ...", file=sys.stderr, flush=True)
+    t0 = time.time()
+    try:
+        out, info = imaging.csc_inpaint(img, mask, filters, args.lam, tik_lam=args.tik_lam, max_iter=args.iters,
+                                        npad=args.npad, keep_known=args.keep_known)
+        out.block_until_ready()
+    except ValueError as e:
+        print(f"sparsejax inpaint: error: {e}", file=sys.stderr)
+        return 2
+    return _finish(args, out, info, time.time() - t0)
+
+
+def _restore_args(p, lam, tik_lam, iters):
+    p.add_argument("--lam", "--sigma-lam", dest="lam", type=float, default=lam,
+                   help=f"l1 weight of CBPDN (default {lam}; for denoising about 2x the noise sigma, images in [0, 1])")
+    p.add_argument("--tik-lam", type=float, default=tik_lam, help=f"Tikhonov low-pass weight (default {tik_lam})")
+    p.add_argument("--dict", default="G_8x8x32", help="bundled dictionary: G_8x8x32 (default) or G_12x12x36")
+    p.add_argument("--iters", type=int, default=iters, help=f"maximum ADMM iterations (default {iters})")
+    p.add_argument("--npad", type=int, default=16, help="border padding in pixels (default 16)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="sparsejax", description="Sparse modeling in JAX: tools and reproductions.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="versions, devices and default dtype")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("reproduce", help="run registered experiments and write an HTML/JSON report")
+    p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="small presets (seconds each)")
+    g.add_argument("--preset", default=None, help="a named preset of the experiments that define one "
+                   "(quick / short / full; see each experiment's docstring)")
+    p.add_argument("--out", default="results", help="output directory (default: results/)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--list", action="store_true", help="list the registered experiments and exit")
+    p.set_defaults(func=cmd_reproduce)
+    p = sub.add_parser("denoise", help="denoise a grey PNG with a convolutional dictionary (CSC)")
+    p.add_argument("input", metavar="IN.png")
+    p.add_argument("output", metavar="OUT.png")
+    _restore_args(p, 0.2, 5.0, 200)
+    p.set_defaults(func=cmd_denoise)
+    p = sub.add_parser("inpaint", help="fill the missing pixels of a grey PNG (mask: white = known) by masked CSC")
+    p.add_argument("input", metavar="IN.png")
+    p.add_argument("mask", metavar="MASK.png")
+    p.add_argument("output", metavar="OUT.png")
+    _restore_args(p, 0.005, 1.0, 300)
+    p.add_argument("--keep-known", action="store_true", help="copy the known pixels into the output unchanged")
+    p.set_defaults(func=cmd_inpaint)
+
+
+    add_learn_parser(sub)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

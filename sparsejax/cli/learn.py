@@ -1,0 +1,166 @@
+"""The ``sparsejax learn`` subcommand: learn a dense (patch) or convolutional dictionary from grey images.
+
+    sparsejax learn [IMAGES] [--kind conv|dense] [--atoms M] [--size K] [--lam LAM] [--steps N]
+                    [--checkpoint-dir DIR] [--out FILE.npz] [--crop PX] [--max-images N] [--method NAME]
+                    [--sparsity S] [--seed N] [--quiet]
+
+IMAGES is a folder of PNG files, one PNG file, or omitted (the bundled ``data/images/camera.png``). Images are
+loaded grey in [0, 1] (``sparsejax.datasets.images.load_image``), centre-cropped to a common size (``--crop``, default the
+smallest image, capped at 256 pixels so that the default run takes seconds to minutes on a CPU).
+
+* ``--kind conv`` (default): the images are high-passed (``sparsejax.imaging.tikhonov_split``, weight 5, as
+  SPORCO's examples) and ``sparsejax.learn.conv.learn_conv_dictionary`` learns M filters K x K (method "admm"
+  or "optax"). Saved: ``filters`` (M, 1, K, K).
+* ``--kind dense``: K x K patches (mean removed, at most 20,000, drawn at random) and
+  ``sparsejax.learn.dense.learn_dictionary`` (method "ksvd" by default with ``--sparsity`` atoms per patch,
+  default 4; "online" / "optax" use ``--lam``). Saved: ``dictionary`` (K*K, M), atoms as columns.
+
+Both save FILE.npz (the dictionary, ``loss`` history, kind, lam, size) and FILE.png (the atoms as an image grid);
+``--checkpoint-dir`` makes the run resumable (rerun the same command to continue). Exit status: 0 written,
+2 bad input (no image found, bad sizes or values), 3 the run diverged (nothing written).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from sparsejax.datasets import images as data
+from sparsejax.imaging import tikhonov_split
+from sparsejax.learn.conv import learn_conv_dictionary, save_filters_png
+from sparsejax.learn.dense import learn_dictionary
+
+__all__ = ["add_learn_parser", "run_learn"]
+
+_MAX_PATCHES = 20000
+
+
+def add_learn_parser(subparsers):
+    """Add the ``learn`` subcommand to an argparse ``subparsers`` object; returns its parser
+    (``func`` default set to ``run_learn``)."""
+    p = subparsers.add_parser("learn", help="learn a dense or convolutional dictionary from images (PNG)")
+    p.add_argument("images", nargs="?", default=None, metavar="IMAGES",
+                   help="a folder of PNG images or one PNG (default: the bundled camera.png)")
+    p.add_argument("--kind", choices=("conv", "dense"), default="conv", help="dictionary kind (default conv)")
+    p.add_argument("--atoms", type=int, default=32, help="number of filters / atoms (default 32)")
+    p.add_argument("--size", type=int, default=8, help="filter / patch size K (K x K, default 8)")
+    p.add_argument("--lam", type=float, default=0.2, help="l1 weight (conv; dense online/optax) (default 0.2)")
+    p.add_argument("--steps", type=int, default=100, help="learning steps (default 100)")
+    p.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (resume by rerunning)")
+    p.add_argument("--out", default="dictionary.npz", help="output .npz (a .png of the atoms is written beside it)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="centre-crop images to PX x PX (default: the smallest image side, at most 256)")
+    p.add_argument("--max-images", type=int, default=8, help="use at most this many images (default 8)")
+    p.add_argument("--method", default=None,
+                   help="conv: admm (default) or optax; dense: ksvd (default), mod, online or optax")
+    p.add_argument("--sparsity", type=int, default=None, help="dense ksvd/mod: atoms per patch (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_learn)
+    return p
+
+
+def _error(msg) -> int:
+    print(f"sparsejax learn: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _find_images(spec, max_images):
+    if spec is None:
+        return [data.data_dir() / "images" / "camera.png"]
+    p = Path(spec)
+    if p.is_dir():
+        files = sorted(q for q in p.iterdir() if q.suffix.lower() == ".png" and q.is_file())
+        if not files:
+            raise FileNotFoundError(f"no PNG image in folder {p}")
+        return files[:max_images]
+    if p.is_file():
+        return [p]
+    raise FileNotFoundError(f"image folder or file {p} does not exist")
+
+
+def _load(args):
+    if args.max_images < 1:
+        raise ValueError(f"--max-images must be >= 1, got {args.max_images}")
+    imgs = [data.load_image(f) for f in _find_images(args.images, args.max_images)]
+    side = min(min(im.shape) for im in imgs)
+    crop = min(side, 256) if args.crop is None else args.crop
+    if crop < 1 or crop > side:
+        raise ValueError(f"--crop must lie in [1, {side}] (the smallest image side), got {crop}")
+    out = []
+    for im in imgs:
+        y, x = (im.shape[0] - crop) // 2, (im.shape[1] - crop) // 2
+        out.append(im[y:y + crop, x:x + crop])
+    return np.stack(out).astype(np.float32)
+
+
+def _patches(imgs, size, key):
+
+    H, W = imgs.shape[1:]
+    if size > min(H, W):
+        raise ValueError(f"--size {size} is larger than the images ({H} x {W})")
+
+    P = sliding_window_view(imgs, (size, size), axis=(1, 2)).reshape(-1, size * size)
+    if P.shape[0] > _MAX_PATCHES:
+        idx = np.asarray(jax.random.choice(key, P.shape[0], (_MAX_PATCHES,), replace=False))
+        P = P[np.sort(idx)]
+    return (P - P.mean(axis=1, keepdims=True)).astype(np.float32)
+
+
+def run_learn(args) -> int:
+    """Run ``sparsejax learn`` for parsed ``args`` (the options of ``add_learn_parser``); returns the exit status."""
+
+
+    try:
+        imgs = _load(args)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        return _error(e)
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        out = out.with_name(out.name + ".npz")
+    key = jax.random.PRNGKey(args.seed)
+    progress = not args.quiet
+    print(f"learn: {imgs.shape[0]} image(s) {imgs.shape[1]}x{imgs.shape[2]}, {args.kind} dictionary of "
+          f"{args.atoms} atoms {args.size}x{args.size}, {args.steps} steps ...", file=sys.stderr, flush=True)
+    t0 = time.time()
+    try:
+        if args.kind == "conv":
+            high = np.stack([np.asarray(tikhonov_split(im, 5.0)[1]) for im in imgs])
+            res = learn_conv_dictionary(high, args.atoms, args.size, args.lam, method=args.method or "admm",
+                                        n_steps=args.steps, key=key, checkpoint_dir=args.checkpoint_dir,
+                                        progress=progress)
+            loop, atoms = res.loop, np.asarray(res.filters)
+            saved = {"filters": atoms}
+            grid = atoms
+        else:
+            method = args.method or "ksvd"
+            k1, k2 = jax.random.split(key)
+            Y = _patches(imgs, args.size, k1)
+            kw = {}
+            if method in ("ksvd", "mod") or args.sparsity is not None:
+                kw["sparsity"] = args.sparsity if args.sparsity is not None else min(4, args.size * args.size)
+            if method in ("online", "optax") and args.sparsity is None:
+                kw["lam"] = args.lam
+            res = learn_dictionary(Y, args.atoms, method=method, n_steps=args.steps, key=k2,
+                                   checkpoint_dir=args.checkpoint_dir, progress=progress, return_codes=False, **kw)
+            loop, D = res.loop, np.asarray(res.dictionary)
+            saved = {"dictionary": D}
+            grid = D.T.reshape(args.atoms, 1, args.size, args.size)
+    except (ValueError, TypeError) as e:
+        return _error(e)
+    if loop.status == "diverged":
+        print(f"sparsejax learn: {loop.message}; nothing written", file=sys.stderr)
+        return 3
+    saved.update(loss=np.asarray(loop.history.get("loss", np.zeros(0))), kind=args.kind, lam=args.lam,
+                 size=args.size, steps=loop.steps)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **saved)
+    png = save_filters_png(out.with_suffix(".png"), grid, scale=4)
+    loss = saved["loss"]
+    print(f"learn: {loop.message}; final loss {loss[-1] if loss.size else float('nan'):.5g}, "
+          f"{time.time() - t0:.1f} s -> {out}, {png}", file=sys.stderr)
+    return 0

@@ -1,0 +1,130 @@
+"""Bundled data: grey test images and learned convolutional dictionaries, and PNG input/output.
+
+The files live in the repository's ``data/`` folder (next to the ``sparsejax`` package in a source
+checkout, ``pip install -e .``); ``SPARSEJAX_DATA`` overrides the location.
+
+    data/images/camera.png                  512x512 grey photograph (CC0; see data/images/README.md)
+    data/dictionaries/sporco_convdicts.npz  SPORCO's learned filters 'G_8x8x32', 'G_12x12x36', arrays (h, w, M)
+
+Functions:
+
+* ``load_image(name_or_path)`` -> float32 numpy array (H, W) in [0, 1] (colour is converted to grey).
+* ``save_image(path, array)`` writes an 8-bit grey PNG (values clipped to [0, 1]).
+* ``load_conv_dictionary(name)`` -> float32 filters (M, 1, h, w), the layout of ``sparsejax.conv.operator``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["data_dir", "image_names", "load_image", "save_image", "dictionary_names", "load_conv_dictionary"]
+
+_DICT_FILE = "sporco_convdicts.npz"
+
+
+def data_dir() -> Path:
+    """The data folder: ``$SPARSEJAX_DATA`` if set, else ``<repo>/data`` located from the package path."""
+    env = os.environ.get("SPARSEJAX_DATA")
+    return Path(env) if env else Path(__file__).resolve().parent / "files"
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{what} not found: {path} is missing (the bundled data lives in the source checkout's data/ "
+            "folder; install with `pip install -e .` from the repository or set SPARSEJAX_DATA)")
+    return path
+
+
+def image_names() -> list[str]:
+    """Names of the bundled images (file stems in data/images)."""
+    folder = data_dir() / "images"
+    return sorted(p.stem for p in folder.glob("*.png")) if folder.is_dir() else []
+
+
+def _resolve_image(name_or_path) -> Path:
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    s = str(name_or_path)
+    if os.sep not in s and "/" not in s:   # a bare name: look in data/images
+        stem = s[:-4] if s.lower().endswith(".png") else s
+        return _need(data_dir() / "images" / f"{stem}.png", f"bundled image {s!r}")
+    return _need(p, "image file")
+
+
+def load_image(name_or_path) -> np.ndarray:
+    """Load a bundled image by name (``"camera"``) or any image file by path, as grey float32 in [0, 1].
+
+    8-bit images are divided by 255, 16-bit ones by 65535; colour / palette images are converted to grey
+    (ITU-R 601-2 luma, PIL's ``"L"`` mode); an alpha channel is dropped.
+
+    Returns:
+      numpy float32 array (H, W), values in [0, 1].
+
+    Raises:
+      FileNotFoundError naming the path when the file does not exist.
+    """
+
+    path = _resolve_image(name_or_path)
+    with Image.open(path) as im:
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            a = np.asarray(im, dtype=np.float64)
+            scale = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+            return np.clip(a / scale, 0.0, 1.0).astype(np.float32)
+        if im.mode == "F":
+            return np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        return (np.asarray(im.convert("L"), dtype=np.float32) / 255.0)
+
+
+def save_image(path, array) -> Path:
+    """Save a grey image (H, W) (or (1, H, W)) with values in [0, 1] as an 8-bit PNG; returns the path.
+
+    Values are clipped to [0, 1] and rounded. The parent folder is created if needed.
+
+    Raises:
+      ValueError (naming ``array``) for a wrong shape or non-finite values.
+    """
+
+    a = np.asarray(array, dtype=np.float64)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 2 or min(a.shape) < 1:
+        raise ValueError(f"array must be a grey image of shape (H, W) or (1, H, W), got shape {np.shape(array)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("array contains NaN or infinite values")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8), mode="L").save(path)
+    return path
+
+
+def _dict_file() -> Path:
+    return _need(data_dir() / "dictionaries" / _DICT_FILE, "bundled dictionary file")
+
+
+def dictionary_names() -> list[str]:
+    """Names of the bundled convolutional dictionaries."""
+    with np.load(_dict_file()) as z:
+        return sorted(z.files)
+
+
+def load_conv_dictionary(name: str = "G_8x8x32") -> np.ndarray:
+    """A bundled learned convolutional dictionary (SPORCO ``util.convdicts()``), as filters (M, 1, h, w).
+
+    SPORCO stores (h, w, M); the filters are returned as published, float32, not renormalised: most have
+    norm 1 to within 2-3 %, the last filter of each is smaller (0.13 in G_8x8x32, 0.65 in G_12x12x36).
+
+    Raises:
+      ValueError for an unknown name (listing the available ones); FileNotFoundError if the file is missing.
+    """
+    with np.load(_dict_file()) as z:
+        if name not in z.files:
+            raise ValueError(f"name must be one of {sorted(z.files)} (bundled dictionaries), got {name!r}")
+        D = np.asarray(z[name], dtype=np.float32)
+    if D.ndim != 3:
+        raise ValueError(f"dictionary {name!r} has shape {D.shape}, expected (h, w, M)")
+    return np.ascontiguousarray(np.transpose(D, (2, 0, 1))[:, None])

@@ -1,0 +1,589 @@
+"""Dense dictionary learning (REFERENCE A11): MOD, K-SVD, online (Mairal 2009) and Optax-driven learning.
+
+Problem: given signals y_1..y_N (rows of ``Y``, shape (N, n)) find D in R^{n x m} with unit-norm
+columns and sparse codes a_i (rows of ``A``, shape (N, m)) such that y_i ~ D a_i:
+
+    min_{D, A}  1/2 ||Y - A D^T||_F^2   s.t. ||a_i||_0 <= k             (MOD, K-SVD, online with OMP)
+    min_{D, A}  1/2 ||Y - A D^T||_F^2 + lam ||A||_1                    (online with Lasso, Optax)
+
+Every method is a pure, jitted step on a ``DictState(D, stats, key)`` NamedTuple, so that
+``sparsejax.learn.loop.run_loop`` can checkpoint and resume it exactly:
+
+* ``mod_step``    -- Method of Optimal Directions (Engan, Aase & Husoy 1999): Batch-OMP codes, then
+                     D = argmin_D ||Y^T - D A^T||_F = Y^T A (A^T A)^{-1} (least squares), normalised.
+* ``ksvd_step``   -- K-SVD (Aharon, Elad & Bruckstein 2006): Batch-OMP codes, then for j = 1..m the
+                     rank-1 SVD of the error E_j = Y^T - sum_{i != j} d_i a^i restricted to the signals that
+                     use atom j (columns masked, no Python loop over signals) replaces (d_j, a^j).
+* ``online_step`` -- online dictionary learning (Mairal, Bach, Ponce & Sapiro 2009): a mini-batch is coded,
+                     the sufficient statistics A_t = beta_t A_{t-1} + <a a^T>, B_t = beta_t B_{t-1} + <y a^T>
+                     (forgetting beta_t = (1 - 1/t)^rho) are updated and the dictionary is refined by block
+                     coordinate descent u_j = d_j + (b_j - D a_j) / A_jj, d_j = u_j / max(||u_j||, 1).
+* ``optax_step``  -- any Optax optimiser on the loss 1/2 ||Y - A(D) D^T||^2 + lam ||A(D)||_1 (means over the
+                     batch), A(D) the Lasso codes from a differentiable pursuit
+                     (``sparsejax.differentiate.lasso_codes``); atoms renormalised after each step.
+
+Atoms that no signal uses (and, for MOD / K-SVD / online, an atom nearly equal to an earlier one,
+|<d_i, d_j>| > ``dup_threshold``) are replaced by the worst-represented signal of the batch, normalised,
+as in Aharon et al. 2006. ``learn_dictionary`` is the front door; ``atom_recovery`` the quality measure
+of the K-SVD paper's synthetic experiment.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from sparsejax import _validate as V
+from sparsejax.dictionary import normalize_atoms
+from sparsejax.differentiate import lasso_codes
+from sparsejax.learn.loop import run_loop
+from sparsejax.pursuit.lasso_batch import lasso_batch
+from sparsejax.pursuit.omp import omp_batch
+
+__all__ = [
+    "DictState",
+    "OnlineStats",
+    "DictLearnResult",
+    "METHODS",
+    "init_dictionary",
+    "init_state",
+    "mod_update",
+    "ksvd_dictionary_update",
+    "online_dictionary_update",
+    "mod_step",
+    "ksvd_step",
+    "online_step",
+    "optax_step",
+    "learn_dictionary",
+    "atom_recovery",
+    "representation_error",
+]
+
+METHODS = ("ksvd", "mod", "online", "optax")
+
+
+class DictState(NamedTuple):
+    """State of a dictionary-learning run (a pytree of arrays: checkpointable).
+
+    D: (n, m) dictionary, atoms as columns.
+    stats: method state: ``()`` for MOD / K-SVD, ``OnlineStats`` for online learning, the Optax
+      optimiser state for ``optax``.
+    key: PRNG key (mini-batch sampling).
+    """
+
+    D: jax.Array
+    stats: Any
+    key: jax.Array
+
+
+class OnlineStats(NamedTuple):
+    """Sufficient statistics of Mairal et al. 2009: A = sum beta a a^T (m, m), B = sum beta y a^T (n, m),
+    t = mini-batches seen (float scalar)."""
+
+    A: jax.Array
+    B: jax.Array
+    t: jax.Array
+
+
+class DictLearnResult(NamedTuple):
+    """Result of ``learn_dictionary``.
+
+    dictionary: (n, m) learned atoms (unit norm; online learning keeps ||d_j|| <= 1, normalised here).
+    codes: (N, m) codes of all signals with the learned dictionary (OMP with ``sparsity`` or Lasso with
+      ``lam``), or None when ``return_codes=False``.
+    loop: the ``sparsejax.learn.loop.LoopResult`` (final state, history of loss / sparsity / ..., steps,
+      status "completed" | "diverged" | "stopped", message).
+    method: the method name.
+    """
+
+    dictionary: jax.Array
+    codes: Optional[jax.Array]
+    loop: Any
+    method: str
+
+
+# ----------------------------------------------------------------------------------------------
+# shared pieces (pure, jittable)
+# ----------------------------------------------------------------------------------------------
+
+def representation_error(D, Y, codes) -> jax.Array:
+    """Relative representation error ||Y - A D^T||_F / ||Y||_F (signals as rows of Y, codes as rows of A)."""
+    R = Y - codes @ D.T
+    return jnp.sqrt(jnp.sum(R * R) / jnp.maximum(jnp.sum(Y * Y), jnp.finfo(Y.dtype).tiny))
+
+
+def _replace_atoms(D, bad, Y, R):
+    """Replace the atoms flagged in ``bad`` (m,) by the worst-represented signals (largest ||r_i||), normalised.
+
+    The j-th flagged atom gets the j-th worst signal (vectorised, no loop). A signal with zero norm leaves
+    the atom unchanged.
+    """
+    err = jnp.sum(R * R, axis=1)
+    order = jnp.argsort(-err)                                    # worst first
+    rank = jnp.cumsum(bad.astype(jnp.int32)) - 1
+    pick = order[jnp.clip(rank, 0, Y.shape[0] - 1) % Y.shape[0]]
+    cand = Y[pick].T                                             # (n, m)
+    norms = jnp.linalg.norm(cand, axis=0)
+    ok = bad & (norms > 0)
+    cand = cand / jnp.where(norms > 0, norms, 1.0)[None, :]
+    return jnp.where(ok[None, :], cand, D), ok
+
+
+def _duplicates(D, threshold):
+    """Atoms j with |<d_i, d_j>| > threshold for some earlier i < j (of the normalised atoms)."""
+    Dn = normalize_atoms(D)
+    G = jnp.abs(Dn.T @ Dn)
+    m = G.shape[0]
+    earlier = jnp.arange(m)[:, None] < jnp.arange(m)[None, :]
+    return jnp.any((G > threshold) & earlier, axis=0)
+
+
+def _rarely_used(codes, min_usage):
+    """Atoms used by fewer than ``min_usage`` x (mean number of signals per atom) signals of the batch."""
+    usage = jnp.sum(codes != 0, axis=0).astype(codes.dtype)
+    return usage < min_usage * jnp.mean(usage)
+
+
+def _metrics(D, Y, codes, lam=None):
+    R = Y - codes @ D.T
+    sq = jnp.sum(R * R, axis=1)
+    nnz = jnp.sum(codes != 0, axis=1).astype(Y.dtype)
+    loss = 0.5 * jnp.mean(sq)
+    if lam is not None:
+        loss = loss + lam * jnp.mean(jnp.sum(jnp.abs(codes), axis=1))
+    return {
+        "loss": loss,
+        "rel_error": representation_error(D, Y, codes),
+        "nnz": jnp.mean(nnz),
+        "sparsity": 1.0 - jnp.mean(nnz) / codes.shape[1],
+    }
+
+
+def _batch(Y, key, batch_size):
+    """A mini-batch of ``batch_size`` distinct rows of Y (the whole of Y when batch_size is None)."""
+    if batch_size is None or batch_size >= Y.shape[0]:
+        return Y, key
+    key, sub = jax.random.split(key)
+    idx = jax.random.choice(sub, Y.shape[0], (batch_size,), replace=False)
+    return Y[idx], key
+
+
+def _omp_codes(D, Y, k):
+    return omp_batch(D, Y, k=k).codes
+
+
+# ----------------------------------------------------------------------------------------------
+# dictionary updates
+# ----------------------------------------------------------------------------------------------
+
+def mod_update(Y, codes) -> jax.Array:
+    """MOD dictionary update (Engan et al. 1999): D = argmin_D ||Y^T - D A^T||_F^2 = Y^T A (A^T A)^{-1}.
+
+    Solved through the normal equations (A^T A) D^T = A^T Y (a Cholesky-sized m x m solve; an atom that
+    no signal uses gets a zero column). Not normalised.
+
+    Args:
+      Y: (N, n) signals as rows.
+      codes: (N, m) codes as rows.
+
+    Returns:
+      (n, m) dictionary.
+    """
+    G = codes.T @ codes
+    used = jnp.diagonal(G) > 0
+    G = G + jnp.diag(jnp.where(used, 0.0, 1.0).astype(G.dtype))       # unused atoms: zero rows of A^T Y
+    return jnp.linalg.solve(G, codes.T @ Y).T
+
+
+def ksvd_dictionary_update(D, Y, codes):
+    """The K-SVD dictionary stage (Aharon, Elad & Bruckstein 2006) for fixed supports.
+
+    For j = 1..m (``lax.fori_loop``), with omega_j the signals whose code uses atom j:
+
+        E_j = Y^T - sum_{i != j} d_i a^i   (residual without atom j),  restricted to the columns in omega_j,
+        E_j^R = u s v^T + ...   (rank-1 SVD),   d_j <- u,   a^j_R <- s v^T,
+
+    (u = the top eigenvector of the n x n matrix E_j^R E_j^R^T, s v^T = u^T E_j^R: the same rank-1 SVD,
+    at O(N n^2) instead of an SVD of the n x N matrix),
+
+    which minimises ||Y^T - D A^T||_F over (d_j, a^j) with supp(a^j) kept, so the representation error
+    never increases. Restriction is a column mask (no gather of a variable number of signals). Atoms
+    that no signal uses are left for the caller (their code row is zero).
+
+    Args:
+      D: (n, m) dictionary.
+      Y: (N, n) signals as rows.
+      codes: (N, m) codes as rows.
+
+    Returns:
+      (D_new, codes_new, unused) with ``unused`` the (m,) mask of atoms with no user.
+    """
+    R0 = Y - codes @ D.T                                        # (N, n)
+
+    def atom(j, carry):
+        D, C, R = carry
+        d, a = D[:, j], C[:, j]
+        users = a != 0
+        E = (R + a[:, None] * d[None, :]) * users[:, None]        # rows outside omega_j zeroed
+        _, vecs = jnp.linalg.eigh(E.T @ E)                       # right singular vectors of E^T
+        u = vecs[:, -1]
+        u = jnp.where(jnp.dot(u, d) < 0, -u, u)                    # keep the sign of the old atom
+        a_new = E @ u                                             # = s v on omega_j, 0 elsewhere
+        keep = jnp.any(users)
+        d_new = jnp.where(keep, u, d)
+        a_new = jnp.where(keep, a_new, a)
+        R = R + a[:, None] * d[None, :] - a_new[:, None] * d_new[None, :]
+        return D.at[:, j].set(d_new), C.at[:, j].set(a_new), R
+
+    D, C, _ = lax.fori_loop(0, D.shape[1], atom, (D, codes, R0))
+    unused = ~jnp.any(C != 0, axis=0)
+    return D, C, unused
+
+
+def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1):
+    """Block coordinate descent of Mairal et al. 2009 (Algorithm 2) on
+    min_D 1/2 Tr(D^T D A) - Tr(D^T B), ||d_j|| <= 1:
+
+        u_j = d_j + (b_j - D a_j) / A_jj,   d_j = u_j / max(||u_j||_2, 1),
+
+    atoms with A_jj = 0 (unused since the statistics were reset) are left unchanged.
+
+    Args:
+      D: (n, m) current dictionary (warm start).
+      stats: ``OnlineStats`` (A (m, m), B (n, m)).
+      n_sweeps: static number of passes over the atoms.
+
+    Returns:
+      (n, m) updated dictionary.
+    """
+    A, B = stats.A, stats.B
+    m = D.shape[1]
+
+    def atom(i, D):
+        j = i % m
+        ajj = A[j, j]
+        u = D[:, j] + (B[:, j] - D @ A[:, j]) / jnp.where(ajj > 0, ajj, 1.0)
+        u = u / jnp.maximum(jnp.linalg.norm(u), 1.0)
+        return D.at[:, j].set(jnp.where(ajj > 0, u, D[:, j]))
+
+    return lax.fori_loop(0, n_sweeps * m, atom, D)
+
+
+# ----------------------------------------------------------------------------------------------
+# jitted steps: (state, Y, ...) -> (state, metrics)
+# ----------------------------------------------------------------------------------------------
+
+@partial(jax.jit, static_argnames=("sparsity", "batch_size", "dup_threshold"))
+def mod_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = None, dup_threshold: float = 0.99,
+         min_usage=0.0):
+    """One MOD iteration: Batch-OMP codes with ``sparsity`` atoms, D = Y^T A (A^T A)^{-1}, unit-norm atoms,
+    unused and duplicated atoms replaced by the worst-represented signals.
+
+    Returns:
+      (new_state, metrics) with metrics loss = mean 1/2||y - D a||^2, rel_error, nnz, sparsity (measured at the
+      sparse-coding stage, with the dictionary on entry).
+    """
+    Yb, key = _batch(Y, state.key, batch_size)
+    codes = _omp_codes(state.D, Yb, sparsity)
+    metrics = _metrics(state.D, Yb, codes)
+    D = mod_update(Yb, codes)
+    norms = jnp.linalg.norm(D, axis=0)
+    unused = (norms <= jnp.finfo(D.dtype).eps * jnp.max(norms)) | ~jnp.any(codes != 0, axis=0)
+    D = jnp.where(unused[None, :], state.D, D)
+    D = normalize_atoms(D)
+    R = Yb - codes @ D.T
+    bad = unused | _rarely_used(codes, min_usage) | (_duplicates(D, dup_threshold) if dup_threshold < 1 else False)
+    D, replaced = _replace_atoms(D, bad, Yb, R)
+    metrics["replaced"] = jnp.sum(replaced).astype(Y.dtype)
+    return DictState(D, state.stats, key), metrics
+
+
+@partial(jax.jit, static_argnames=("sparsity", "batch_size", "dup_threshold"))
+def ksvd_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = None, dup_threshold: float = 0.99,
+         min_usage=0.0):
+    """One K-SVD iteration (Aharon, Elad & Bruckstein 2006): Batch-OMP codes with ``sparsity`` atoms, the
+    atom-by-atom rank-1 SVD update (``ksvd_dictionary_update``), then unused atoms and atoms duplicating an
+    earlier one (|<d_i, d_j>| > ``dup_threshold``) replaced by the worst-represented signals.
+
+    Returns:
+      (new_state, metrics), metrics as in ``mod_step`` plus ``rel_error_after`` (after the dictionary stage).
+    """
+    Yb, key = _batch(Y, state.key, batch_size)
+    codes = _omp_codes(state.D, Yb, sparsity)
+    metrics = _metrics(state.D, Yb, codes)
+    D, C, unused = ksvd_dictionary_update(state.D, Yb, codes)
+    metrics["rel_error_after"] = representation_error(D, Yb, C)
+    R = Yb - C @ D.T
+    bad = unused | _rarely_used(C, min_usage) | (_duplicates(D, dup_threshold) if dup_threshold < 1 else False)
+    D, replaced = _replace_atoms(D, bad, Yb, R)
+    metrics["replaced"] = jnp.sum(replaced).astype(Y.dtype)
+    return DictState(D, state.stats, key), metrics
+
+
+@partial(jax.jit, static_argnames=("sparsity", "batch_size", "n_sweeps", "dup_threshold"))
+def online_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, batch_size: int | None = None,
+                forget=1.0, n_sweeps: int = 1, dup_threshold: float = 0.99, min_usage=0.0):
+    """One mini-batch of online dictionary learning (Mairal, Bach, Ponce & Sapiro, ICML 2009).
+
+    Codes a_i of the mini-batch (Batch-OMP with ``sparsity`` atoms when given, else the Lasso with ``lam``
+    by ``lasso_batch``), then with t <- t + 1 and beta_t = (1 - 1/t)^forget
+
+        A_t = beta_t A_{t-1} + mean_i a_i a_i^T,    B_t = beta_t B_{t-1} + mean_i y_i a_i^T,
+
+    and ``n_sweeps`` passes of block coordinate descent (``online_dictionary_update``). An atom never used
+    (A_jj = 0) or duplicating an earlier one is replaced by the worst-represented signal of the batch and
+    its statistics are reset.
+
+    Returns:
+      (new_state, metrics) as in ``mod_step``.
+    """
+    st: OnlineStats = state.stats
+    Yb, key = _batch(Y, state.key, batch_size)
+    Dn = normalize_atoms(state.D)
+    if sparsity is not None:
+        codes = _omp_codes(Dn, Yb, sparsity)
+    else:
+        codes = lasso_batch(state.D, Yb, lam).codes
+        Dn = state.D
+    metrics = _metrics(Dn, Yb, codes, None if sparsity is not None else lam)
+    if sparsity is not None:                 # codes for the normalised atoms -> codes for D
+        codes = codes / jnp.maximum(jnp.linalg.norm(state.D, axis=0), jnp.finfo(Y.dtype).tiny)[None, :]
+    t = st.t + 1
+    beta = (1.0 - 1.0 / t) ** forget
+    nb = Yb.shape[0]
+    A = beta * st.A + codes.T @ codes / nb
+    B = beta * st.B + Yb.T @ codes / nb
+    D = online_dictionary_update(state.D, OnlineStats(A, B, t), n_sweeps)
+    R = Yb - codes @ D.T
+    bad = (jnp.diagonal(A) <= 0) | _rarely_used(codes, min_usage)
+    bad = bad | (_duplicates(D, dup_threshold) if dup_threshold < 1 else False)
+    D, replaced = _replace_atoms(D, bad, Yb, R)
+    A = jnp.where(replaced[:, None] | replaced[None, :], 0.0, A)
+    B = jnp.where(replaced[None, :], 0.0, B)
+    metrics["replaced"] = jnp.sum(replaced).astype(Y.dtype)
+    return DictState(D, OnlineStats(A, B, t), key), metrics
+
+
+
+
+def _batch_lasso_codes(D, Y, lam, grad, max_iter, tol):
+    L = jnp.linalg.norm(D, 2) ** 2                                  # ||D||_2^2, once for the batch
+    return jax.vmap(lambda y: lasso_codes(D, y, lam, grad=grad, max_iter=max_iter, tol=tol, L=L))(Y)
+
+
+@partial(jax.jit, static_argnames=("grad", "max_iter"))
+def _optax_codes(D, Y, lam, *, grad, max_iter, tol=1e-6):
+    return _batch_lasso_codes(D, Y, lam, grad, max_iter, tol)
+
+
+@partial(jax.jit, static_argnames=("optimizer", "batch_size", "grad", "max_iter"))
+def optax_step(state: DictState, Y, lam, *, optimizer, batch_size: int | None = None, grad: str = "unrolled",
+               max_iter: int = 100, tol=1e-6):
+    """One Optax step on L(D) = mean_i [1/2 ||y_i - D a_i(D)||^2 + lam ||a_i(D)||_1], a_i(D) the Lasso codes
+    of a differentiable pursuit (``sparsejax.differentiate.lasso_codes`` with ``grad`` = "unrolled" |
+    "checkpointed" | "implicit"), then D <- normalise(optax.apply_updates(D, updates)).
+
+    Args:
+      state: ``DictState`` whose ``stats`` is ``optimizer.init(D)``.
+      Y: (N, n) signals; lam: l1 weight (traced).
+      optimizer: an ``optax.GradientTransformation`` (static: hashed by identity).
+
+    Returns:
+      (new_state, metrics) as in ``mod_step`` (loss includes lam ||a||_1), plus ``grad_norm``.
+    """
+
+    Yb, key = _batch(Y, state.key, batch_size)
+
+    def loss_fn(D):
+        codes = _batch_lasso_codes(D, Yb, lam, grad, max_iter, tol)
+        R = Yb - codes @ D.T
+        loss = 0.5 * jnp.mean(jnp.sum(R * R, axis=1)) + lam * jnp.mean(jnp.sum(jnp.abs(codes), axis=1))
+        return loss, codes
+
+    (_, codes), g = jax.value_and_grad(loss_fn, has_aux=True)(state.D)
+    metrics = _metrics(state.D, Yb, codes, lam)
+    updates, opt_state = optimizer.update(g, state.stats, state.D)
+    D = normalize_atoms(optax.apply_updates(state.D, updates))
+    metrics["grad_norm"] = jnp.linalg.norm(g)
+    return DictState(D, opt_state, key), metrics
+
+
+# ----------------------------------------------------------------------------------------------
+# front door
+# ----------------------------------------------------------------------------------------------
+
+@partial(jax.jit, static_argnames=("n_atoms", "kind"))
+def _init_jit(Y, key, *, n_atoms, kind):
+    if kind == "random":
+        D = jax.random.normal(key, (Y.shape[1], n_atoms), Y.dtype)
+    else:                                       # distinct nonzero signals
+        p = (jnp.sum(Y * Y, axis=1) > 0).astype(Y.dtype)
+        idx = jax.random.choice(key, Y.shape[0], (n_atoms,), replace=False, p=p / jnp.sum(p))
+        D = Y[idx].T
+    return normalize_atoms(D)
+
+
+def init_dictionary(Y, n_atoms: int, key, init="data") -> jax.Array:
+    """Initial dictionary: ``"data"`` = ``n_atoms`` distinct signals drawn at random, normalised (as in the
+    K-SVD paper); ``"random"`` = unit-norm Gaussian atoms; or an (n, n_atoms) array (normalised)."""
+    Y = jnp.asarray(Y)
+    n = Y.shape[1]
+    if isinstance(init, str):
+        V.check_choice("init", init, ("data", "random"))
+        return _init_jit(Y, key, n_atoms=n_atoms, kind=init)
+    D = V.as_float_array("init", init)
+    V.check_shape("init", D, (n, n_atoms), "initial dictionary (n, n_atoms)")
+    V.check_finite("init", D)
+    return normalize_atoms(D.astype(Y.dtype))
+
+
+def init_state(method: str, D, key, *, optimizer=None) -> DictState:
+    """The initial ``DictState`` of a method for the dictionary ``D`` (n, m)."""
+    V.check_choice("method", method, METHODS)
+    D = jnp.asarray(D)
+    n, m = D.shape
+    if method == "online":
+        stats = OnlineStats(jnp.zeros((m, m), D.dtype), jnp.zeros((n, m), D.dtype), jnp.zeros((), D.dtype))
+    elif method == "optax":
+        stats = optimizer.init(D)
+    else:
+        stats = ()
+    return DictState(D, stats, key)
+
+
+def _check_inputs(Y, n_atoms, method, sparsity, lam, n_steps, batch_size):
+    Y = V.as_float_array("Y", Y)
+    V.check_ndim("Y", Y, (2,), "signals as rows: (N, n)")
+    N, n = Y.shape
+    n_atoms = V.check_positive_int("n_atoms", n_atoms)
+    V.check_choice("method", method, METHODS)
+    V.check_finite("Y", Y)
+    if N < n_atoms:
+        raise ValueError(f"Y has {N} signals, fewer than n_atoms = {n_atoms}: a dictionary needs at least as many "
+                         f"training signals as atoms (signals are the rows of Y, shape (N, n))")
+    n_steps = V.check_positive_int("n_steps", n_steps)
+    if batch_size is not None:
+        batch_size = V.check_positive_int("batch_size", batch_size, N, "number of signals")
+    if sparsity is not None:
+        sparsity = V.check_positive_int("sparsity", sparsity, min(n, n_atoms), "min(signal dimension, n_atoms)")
+    if lam is not None:
+        lam = V.as_float_array("lam", lam)
+        if lam.ndim != 0:
+            raise ValueError(f"lam must be a scalar, got shape {tuple(lam.shape)}")
+        V.check_nonnegative("lam", lam)
+        lam = lam.astype(Y.dtype)
+    if method in ("ksvd", "mod") and sparsity is None:
+        raise ValueError(f"method={method!r} codes with OMP: give sparsity (atoms per signal, an int)")
+    if method == "optax" and lam is None:
+        raise ValueError("method='optax' learns through the Lasso: give lam (l1 weight >= 0)")
+    if method == "online" and sparsity is None and lam is None:
+        raise ValueError("method='online' needs sparsity (OMP codes) or lam (Lasso codes)")
+    return Y, n_atoms, sparsity, lam, n_steps, batch_size
+
+
+def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | None = None, lam=None,
+                     n_steps: int = 50, batch_size: int | None = None, key=None, init="data", optimizer=None,
+                     forget: float = 10.0, n_sweeps: int = 1, grad: str = "unrolled", max_iter: int = 100,
+                     dup_threshold: float = 0.99, min_usage: float = 0.0, checkpoint_dir=None,
+                     checkpoint_every: int = 50,
+                     resume: bool = True, progress: bool = True, stop_after: int | None = None,
+                     return_codes: bool = True) -> DictLearnResult:
+    """Learn an (n, n_atoms) dictionary for the signals in the rows of ``Y`` (REFERENCE A11).
+
+    Runs ``n_steps`` of ``<method>_step`` through ``sparsejax.learn.loop.run_loop`` (progress bar, atomic
+    checkpoints of the full state every ``checkpoint_every`` steps, exact resume, divergence stop).
+
+    Args:
+      Y: (N, n) training signals, one per row (finite, N >= n_atoms).
+      n_atoms: number of atoms m.
+      method: "ksvd" (Aharon et al. 2006), "mod" (Engan et al. 1999), "online" (Mairal et al. 2009) or
+        "optax" (gradient-based through a differentiable Lasso).
+      sparsity: atoms per signal for the OMP coder (required by "ksvd" / "mod"; "online" uses OMP when given).
+      lam: l1 weight of the Lasso coder ("optax", and "online" without ``sparsity``).
+      n_steps: iterations (full passes for ksvd / mod, mini-batches for online / optax).
+      batch_size: signals per step (default: all for ksvd / mod, min(N, 256) for online / optax).
+      key: PRNG key (initialisation and mini-batches); default PRNGKey(0).
+      init: "data" (random signals, normalised), "random" or an (n, n_atoms) array.
+      optimizer: Optax optimiser for "optax" (default ``optax.adam(3e-2)``).
+      forget: online forgetting exponent rho in beta_t = (1 - 1/t)^rho.
+      n_sweeps: online block-coordinate-descent sweeps per mini-batch.
+      grad, max_iter: differentiation mode and iterations of the "optax" pursuit.
+      dup_threshold: replace an atom with |<d_i, d_j>| above this for an earlier atom i (>= 1: never).
+      min_usage: also replace atoms used by fewer than ``min_usage`` x (mean signals per atom) signals of the
+        batch (0: only unused atoms; ~0.25 escapes the "dead atom" local minima of planted problems).
+      checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``run_loop``.
+      return_codes: also code all of ``Y`` with the learned dictionary.
+
+    Returns:
+      ``DictLearnResult(dictionary, codes, loop, method)``.
+    """
+    Y, n_atoms, sparsity, lam, n_steps, batch_size = _check_inputs(Y, n_atoms, method, sparsity, lam, n_steps,
+                                                                    batch_size)
+
+    key = jax.random.PRNGKey(0) if key is None else key
+    key, sub = jax.random.split(key)
+    D0 = init_dictionary(Y, n_atoms, sub, init)
+    if method in ("online", "optax") and batch_size is None:
+        batch_size = min(Y.shape[0], 256)
+    if method == "optax":
+        if optimizer is None:
+            optimizer = optax.adam(3e-2)
+        state = init_state(method, D0, key, optimizer=optimizer)
+    else:
+        state = init_state(method, D0, key)
+
+    if method == "mod":
+        step = partial(mod_step, Y=Y, sparsity=sparsity, batch_size=batch_size, dup_threshold=dup_threshold,
+                       min_usage=jnp.asarray(min_usage, Y.dtype))
+    elif method == "ksvd":
+        step = partial(ksvd_step, Y=Y, sparsity=sparsity, batch_size=batch_size, dup_threshold=dup_threshold,
+                       min_usage=jnp.asarray(min_usage, Y.dtype))
+    elif method == "online":
+        step = partial(online_step, Y=Y, lam=lam, sparsity=sparsity, batch_size=batch_size,
+                       forget=jnp.asarray(forget, Y.dtype), n_sweeps=n_sweeps, dup_threshold=dup_threshold,
+                       min_usage=jnp.asarray(min_usage, Y.dtype))
+    else:
+        step = partial(optax_step, Y=Y, lam=lam, optimizer=optimizer, batch_size=batch_size, grad=grad,
+                       max_iter=max_iter)
+
+    loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                    resume=resume, progress=progress, desc=f"{method} dictionary learning", stop_after=stop_after)
+    D = normalize_atoms(loop.state.D)
+    codes = None
+    if return_codes:
+        if sparsity is not None:
+            codes = omp_batch(D, Y, k=sparsity).codes
+        elif method == "optax":                  # the pursuit the dictionary was trained with
+            codes = _optax_codes(D, Y, lam, grad=grad, max_iter=max_iter)
+        else:
+            codes = lasso_batch(D, Y, lam).codes
+    return DictLearnResult(D, codes, loop, method)
+
+
+def atom_recovery(D_learned, D_true, threshold: float = 0.99) -> float:
+    """Fraction of true atoms recovered: #{j : max_i |<d_i, t_j>| > threshold} / m_true, atoms normalised
+    (the success measure of Aharon, Elad & Bruckstein 2006, who use 1 - |<d_i, t_j>| < 0.01).
+
+    Args:
+      D_learned: (n, m) learned dictionary; D_true: (n, m_true) planted dictionary.
+      threshold: correlation above which an atom counts as recovered.
+
+    Returns:
+      Python float in [0, 1].
+    """
+    D_learned = V.as_float_array("D_learned", getattr(D_learned, "atoms", D_learned))
+    D_true = V.as_float_array("D_true", getattr(D_true, "atoms", D_true))
+    V.check_ndim("D_learned", D_learned, (2,), "atoms as columns")
+    V.check_ndim("D_true", D_true, (2,), "atoms as columns")
+    if D_learned.shape[0] != D_true.shape[0]:
+        raise ValueError(f"D_learned and D_true must have the same signal dimension (rows), got "
+                         f"{D_learned.shape[0]} and {D_true.shape[0]}")
+    A = np.asarray(normalize_atoms(D_learned), np.float64)
+    T = np.asarray(normalize_atoms(D_true), np.float64)
+    best = np.max(np.abs(A.T @ T), axis=0)
+    return float(np.mean(best > threshold))

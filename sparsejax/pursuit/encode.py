@@ -1,0 +1,84 @@
+"""The batched front door: encode a matrix of signals with one call, on the fastest path we have.
+
+    codes = sparsejax.pursuit.encode(D, Y, method="lasso", lam=0.1).codes      # Y: (B, *D.signal_shape)
+
+Paths (dense dictionaries take the specialised batched algorithms; any other operator is vmapped):
+
+===============  ===========================================  =======================================
+method           dense ``D``                                  other operators (``Conv``, ...)
+===============  ===========================================  =======================================
+``"omp"``        Batch-OMP (``omp_batch``; ``omp`` if nonneg)  ``vmap(omp)``
+``"lasso"``      active-set Lasso (``lasso_batch``)            ``vmap(fista, restart=True)``
+``"threshold"``  ``vmap(thresholding)`` (one matrix product)   ``vmap(thresholding)``
+``"ista"``, ``"fista"``, ``"admm"``, ``"bp_constrained"``: ``vmap`` of the named pursuit
+===============  ===========================================  =======================================
+
+Each signal is solved on its own (its own stopping point and flags in the returned ``Solution``).
+"""
+from __future__ import annotations
+
+import jax
+
+from sparsejax import _validate as V
+from sparsejax.operators import Dense, as_operator
+from sparsejax.pursuit.admm import admm_bpdn, admm_constrained
+from sparsejax.pursuit.ista import fista, ista
+from sparsejax.pursuit.lasso_batch import lasso_batch
+from sparsejax.pursuit.omp import omp, omp_batch
+from sparsejax.pursuit.thresholding import thresholding
+from sparsejax.solve import Solution
+
+__all__ = ["encode", "METHODS"]
+
+METHODS = ("omp", "lasso", "threshold", "ista", "fista", "admm", "bp_constrained")
+
+
+def encode(D, Y, method: str = "lasso", **options) -> Solution:
+    """Sparse-code every row (leading index) of ``Y`` over ``D``.
+
+    Args:
+      D: a ``LinearOperator`` or an (n, m) array of atoms.
+      Y: a batch of signals, shape (B, *D.signal_shape).
+      method: one of ``METHODS`` (table in the module docstring).
+      **options: passed to the pursuit: ``lam`` for lasso/ista/fista/admm/threshold, ``k`` / ``tol``
+        for omp, ``eps`` for bp_constrained, ``nonneg``, ``max_iter``, ``tol``, ...
+
+    Returns:
+      ``Solution`` whose fields have a leading batch axis.
+    """
+    V.check_choice("method", method, METHODS)
+    op = as_operator(D)
+    Y = V.as_float_array("Y", Y)
+    sig = tuple(op.signal_shape)
+    if Y.ndim != len(sig) + 1 or tuple(Y.shape[1:]) != sig:
+        raise ValueError(f"Y must have shape (B, {', '.join(map(str, sig))}): a batch of signals of the "
+                         f"dictionary's signal shape, got {tuple(Y.shape)}")
+    V.check_finite("Y", Y)
+    dense = isinstance(op, Dense)
+    opts = dict(options)
+
+    if method == "omp":
+        if dense and not opts.get("nonneg", False):
+            opts.pop("nonneg", None)
+            return omp_batch(op, Y, **opts)
+        return jax.vmap(lambda y: omp(op, y, **opts))(Y)
+    if method == "lasso":
+        lam = _pop_required(opts, "lam", method)
+        if dense:
+            return lasso_batch(op, Y, lam, **opts)
+        opts.setdefault("restart", True)
+        return jax.vmap(lambda y: fista(op, y, lam, **opts))(Y)
+    if method == "threshold":
+        return jax.vmap(lambda y: thresholding(op, y, **opts))(Y)
+    if method in ("ista", "fista", "admm"):
+        lam = _pop_required(opts, "lam", method)
+        fn = {"ista": ista, "fista": fista, "admm": admm_bpdn}[method]
+        return jax.vmap(lambda y: fn(op, y, lam, **opts))(Y)
+    eps = _pop_required(opts, "eps", method)
+    return jax.vmap(lambda y: admm_constrained(op, y, eps, **opts))(Y)
+
+
+def _pop_required(opts, name, method):
+    if name not in opts:
+        raise ValueError(f"method={method!r} needs the keyword argument {name}")
+    return opts.pop(name)

@@ -32,11 +32,74 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from sparsejax._validate import check_choice
+import numpy as np
 
-__all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES"]
+from sparsejax._validate import as_float_array, check_choice, check_nonnegative
+
+__all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES", "Status", "STATUS_NAMES", "stop_status",
+           "status_name", "check_iteration"]
 
 MODES = ("while", "scan")
+
+
+class Status:
+    """Why a solve stopped: the integer codes held by ``Solution.status`` (int32, one per instance under vmap).
+
+    ``CONVERGED``: the stopping measure reached ``tol``. ``MAX_STEPS``: ``max_iter`` steps ran without reaching it.
+    ``DIVERGED``: the iterates or the objective blew up (non-finite, or the objective grew without bound).
+    ``NONFINITE_INPUT``: the problem itself held NaN or Inf (signal, dictionary, thresholds), so no step was
+    meaningful.
+
+    Example:
+      >>> status_name(Status.MAX_STEPS)
+      'max_steps'
+    """
+
+    CONVERGED = 0
+    MAX_STEPS = 1
+    DIVERGED = 2
+    NONFINITE_INPUT = 3
+
+
+STATUS_NAMES = ("converged", "max_steps", "diverged", "nonfinite_input")
+
+
+def status_name(code) -> str:
+    """The name of a status code (a Python int or a concrete scalar array)."""
+    return STATUS_NAMES[int(code)]
+
+
+def stop_status(converged, diverged, nonfinite_input=False) -> jax.Array:
+    """The ``Status`` code from the flags: non-finite input first, then divergence, convergence, max steps.
+
+    Example:
+      >>> int(stop_status(jnp.asarray(False), jnp.asarray(False)))
+      1
+    """
+    converged, diverged, bad = jnp.asarray(converged), jnp.asarray(diverged), jnp.asarray(nonfinite_input)
+    code = jnp.where(converged, Status.CONVERGED, Status.MAX_STEPS)
+    code = jnp.where(diverged, Status.DIVERGED, code)
+    return jnp.where(bad, Status.NONFINITE_INPUT, code).astype(jnp.int32)
+
+
+def check_iteration(max_iter, tol=None, mode=None, *, min_iter: int = 0, modes=MODES) -> int:
+    """The one check of the iteration arguments, run before tracing: ``max_iter`` a Python int >= ``min_iter``,
+    ``tol`` (when given) a non-negative scalar, ``mode`` (when given) one of ``modes``. Returns ``max_iter``.
+
+    Example:
+      >>> check_iteration(100, 1e-6, "while")
+      100
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or int(max_iter) < min_iter:
+        raise ValueError(f"max_iter must be a Python int >= {min_iter}, got {max_iter!r}")
+    if tol is not None:
+        t = as_float_array("tol", tol)
+        if t.ndim != 0:
+            raise ValueError(f"tol must be a scalar, got shape {tuple(t.shape)}")
+        check_nonnegative("tol", t)
+    if mode is not None:
+        check_choice("mode", mode, modes)
+    return int(max_iter)
 
 
 class Solver(NamedTuple):
@@ -59,6 +122,7 @@ class Solution(NamedTuple):
       error: final value of the stopping measure.
       state: the solver's final state (for warm starts and diagnostics).
       history: per-step objective (``mode="scan"`` with ``history=True``), else None.
+      status: why the solve stopped, a ``Status`` code (int32; see ``status_name``).
     """
 
     codes: jax.Array
@@ -69,6 +133,7 @@ class Solution(NamedTuple):
     error: jax.Array
     state: Any = None
     history: Optional[jax.Array] = None
+    status: Optional[jax.Array] = None
 
 
 def relative_change(old: jax.Array, new: jax.Array) -> jax.Array:
@@ -106,13 +171,11 @@ def iterate(
     Returns:
       ``Solution``.
     """
-    check_choice("mode", mode, MODES)
+    check_iteration(max_iter, mode=mode)
     if history and mode != "scan":
         raise ValueError("history=True needs mode='scan' (a while loop has no fixed length to record)")
     if history and solver.objective is None:
         raise ValueError("history=True needs a solver with an objective")
-    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative Python int, got {max_iter!r}")
 
     state0 = solver.init()
     codes0 = solver.codes(state0)
@@ -157,4 +220,7 @@ def iterate(
     else:
         diverged = ~finite
     converged = (err <= tol) & ~diverged
-    return Solution(codes, k, converged, diverged, obj, err, state, hist)
+    # a non-finite objective at the start means the problem itself (signal, dictionary, thresholds) is not finite
+    bad_input = ~jnp.isfinite(obj0) if solver.objective is not None else ~_all_finite(codes0)
+    status = stop_status(converged, diverged, bad_input)
+    return Solution(codes, k, converged, diverged, obj, err, state, hist, status)

@@ -15,7 +15,7 @@ import numpy as np
 from sparsejax import _validate as V
 
 __all__ = ["BOUNDARIES", "METHODS", "Geom", "geometry", "resolve_method", "check_stride", "check_filters",
-           "conv_code_shape", "normalize_filters", "fast_len", "code_size", "signal_size"]
+           "conv_code_shape", "normalize_filters", "fast_len", "code_size", "default_signal_size"]
 
 # an FFT "flop" of the cost model (complex arithmetic, transform memory traffic) weighs this many direct
 # multiply-adds; on CPU the FFT path ran ~3x slower than direct at equal counts (benchmarks/conv.py)
@@ -88,7 +88,7 @@ def code_size(N: int, k: int, s: int, boundary: str, axis: int) -> Tuple[int, in
     return (N - 1) // s + 1, (k - 1) // 2  # same
 
 
-def signal_size(P: int, k: int, s: int, boundary: str) -> int:
+def default_signal_size(P: int, k: int, s: int, boundary: str) -> int:
     """Default signal size for a code size (see the module docstring)."""
     return {"circular": P * s, "full": (P - 1) * s + k, "valid": (P - 1) * s - k + 2,
             "same": P * s}[boundary]

@@ -65,6 +65,7 @@ from sparsejax.conv._geometry import (
     check_filters,
     check_stride,
     conv_code_shape,
+    default_signal_size,
     fast_len,
     geometry,
     normalize_filters,
@@ -377,7 +378,7 @@ def conv_synthesis(filters, codes, *, stride: int = 1, boundary: str = "circular
     s = check_stride(stride)
     P = tuple(codes.shape[1:])
     if signal_size is None:
-        N = tuple(signal_size(p, kk, s, boundary) for p, kk in zip(P, filters.shape[2:]))
+        N = tuple(default_signal_size(p, kk, s, boundary) for p, kk in zip(P, filters.shape[2:]))
     else:
         N = (signal_size,) * d if isinstance(signal_size, (int, np.integer)) else tuple(signal_size)
         if len(N) != d:

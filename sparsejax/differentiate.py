@@ -1,28 +1,35 @@
 """Differentiating through a pursuit: the Lasso codes a*(D, y, lam) as a differentiable function.
 
-    a*(D, y, lam) = argmin_a 1/2 ||y - D a||_2^2 + sum(lam |a|)        (nonneg: s.t. a >= 0)
+    a*(D, y, lam) = argmin_a 1/2 ||y - D a||_2^2 + sum(lam |a|)        (prox="nonneg_soft": s.t. a >= 0)
 
-Three ways to get derivatives in D (atoms or filters: any ``LinearOperator`` pytree), y and lam,
-chosen per call with ``grad=`` (REFERENCE A3, A11):
+How derivatives in D (atoms or filters: any ``LinearOperator`` pytree), y and lam are taken is the driver's
+``mode`` (``sparsejax.solve.iterate``, one of ``sparsejax.solve.MODES``), chosen per call:
 
-* ``"unrolled"``: ``max_iter`` FISTA steps in a ``lax.scan`` (``pursuit.ista.fista_solver`` on the
-  shared driver ``solve.iterate(mode="scan")``); reverse mode differentiates the iterations
-  themselves. Memory O(max_iter) (every step's intermediates are kept).
-* ``"checkpointed"``: the same scan with ``jax.checkpoint`` on the step: only the carried state is
-  stored per step, the step's intermediates are recomputed in the backward pass. Same numbers as
-  ``"unrolled"``, less memory, about one extra forward pass of time.
-* ``"implicit"``: forward solve to convergence (``mode="while"``, no tape), backward by the implicit
-  function theorem. On the support S of a* (assumed locally stable) the optimality condition is
+* ``"scan"``: ``max_iter`` FISTA steps (Beck & Teboulle, "A fast iterative shrinkage-thresholding algorithm for
+  linear inverse problems", SIAM J. Imaging Sci. 2009) in a ``lax.scan``; reverse mode differentiates the
+  iterations themselves, as in unrolled networks (Gregor & LeCun, "Learning fast approximations of sparse
+  coding", ICML 2010). Memory O(max_iter) (every step's intermediates are kept).
+* ``"checkpoint"``: the same scan with ``jax.checkpoint`` on the step (Griewank & Walther, "Evaluating
+  Derivatives", SIAM 2008, ch. 12): only the carried state is stored per step, the step's intermediates are
+  recomputed in the backward pass. Same numbers as ``"scan"``, less memory, about one extra forward pass of time.
+* ``"implicit"``: forward solve to convergence (a while loop, no tape), backward by the implicit function
+  theorem on the support S of a* (assumed locally stable; Mairal, Bach & Ponce, "Task-driven dictionary
+  learning", IEEE TPAMI 2012, section 3). There the optimality condition is
       F(a, D, y, lam) = D_S^T (D a - y) + lam_S sign(a_S) = 0,
   so da_S = -(D_S^T D_S)^{-1} dF|_a and da = 0 off S; e.g. da/dy = D_S (D_S^T D_S)^{-1} on S.
-  The VJP solves (D_S^T D_S) w = g_S (dense Cholesky-free solve of the masked Gram, or matrix-free CG)
-  and returns -(dF/d(D, y, lam))^T w. Exact for the Lasso solution; memory O(1) in the iterations.
+  The VJP solves (D_S^T D_S) w = g_S (a dense solve of the masked Gram, or matrix-free conjugate gradients)
+  and returns -(dF/d(D, y, lam))^T w. This is the Lasso's own, direct form of the driver's generic implicit
+  mode (which iterates the fixed-point equation of the solver's map instead of solving the linear system);
+  memory O(1) in the iterations.
+* ``"while"``: the same forward solve without a custom derivative: forward mode (``jax.jvp``) only.
 
-``fixed_point_implicit`` is the generic version for any contraction x = T(x, params): forward by
-iteration, backward by solving (I - dT/dx)^T u = g with the same fixed-point iteration.
+``fixed_point_implicit`` is the generic version for any contraction x = T(x, params), the driver's
+``mode="implicit"`` on the map T (Blondel et al., "Efficient and modular implicit differentiation",
+NeurIPS 2022): forward by iteration, backward by solving (I - dT/dx)^T u = g with the same fixed-point iteration.
 """
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Callable
 
@@ -35,30 +42,26 @@ from sparsejax import _validate as V
 from sparsejax.operators import Dense
 from sparsejax.pursuit.ista import fista_solver
 from sparsejax.pursuit.problem import objective_l1, prepare_problem
-from sparsejax.solve import Solution, Solver, iterate, relative_change
+from sparsejax.solve import Solution, Solver, check_iteration, iterate, relative_change
 
-__all__ = ["lasso_codes", "fixed_point_implicit", "GRAD_MODES"]
+__all__ = ["lasso_codes", "fixed_point_implicit", "GRAD_MODES", "LASSO_PROXES"]
 
+# deprecated alias: the values of lasso_codes' former ``grad=`` argument, each mapped to its ``mode=``
 GRAD_MODES = ("unrolled", "checkpointed", "implicit")
+_GRAD_TO_MODE = {"unrolled": "scan", "checkpointed": "checkpoint", "implicit": "implicit"}
+LASSO_PROXES = ("soft", "nonneg_soft")
 LINEAR_SOLVERS = ("auto", "dense", "cg")
-_DEFAULT_ITERS = {"unrolled": 200, "checkpointed": 200, "implicit": 2000}
+_DEFAULT_ITERS = {"scan": 200, "checkpoint": 200, "implicit": 2000, "while": 2000}
 
 
-def _strip(sol: Solution) -> Solution:
-    return Solution(sol.codes, sol.num_steps, sol.converged, sol.diverged, sol.objective, sol.error)
-
-
-def _scan_solve(op, y, lam, L, max_iter, nonneg, checkpointed):
+def _fista(op, y, lam, L, prox: str) -> Solver:
     x0 = jnp.zeros(op.code_shape, y.dtype)
-    s = fista_solver(op, y, lam, L, x0, nonneg)
-    if checkpointed:
-        s = s._replace(step=jax.checkpoint(s.step, prevent_cse=False))
-    return _strip(iterate(s, max_iter=max_iter, tol=0.0, mode="scan"))
+    return fista_solver(op, y, lam, L, x0, prox == "nonneg_soft")
 
 
-def _while_solve(op, y, lam, L, tol, max_iter, nonneg):
-    x0 = jnp.zeros(op.code_shape, y.dtype)
-    return _strip(iterate(fista_solver(op, y, lam, L, x0, nonneg), max_iter=max_iter, tol=tol, mode="while"))
+def _result(sol: Solution) -> Solution:
+    """The solution without the solver's state and history (what ``lasso_codes`` returns)."""
+    return sol._replace(state=None, history=None)
 
 
 def _support_solve(op, a, g, linear_solver):
@@ -95,17 +98,21 @@ def _support_solve(op, a, g, linear_solver):
     return w * mask
 
 
+def _solve_to_convergence(op, y, lam, L, tol, max_iter, prox):
+    return _result(iterate(_fista(op, y, lam, L, prox), max_iter=max_iter, tol=tol, mode="while"))
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _implicit(max_iter, nonneg, linear_solver, op, y, lam, L, tol):
-    return _while_solve(op, y, lam, L, tol, max_iter, nonneg)
+def _implicit(max_iter, prox, linear_solver, op, y, lam, L, tol):
+    return _solve_to_convergence(op, y, lam, L, tol, max_iter, prox)
 
 
-def _implicit_fwd(max_iter, nonneg, linear_solver, op, y, lam, L, tol):
-    sol = _while_solve(op, y, lam, L, tol, max_iter, nonneg)
+def _implicit_fwd(max_iter, prox, linear_solver, op, y, lam, L, tol):
+    sol = _solve_to_convergence(op, y, lam, L, tol, max_iter, prox)
     return sol, (op, y, lam, L, tol, sol.codes)
 
 
-def _implicit_bwd(max_iter, nonneg, linear_solver, res, ct):
+def _implicit_bwd(max_iter, prox, linear_solver, res, ct):
     op, y, lam, L, tol, a = res
     a = lax.stop_gradient(a)
     s = jnp.sign(a)  # nonneg: a >= 0, so sign(a) = 1 on the support as well
@@ -128,94 +135,90 @@ def _implicit_bwd(max_iter, nonneg, linear_solver, res, ct):
 _implicit.defvjp(_implicit_fwd, _implicit_bwd)
 
 
-@partial(jax.jit, static_argnames=("grad", "max_iter", "nonneg", "linear_solver"))
-def _lasso(op, y, lam, L, tol, *, grad, max_iter, nonneg, linear_solver):
+@partial(jax.jit, static_argnames=("mode", "max_iter", "prox", "linear_solver"))
+def _lasso(op, y, lam, L, tol, *, mode, max_iter, prox, linear_solver):
     if L is None:
         L = op.lipschitz()
-    if grad == "implicit":
-        return _implicit(max_iter, nonneg, linear_solver, op, y, lam, lax.stop_gradient(L), tol)
-    return _scan_solve(op, y, lam, L, max_iter, nonneg, grad == "checkpointed")
+    if mode == "implicit":
+        return _implicit(max_iter, prox, linear_solver, op, y, lam, lax.stop_gradient(L), tol)
+    if mode != "while":  # the fixed-length modes run every step: converged only at an exact fixed point
+        tol = jnp.zeros_like(tol)
+    return _result(iterate(_fista(op, y, lam, L, prox), max_iter=max_iter, tol=tol, mode=mode))
 
 
-def lasso_codes(D, y, lam, *, grad: str = "unrolled", max_iter: int | None = None, tol=1e-6,
-                nonneg: bool = False, L=None, linear_solver: str = "auto", return_solution: bool = False):
+def _mode_from_grad(mode, grad):
+    """``mode``, or the ``mode`` of the deprecated ``grad=`` value; default ``"scan"``."""
+    if grad is None:
+        return "scan" if mode is None else mode
+    if mode is not None:
+        raise ValueError(f"give mode= (got {mode!r}) or its deprecated alias grad= (got {grad!r}), not both")
+    V.check_choice("grad", grad, GRAD_MODES)
+    warnings.warn(f"lasso_codes(grad={grad!r}) is deprecated: use mode={_GRAD_TO_MODE[grad]!r}",
+                  DeprecationWarning, stacklevel=3)
+    return _GRAD_TO_MODE[grad]
+
+
+def lasso_codes(D, y, lam, *, mode: str | None = None, max_iter: int | None = None, tol=1e-6, prox: str = "soft",
+                L=None, linear_solver: str = "auto", return_solution: bool = False, grad: str | None = None):
     """Differentiable Lasso codes a*(D, y, lam) of one signal (batch with ``jax.vmap``).
 
     Args:
       D: ``LinearOperator`` (``Dense``, ``Conv``, ...) or an (n, m) array of atoms; differentiable.
       y: signal of shape ``D.signal_shape``; differentiable.
       lam: l1 weight >= 0, scalar or broadcastable to the codes; differentiable.
-      grad: ``"unrolled"`` | ``"checkpointed"`` | ``"implicit"`` (module docstring).
-      max_iter: FISTA steps (exactly this many for the scan modes; the cap of the while loop for
-        ``"implicit"``). Default 200 for the scan modes, 2000 for ``"implicit"``.
-      tol: stopping tolerance on ||a_k - a_{k-1}|| / ||a_k|| (``"implicit"`` only).
-      nonneg: constrain a >= 0.
+      mode: how to differentiate, one of ``sparsejax.solve.MODES``: ``"scan"`` (default), ``"checkpoint"``,
+        ``"implicit"`` or ``"while"`` (module docstring).
+      max_iter: FISTA steps (exactly this many for ``"scan"`` / ``"checkpoint"``; the cap of the while loop for
+        ``"implicit"`` / ``"while"``). Default 200 for the fixed-length modes, 2000 for the others.
+      tol: stopping tolerance on ||a_k - a_{k-1}|| / ||a_k|| (``"implicit"`` / ``"while"`` only).
+      prox: ``"soft"`` (signed codes) or ``"nonneg_soft"`` (a >= 0), one of ``LASSO_PROXES``.
       L: Lipschitz constant ||D||_2^2 (default: ``D.lipschitz()``; differentiated through in the scan
         modes, irrelevant to the implicit derivative).
       linear_solver: ``"implicit"`` backward solve on the support: ``"dense"`` (Gram matrix),
         ``"cg"`` (matrix-free conjugate gradients) or ``"auto"`` (dense for ``Dense``, else CG).
       return_solution: return the whole ``Solution`` (codes, num_steps, converged, diverged, objective,
-        error) instead of the codes alone. Its ``objective`` is differentiable too.
+        error, status) instead of the codes alone. Its ``objective`` is differentiable too.
+      grad: deprecated alias of ``mode``: ``"unrolled"`` (= ``"scan"``), ``"checkpointed"``
+        (= ``"checkpoint"``), ``"implicit"``.
 
     Returns:
       The codes (shape ``D.code_shape``), or a ``Solution`` with ``return_solution=True``: check
       ``converged`` / ``diverged`` there, the implicit derivative is exact only at a converged solution.
+
+    Example: with D = I the codes are soft(y, lam), so da/dy is 1 on the support and 0 off it.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> y = jnp.array([2.0, 0.5, -1.5])
+      >>> sj.lasso_codes(jnp.eye(3), y, 1.0, mode="implicit").tolist()
+      [1.0, 0.0, -0.5]
+      >>> jax.grad(lambda y: sj.lasso_codes(jnp.eye(3), y, 1.0, mode="implicit").sum())(y).tolist()
+      [1.0, 0.0, 1.0]
     """
-    V.check_choice("grad", grad, GRAD_MODES)
-    V.check_choice("linear_solver", linear_solver, LINEAR_SOLVERS)
+    mode = _mode_from_grad(mode, grad)
     if max_iter is None:
-        max_iter = _DEFAULT_ITERS[grad]
-    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
-    V.check_nonnegative("tol", tol)
+        max_iter = _DEFAULT_ITERS.get(mode, 1)
+    check_iteration(max_iter, tol, mode, min_iter=1)
+    V.check_choice("prox", prox, LASSO_PROXES)
+    V.check_choice("linear_solver", linear_solver, LINEAR_SOLVERS)
     op, y, lam, dtype = prepare_problem(D, y, lam)
     if L is not None:
-        V.check_nonnegative("L", L, strict=True)
-        L = jnp.asarray(L, dtype)
-    sol = _lasso(op, y, lam, L, jnp.asarray(tol, dtype), grad=grad, max_iter=max_iter, nonneg=bool(nonneg),
+        L = V.check_nonnegative_scalar("L", L, strict=True).astype(dtype)
+    sol = _lasso(op, y, lam, L, jnp.asarray(tol, dtype), mode=mode, max_iter=max_iter, prox=prox,
                  linear_solver=linear_solver)
     return sol if return_solution else sol.codes
-
-
-# -- generic fixed point ------------------------------------------------------------------------------
-
-def _fp_forward(step_fn, x0, params, tol, max_iter):
-    s = Solver(init=lambda: x0, step=lambda x: step_fn(x, params), codes=lambda x: x, error=relative_change)
-    return iterate(s, max_iter=max_iter, tol=tol, mode="while").codes
-
-
-@partial(jax.custom_vjp, nondiff_argnums=(0, 3, 4))
-def _fixed_point(step_fn, x0, params, tol, max_iter):
-    return _fp_forward(step_fn, x0, params, tol, max_iter)
-
-
-def _fixed_point_fwd(step_fn, x0, params, tol, max_iter):
-    x = _fp_forward(step_fn, x0, params, tol, max_iter)
-    return x, (x, params)
-
-
-def _fixed_point_bwd(step_fn, tol, max_iter, res, g):
-    x, params = res
-    _, vjp_x = jax.vjp(lambda z: step_fn(z, params), x)
-    # u = g + (dT/dx)^T u, by the same contraction
-    s = Solver(init=lambda: g, step=lambda u: g + vjp_x(u)[0], codes=lambda u: u, error=relative_change)
-    u = iterate(s, max_iter=max_iter, tol=tol, mode="while").codes
-    _, vjp_p = jax.vjp(lambda p: step_fn(x, p), params)
-    return (jnp.zeros_like(x), vjp_p(u)[0])
-
-
-_fixed_point.defvjp(_fixed_point_fwd, _fixed_point_bwd)
 
 
 def fixed_point_implicit(step_fn: Callable, x0, params, *, tol: float = 1e-8, max_iter: int = 10000):
     """The fixed point x* = T(x*, params) of a contraction T, differentiable in ``params`` implicitly.
 
     Forward: x_{k+1} = T(x_k, params) from ``x0`` until ||x_{k+1} - x_k|| / ||x_{k+1}|| <= tol.
-    Backward (implicit function theorem): dx*/dparams = (I - dT/dx)^{-1} dT/dparams, so the VJP solves
-    u = g + (dT/dx)^T u by the same iteration (it converges whenever T contracts at x*) and returns
-    (dT/dparams)^T u. No tape of the iterations. With T the ISTA map x -> S_{lam/L}(x - D^T(D x - y)/L)
-    this is the Lasso's implicit derivative (``lasso_codes(grad="implicit")`` solves the same system
-    directly on the support).
+    Backward (implicit function theorem; Blondel et al., "Efficient and modular implicit differentiation",
+    NeurIPS 2022): dx*/dparams = (I - dT/dx)^{-1} dT/dparams, so the VJP solves u = g + (dT/dx)^T u by the same
+    iteration (it converges whenever T contracts at x*) and returns (dT/dparams)^T u. No tape of the iterations.
+    This is ``sparsejax.solve.iterate(..., mode="implicit")`` on the map T. With T the ISTA map
+    x -> S_{lam/L}(x - D^T(D x - y)/L) it is the Lasso's implicit derivative (``lasso_codes(mode="implicit")``
+    solves the same system directly on the support).
 
     Args:
       step_fn: ``T(x, params) -> x`` (same shape/dtype as x), jax-traceable.
@@ -225,11 +228,18 @@ def fixed_point_implicit(step_fn: Callable, x0, params, *, tol: float = 1e-8, ma
 
     Returns:
       x* (an array).
+
+    Example: the Babylonian map x -> (x + p / x) / 2 has the fixed point sqrt(p), d sqrt(p)/dp = 1 / (2 sqrt(p)).
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> root = lambda p: sj.fixed_point_implicit(lambda x, p: 0.5 * (x + p / x), jnp.asarray(1.0), p)
+      >>> round(float(root(4.0)), 6), round(float(jax.grad(root)(4.0)), 6)
+      (2.0, 0.25)
     """
     if not callable(step_fn):
         raise TypeError(f"step_fn must be callable, got {type(step_fn).__name__}")
-    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
-    V.check_nonnegative("tol", tol)
+    check_iteration(max_iter, tol, min_iter=1)
     x0 = V.as_float_array("x0", x0)
-    return _fixed_point(step_fn, x0, params, float(tol), max_iter)
+    solver = Solver(init=lambda: x0, step=lambda x: step_fn(x, params), codes=lambda x: x, error=relative_change)
+    return iterate(solver, max_iter=max_iter, tol=tol, mode="implicit").codes

@@ -2,44 +2,66 @@
 
 A solver is a pure pair of functions with a NamedTuple state (the optax / blackjax pattern):
 
-    Solver(init, step, codes, error, objective)
-      init()            -> state0
-      step(state)       -> state
-      codes(state)      -> the current estimate
-      error(old, new)   -> scalar stopping measure (e.g. relative change ||a_new - a_old|| / ||a_new||)
-      objective(state)  -> scalar objective value (evaluated at the start and at the end only)
+    Solver(init, step, codes, error, objective, fixed_point)
+      init()             -> state0
+      step(state)        -> state
+      codes(state)       -> the current estimate
+      error(old, new)    -> scalar stopping measure (e.g. relative change ||a_new - a_old|| / ||a_new||)
+      objective(state)   -> scalar objective value (evaluated at the start and at the end only)
+      fixed_point(codes) -> codes, optional: a contraction whose fixed point is the solution (``mode="implicit"``)
 
 A factory (``ista_solver(op, y, lam, ...)``) closes over the problem's arrays, which stay traced:
 calling the jitted pursuit again with another ``lam``, dictionary or signal of the same shapes
 reuses the compiled code.
 
-``iterate`` runs the pair in one of two modes:
+``iterate`` runs the pair in one of four modes (``MODES``), which also choose how it is differentiated:
 
 * ``mode="while"``: ``lax.while_loop`` until ``error <= tol`` or ``max_iter`` steps. Under
   ``jax.vmap`` each instance stops on its own (its state freezes once converged, its ``num_steps``
-  counts its own steps). Not reverse-differentiable.
+  counts its own steps). Forward-mode differentiable (``jax.jvp``), not reverse-mode.
 * ``mode="scan"``: exactly ``max_iter`` steps with ``lax.scan``: reverse-mode ``jax.grad`` works
-  (unrolled differentiation) and ``history=True`` records the objective after every step.
+  (unrolled differentiation) and ``history=True`` records the objective after every step. Memory
+  O(max_iter) states and step intermediates.
+* ``mode="checkpoint"``: the same scan with ``jax.checkpoint`` on the step (Griewank, "Achieving
+  logarithmic growth of temporal and spatial complexity in reverse automatic differentiation",
+  Optim. Methods Softw. 1992; Griewank & Walther, "Evaluating Derivatives", SIAM 2008, ch. 12): the
+  backward pass keeps only the carried state of each step and recomputes the step's intermediates
+  (residuals, gradients), about one more forward pass of time. Same numbers as ``"scan"``.
+* ``mode="implicit"``: the ``"while"`` loop forward (no tape, memory O(1) in the steps); backward by
+  the implicit function theorem at the fixed point x* = T(x*, theta) of the solver's map (Blondel
+  et al., "Efficient and modular implicit differentiation", NeurIPS 2022, sections 2-3). With
+  ``A = dT/dx`` and ``B = dT/dtheta`` at x*, dx*/dtheta = (I - A)^{-1} B, so the reverse pass solves
+  w = g + A^T w by the same fixed-point iteration (it converges where T contracts at x*) and returns
+  B^T w. T is ``solver.fixed_point`` on the codes when the solver gives one, else ``solver.step`` on
+  the floating-point leaves of the state (integer leaves such as counters are held fixed). The step
+  of a momentum method does not contract in its momentum scalar, so FISTA gives the proximal-gradient
+  map as its ``fixed_point``: its fixed point is ISTA's, the Lasso solution (Beck & Teboulle, "A fast
+  iterative shrinkage-thresholding algorithm for linear inverse problems", SIAM J. Imaging Sci. 2009).
+  The problem's arrays theta are those the solver closes over, made explicit with
+  ``jax.closure_convert``. Exact only at a converged solution: check ``converged``.
 
 Divergence is reported, never hidden: ``diverged`` is set when the iterate or the objective
 becomes non-finite or the objective grows above ``divergence_factor`` times its starting value.
+``status`` says why a solve stopped (``Status``).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-from jax import lax
-
 import numpy as np
+from jax import lax
+from jax.flatten_util import ravel_pytree
 
-from sparsejax._validate import as_float_array, check_choice, check_nonnegative
+from sparsejax._validate import check_choice, check_nonnegative, check_scalar
 
 __all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES", "Status", "STATUS_NAMES", "stop_status",
            "status_name", "check_iteration"]
 
-MODES = ("while", "scan")
+MODES = ("while", "scan", "checkpoint", "implicit")
+_FIXED_LENGTH_MODES = ("scan", "checkpoint")
 
 
 class Status:
@@ -51,8 +73,9 @@ class Status:
     meaningful.
 
     Example:
-      >>> status_name(Status.MAX_STEPS)
-      'max_steps'
+      >>> import sparsejax as sj
+      >>> sj.solve.Status.MAX_STEPS, sj.solve.status_name(sj.solve.Status.MAX_STEPS)
+      (1, 'max_steps')
     """
 
     CONVERGED = 0
@@ -65,16 +88,31 @@ STATUS_NAMES = ("converged", "max_steps", "diverged", "nonfinite_input")
 
 
 def status_name(code) -> str:
-    """The name of a status code (a Python int or a concrete scalar array)."""
+    """The name of a status code (a Python int or a concrete scalar array), one of ``STATUS_NAMES``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.solve.status_name(jnp.int32(2))
+      'diverged'
+    """
     return STATUS_NAMES[int(code)]
 
 
 def stop_status(converged, diverged, nonfinite_input=False) -> jax.Array:
     """The ``Status`` code from the flags: non-finite input first, then divergence, convergence, max steps.
 
+    Args:
+      converged, diverged, nonfinite_input: boolean scalars or arrays (broadcast together).
+
+    Returns:
+      int32 array of ``Status`` codes.
+
     Example:
-      >>> int(stop_status(jnp.asarray(False), jnp.asarray(False)))
-      1
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.solve.stop_status(jnp.array([True, False, True]), jnp.array([False, False, True])).tolist()
+      [0, 1, 2]
     """
     converged, diverged, bad = jnp.asarray(converged), jnp.asarray(diverged), jnp.asarray(nonfinite_input)
     code = jnp.where(converged, Status.CONVERGED, Status.MAX_STEPS)
@@ -87,42 +125,74 @@ def check_iteration(max_iter, tol=None, mode=None, *, min_iter: int = 0, modes=M
     ``tol`` (when given) a non-negative scalar, ``mode`` (when given) one of ``modes``. Returns ``max_iter``.
 
     Example:
-      >>> check_iteration(100, 1e-6, "while")
+      >>> import sparsejax as sj
+      >>> sj.solve.check_iteration(100, 1e-6, "implicit")
       100
+      >>> sj.solve.check_iteration(0, min_iter=1)
+      Traceback (most recent call last):
+      ...
+      ValueError: max_iter must be a Python int >= 1, got 0
     """
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or int(max_iter) < min_iter:
         raise ValueError(f"max_iter must be a Python int >= {min_iter}, got {max_iter!r}")
     if tol is not None:
-        t = as_float_array("tol", tol)
-        if t.ndim != 0:
-            raise ValueError(f"tol must be a scalar, got shape {tuple(t.shape)}")
-        check_nonnegative("tol", t)
+        check_nonnegative("tol", check_scalar("tol", tol))
     if mode is not None:
         check_choice("mode", mode, modes)
     return int(max_iter)
 
 
 class Solver(NamedTuple):
+    """An iterative algorithm as pure functions of a state pytree, run by ``iterate``.
+
+    Attributes:
+      init: ``() -> state``, the starting state.
+      step: ``state -> state``, one iteration.
+      codes: ``state -> array``, the current estimate (the codes).
+      error: ``(old, new) -> scalar``, the stopping measure, compared with ``tol``.
+      objective: ``state -> scalar`` or None; evaluated at the start and at the end (divergence check, result).
+      fixed_point: ``codes -> codes`` or None: a map T contracting near the solution with T(a*) = a*, used by
+        ``mode="implicit"`` for the backward pass (module docstring). None: the ``step`` on the state's
+        floating-point leaves.
+
+    Example: the Babylonian square root x <- (x + 2 / x) / 2.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> root2 = sj.solve.Solver(init=lambda: jnp.asarray(1.0), step=lambda x: 0.5 * (x + 2.0 / x),
+      ...                         codes=lambda x: x, error=sj.solve.relative_change)
+      >>> sol = sj.solve.iterate(root2, max_iter=50, tol=1e-7)
+      >>> round(float(sol.codes), 6), bool(sol.converged), int(sol.num_steps) < 10
+      (1.414214, True, True)
+    """
+
     init: Callable[[], Any]
     step: Callable[[Any], Any]
     codes: Callable[[Any], jax.Array]
     error: Callable[[Any, Any], jax.Array]
     objective: Optional[Callable[[Any], jax.Array]] = None
+    fixed_point: Optional[Callable[[jax.Array], jax.Array]] = None
 
 
 class Solution(NamedTuple):
-    """Result of a pursuit.
+    """Result of a pursuit (every field is per instance under ``jax.vmap``).
 
     Attributes:
       codes: the sparse codes.
-      num_steps: iterations used (int32 scalar, per instance under vmap).
+      num_steps: iterations used (int32 scalar).
       converged: True when the stopping measure reached ``tol`` within ``max_iter``.
       diverged: True when iterates/objective blew up (non-finite, or objective growing without bound).
       objective: final objective value (NaN when the solver defines none).
       error: final value of the stopping measure.
       state: the solver's final state (for warm starts and diagnostics).
-      history: per-step objective (``mode="scan"`` with ``history=True``), else None.
+      history: per-step objective (``mode="scan"`` or ``"checkpoint"`` with ``history=True``), else None.
       status: why the solve stopped, a ``Status`` code (int32; see ``status_name``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sol = sj.ista(jnp.eye(3), jnp.array([2.0, 0.5, -1.0]), 1.0)
+      >>> sol.codes.tolist(), bool(sol.converged), sj.solve.status_name(sol.status)
+      ([1.0, 0.0, 0.0], True, 'converged')
     """
 
     codes: jax.Array
@@ -137,7 +207,14 @@ class Solution(NamedTuple):
 
 
 def relative_change(old: jax.Array, new: jax.Array) -> jax.Array:
-    """||new - old||_2 / max(||new||_2, tiny): the default stopping measure."""
+    """||new - old||_2 / max(||new||_2, tiny): the default stopping measure.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> float(sj.solve.relative_change(jnp.array([3.0, 0.0]), jnp.array([3.0, 4.0])))
+      0.8
+    """
     d = jnp.sqrt(jnp.sum((new - old) ** 2))
     n = jnp.sqrt(jnp.sum(new**2))
     return d / jnp.maximum(n, jnp.finfo(new.dtype).tiny)
@@ -158,22 +235,37 @@ def iterate(
     history: bool = False,
     divergence_factor: float = 1e4,
 ) -> Solution:
-    """Run ``solver`` to convergence (``while``) or for exactly ``max_iter`` steps (``scan``).
+    """Run ``solver`` to convergence (``"while"``, ``"implicit"``) or for exactly ``max_iter`` steps (``"scan"``,
+    ``"checkpoint"``); the mode also fixes how the result is differentiated (module docstring).
 
     Args:
       solver: the ``Solver`` pair.
-      max_iter: static iteration bound.
-      tol: tolerance on ``solver.error`` (traced; ``tol=0`` runs all ``max_iter`` steps).
-      mode: ``"while"`` or ``"scan"``.
-      history: record the objective after each step (``scan`` mode only).
+      max_iter: static iteration bound (also the cap of the implicit mode's backward iteration).
+      tol: tolerance on ``solver.error`` (traced; ``tol=0`` runs all ``max_iter`` steps); the implicit mode's
+        backward iteration stops at the same relative change.
+      mode: one of ``MODES``: ``"while"``, ``"scan"``, ``"checkpoint"`` or ``"implicit"``.
+      history: record the objective after each step (``"scan"`` and ``"checkpoint"`` only).
       divergence_factor: objective growth factor over its initial value that counts as divergence.
 
     Returns:
-      ``Solution``.
+      ``Solution``, its ``status`` filled.
+
+    Example: the implicit derivative of the fixed point of x <- cos(theta x) equals the unrolled one.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> def root(theta, mode):
+      ...     s = sj.solve.Solver(init=lambda: jnp.asarray(0.5), step=lambda x: jnp.cos(theta * x),
+      ...                         codes=lambda x: x, error=sj.solve.relative_change)
+      ...     return sj.solve.iterate(s, max_iter=200, tol=1e-7, mode=mode).codes
+      >>> g_scan, g_implicit = (jax.grad(root)(1.0, m) for m in ("scan", "implicit"))
+      >>> bool(jnp.allclose(g_scan, g_implicit, atol=1e-5))
+      True
     """
     check_iteration(max_iter, mode=mode)
-    if history and mode != "scan":
-        raise ValueError("history=True needs mode='scan' (a while loop has no fixed length to record)")
+    if history and mode not in _FIXED_LENGTH_MODES:
+        raise ValueError("history=True needs mode='scan' or 'checkpoint' (a while loop has no fixed length to "
+                         "record)")
     if history and solver.objective is None:
         raise ValueError("history=True needs a solver with an objective")
 
@@ -181,35 +273,22 @@ def iterate(
     codes0 = solver.codes(state0)
     dtype = codes0.dtype
     tol = jnp.asarray(tol, dtype=dtype)
-    inf = jnp.asarray(jnp.inf, dtype=dtype)
     obj0 = solver.objective(state0) if solver.objective is not None else jnp.asarray(jnp.nan, dtype)
     hist = None
 
     if mode == "while":
-
-        def cond(carry):
-            k, _, err = carry
-            return (k < max_iter) & ((k == 0) | ((err > tol) & jnp.isfinite(err)))
-
-        def body(carry):
-            k, state, _ = carry
-            new = solver.step(state)
-            return k + 1, new, solver.error(state, new).astype(dtype)
-
-        k, state, err = lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), state0, inf))
+        k, state, err = _while_loop(solver, state0, tol, max_iter)
+        codes = solver.codes(state)
+    elif mode == "implicit":
+        k, state, err = _without_gradient(lambda s0, t: _while_loop(solver, s0, t, max_iter), state0, tol)
+        state, codes = _with_implicit_gradient(solver, state, tol, max_iter)
     else:
-
-        def body(carry, _):
-            state, _ = carry
-            new = solver.step(state)
-            err = solver.error(state, new).astype(dtype)
-            out = solver.objective(new) if history else None
-            return (new, err), out
-
-        (state, err), hist = lax.scan(body, (state0, inf), None, length=max_iter)
+        if mode == "checkpoint":
+            solver = solver._replace(step=jax.checkpoint(solver.step, prevent_cse=False))
+        state, err, hist = _scan_loop(solver, state0, dtype, max_iter, history)
         k = jnp.asarray(max_iter, jnp.int32)
+        codes = solver.codes(state)
 
-    codes = solver.codes(state)
     obj = solver.objective(state) if solver.objective is not None else jnp.asarray(jnp.nan, dtype)
     finite = _all_finite(codes) & (jnp.isfinite(err) | (k == 0))
     if solver.objective is not None:
@@ -224,3 +303,106 @@ def iterate(
     bad_input = ~jnp.isfinite(obj0) if solver.objective is not None else ~_all_finite(codes0)
     status = stop_status(converged, diverged, bad_input)
     return Solution(codes, k, converged, diverged, obj, err, state, hist, status)
+
+
+def _while_loop(solver: Solver, state0, tol, max_iter: int):
+    """(steps, state, error) after stepping until ``error <= tol`` (or non-finite) or ``max_iter`` steps."""
+    dtype = tol.dtype
+
+    def cond(carry):
+        k, _, err = carry
+        return (k < max_iter) & ((k == 0) | ((err > tol) & jnp.isfinite(err)))
+
+    def body(carry):
+        k, state, _ = carry
+        new = solver.step(state)
+        return k + 1, new, solver.error(state, new).astype(dtype)
+
+    return lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), state0, jnp.asarray(jnp.inf, dtype)))
+
+
+def _scan_loop(solver: Solver, state0, dtype, max_iter: int, history: bool):
+    """(state, error, objective per step or None) after exactly ``max_iter`` steps."""
+
+    def body(carry, _):
+        state, _ = carry
+        new = solver.step(state)
+        err = solver.error(state, new).astype(dtype)
+        out = solver.objective(new) if history else None
+        return (new, err), out
+
+    (state, err), hist = lax.scan(body, (state0, jnp.asarray(jnp.inf, dtype)), None, length=max_iter)
+    return state, err, hist
+
+
+def _stop(tree):
+    return jax.tree_util.tree_map(lax.stop_gradient, tree)
+
+
+def _without_gradient(fn: Callable, *args):
+    """``fn(*args)`` with no derivative flowing through it, neither from ``args`` nor from the traced arrays ``fn``
+    closes over (they are hoisted by ``jax.closure_convert`` and stopped): the implicit mode's forward loop records
+    no tangents."""
+    converted, consts = jax.closure_convert(fn, *args)
+    return converted(*_stop(args), *_stop(consts))
+
+
+def _with_implicit_gradient(solver: Solver, state, tol, max_iter: int):
+    """(state, codes) equal to the given ones, their reverse derivative that of the fixed point of
+    ``solver.fixed_point`` (on the codes) or else of ``solver.step`` (on the floating leaves of the state)."""
+    if solver.fixed_point is not None:
+        return state, _implicit_fixed_point(solver.fixed_point, solver.codes(state), tol, max_iter)
+    real, rebuild = _real_part(state)
+    real = _implicit_fixed_point(lambda v: _real_part(solver.step(rebuild(v)))[0], real, tol, max_iter)
+    state = rebuild(real)
+    return state, solver.codes(state)
+
+
+def _real_part(state):
+    """The floating-point leaves of ``state`` as one real vector (a complex leaf as its real and imaginary
+    parts), and the map that puts such a vector back into ``state`` (the other leaves unchanged)."""
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    inexact = [jnp.issubdtype(jnp.result_type(x), jnp.inexact) for x in leaves]
+    as_real = [jnp.stack([x.real, x.imag]) if jnp.iscomplexobj(x) else x
+               for x, f in zip(leaves, inexact) if f]
+    vector, unravel = ravel_pytree(as_real)
+
+    def rebuild(v):
+        parts = iter(unravel(v))
+        out = []
+        for x, f in zip(leaves, inexact):
+            if not f:
+                out.append(x)
+                continue
+            p = next(parts)
+            out.append(lax.complex(p[0], p[1]) if jnp.iscomplexobj(x) else p)
+        return treedef.unflatten(out)
+
+    return vector, rebuild
+
+
+def _implicit_fixed_point(T: Callable, x, tol, max_iter: int):
+    """``x`` (a fixed point of ``T``), with the implicit reverse derivative in the arrays ``T`` closes over."""
+    converted, theta = jax.closure_convert(T, x)
+    return _fixed_point_identity(converted, max_iter, x, tol, *theta)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _fixed_point_identity(T, max_iter, x, tol, *theta):
+    return x
+
+
+def _fixed_point_identity_fwd(T, max_iter, x, tol, *theta):
+    return x, (x, tol, theta)
+
+
+def _fixed_point_identity_bwd(T, max_iter, res, g):
+    x, tol, theta = res
+    _, vjp_x = jax.vjp(lambda z: T(z, *theta), x)
+    adjoint = Solver(init=lambda: g, step=lambda w: g + vjp_x(w)[0], codes=lambda w: w, error=relative_change)
+    w = iterate(adjoint, max_iter=max_iter, tol=tol, mode="while").codes   # w = g + (dT/dx)^T w
+    _, vjp_theta = jax.vjp(lambda *p: T(x, *p), *theta)
+    return (jnp.zeros_like(x), jnp.zeros_like(tol), *vjp_theta(w))
+
+
+_fixed_point_identity.defvjp(_fixed_point_identity_fwd, _fixed_point_identity_bwd)

@@ -13,9 +13,9 @@ from sparsejax.differentiate import fixed_point_implicit, lasso_codes
 from sparsejax.operators import Dense
 from sparsejax.shrink import soft
 
-MODES = ["unrolled", "checkpointed", "implicit"]
+MODES = ["scan", "checkpoint", "implicit"]
 # tight convergence: the scan modes run past support identification into the linear regime
-KW = {"unrolled": dict(max_iter=600), "checkpointed": dict(max_iter=600),
+KW = {"scan": dict(max_iter=600), "checkpoint": dict(max_iter=600),
       "implicit": dict(tol=1e-14, max_iter=5000)}
 
 
@@ -44,7 +44,7 @@ def test_finite_differences(mode, x64):
     kw = KW[mode]
 
     def loss(D, y, lam):
-        a = lasso_codes(D, y, lam, grad=mode, **kw)
+        a = lasso_codes(D, y, lam, mode=mode, **kw)
         return jnp.sum(c * a) + 0.5 * jnp.sum(a * a)
 
     gD, gy, glam = jax.grad(loss, argnums=(0, 1, 2))(D, y, lam)
@@ -63,27 +63,27 @@ def test_finite_differences(mode, x64):
 def test_implicit_equals_support_formula(x64):
     """da/dy = D_S (D_S^T D_S)^{-1} on S and 0 off S; da_S/dlam = -(D_S^T D_S)^{-1} sign(a_S)."""
     D, y, lam = _problem()
-    a = lasso_codes(D, y, lam, grad="implicit", **KW["implicit"])
+    a = lasso_codes(D, y, lam, mode="implicit", **KW["implicit"])
     S = np.flatnonzero(np.asarray(a))
     assert list(S) == [2, 7, 19]
     Dn = np.asarray(D)
     G = Dn[:, S].T @ Dn[:, S]
-    J = jax.jacrev(lambda y: lasso_codes(D, y, lam, grad="implicit", **KW["implicit"]))(y)
+    J = jax.jacrev(lambda y: lasso_codes(D, y, lam, mode="implicit", **KW["implicit"]))(y)
     want = np.zeros((D.shape[1], D.shape[0]))
     want[S] = np.linalg.solve(G, Dn[:, S].T)
     np.testing.assert_allclose(J, want, rtol=1e-10, atol=1e-12)
-    dlam = jax.jacrev(lambda l: lasso_codes(D, y, l, grad="implicit", **KW["implicit"]))(lam)
+    dlam = jax.jacrev(lambda l: lasso_codes(D, y, l, mode="implicit", **KW["implicit"]))(lam)
     want = np.zeros(D.shape[1])
     want[S] = -np.linalg.solve(G, np.sign(np.asarray(a)[S]))
     np.testing.assert_allclose(dlam, want, rtol=1e-10, atol=1e-12)
     # per-atom weights: the derivative is per coordinate, -(G^{-1})_{:, j} sign(a_j) for j in S
     lam_vec = jnp.full(D.shape[1], lam)
-    Jl = jax.jacrev(lambda l: lasso_codes(D, y, l, grad="implicit", **KW["implicit"]))(lam_vec)
+    Jl = jax.jacrev(lambda l: lasso_codes(D, y, l, mode="implicit", **KW["implicit"]))(lam_vec)
     want = np.zeros((D.shape[1], D.shape[1]))
     want[np.ix_(S, S)] = -np.linalg.solve(G, np.diag(np.sign(np.asarray(a)[S])))
     np.testing.assert_allclose(Jl, want, rtol=1e-10, atol=1e-12)
     # envelope theorem on the objective: dF*/dlam = ||a*||_1
-    sol_obj = jax.grad(lambda l: lasso_codes(D, y, l, grad="implicit", return_solution=True,
+    sol_obj = jax.grad(lambda l: lasso_codes(D, y, l, mode="implicit", return_solution=True,
                                              **KW["implicit"]).objective)(lam)
     np.testing.assert_allclose(sol_obj, np.abs(np.asarray(a)).sum(), rtol=1e-10)
 
@@ -94,13 +94,13 @@ def test_unrolled_equals_checkpointed():
     c = _weights(D.shape[1], D.dtype)
 
     def g(mode):
-        return jax.grad(lambda D, y, lam: jnp.sum(c * lasso_codes(D, y, lam, grad=mode, max_iter=40, L=4.0)),
+        return jax.grad(lambda D, y, lam: jnp.sum(c * lasso_codes(D, y, lam, mode=mode, max_iter=40, L=4.0)),
                         argnums=(0, 1, 2))(D, y, lam)
 
     # the same arithmetic, recomputed: equal up to the rounding of XLA's (re)fused mat-vecs in the backward pass
     # (y and lam gradients come out bit-identical on CPU; the D gradient's outer-product sums may be reordered)
     eps = np.finfo(dtype).eps
-    for a, b in zip(g("unrolled"), g("checkpointed")):
+    for a, b in zip(g("scan"), g("checkpoint")):
         np.testing.assert_allclose(a, b, rtol=0, atol=200 * eps * float(jnp.abs(a).max()))
     # and the forward values are the 40-step FISTA iterate of the pursuit module
     from sparsejax.pursuit.ista import fista
@@ -112,10 +112,10 @@ def test_unrolled_equals_checkpointed():
 def test_implicit_matches_unrolled_at_convergence(dtype):
     D, y, lam = _problem(dtype)
     c = _weights(D.shape[1], D.dtype)
-    kw = {"unrolled": dict(max_iter=600), "implicit": dict(tol=1e-7 if dtype == np.float32 else 1e-14,
+    kw = {"scan": dict(max_iter=600), "implicit": dict(tol=1e-7 if dtype == np.float32 else 1e-14,
                                                            max_iter=5000)}
-    gu, gi = [jax.grad(lambda D, y: jnp.sum(c * lasso_codes(D, y, lam, grad=m, **kw[m])), argnums=(0, 1))(D, y)
-              for m in ("unrolled", "implicit")]
+    gu, gi = [jax.grad(lambda D, y: jnp.sum(c * lasso_codes(D, y, lam, mode=m, **kw[m])), argnums=(0, 1))(D, y)
+              for m in ("scan", "implicit")]
     tol = 2e-3 if dtype == np.float32 else 1e-9
     for a, b in zip(gu, gi):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
@@ -134,7 +134,7 @@ def test_convolutional_operator_and_cg(x64):
     w = jax.random.normal(k3, op.code_shape)
 
     def loss(f, mode, **kw):
-        return jnp.sum(w * lasso_codes(Conv(f, (1, 24)), y, lam, grad=mode, **kw))
+        return jnp.sum(w * lasso_codes(Conv(f, (1, 24)), y, lam, mode=mode, **kw))
 
     g_cg = jax.grad(loss)(filters, "implicit", tol=1e-14, max_iter=20000, linear_solver="cg")
     g_dense = jax.grad(loss)(filters, "implicit", tol=1e-14, max_iter=20000, linear_solver="dense")
@@ -151,7 +151,7 @@ def test_nonneg_and_vmap(x64):
     y = jnp.abs(D) @ jnp.zeros(D.shape[1]).at[jnp.array([1, 5])].set(jnp.array([1.0, 2.0])) + 0.0 * y
     Dp = Dense(jnp.abs(D))
     c = _weights(D.shape[1], D.dtype)
-    kw = dict(grad="implicit", tol=1e-14, max_iter=20000, nonneg=True)
+    kw = dict(mode="implicit", tol=1e-14, max_iter=20000, prox="nonneg_soft")
 
     def loss(y):
         return jnp.sum(c * lasso_codes(Dp, y, lam, **kw))
@@ -164,10 +164,10 @@ def test_nonneg_and_vmap(x64):
     Y = jnp.stack([y, 0.8 * y])
 
     def batch_loss(atoms):
-        A = jax.vmap(lambda s: lasso_codes(atoms, s, lam, grad="implicit", tol=1e-14, max_iter=5000))(Y)
+        A = jax.vmap(lambda s: lasso_codes(atoms, s, lam, mode="implicit", tol=1e-14, max_iter=5000))(Y)
         return jnp.sum(A @ c)
 
-    single = sum(jax.grad(lambda at: jnp.sum(c * lasso_codes(at, s, lam, grad="implicit", tol=1e-14,
+    single = sum(jax.grad(lambda at: jnp.sum(c * lasso_codes(at, s, lam, mode="implicit", tol=1e-14,
                                                             max_iter=5000)))(D) for s in Y)
     np.testing.assert_allclose(jax.grad(batch_loss)(D), single, rtol=1e-9, atol=1e-11)
 
@@ -185,14 +185,14 @@ def test_fixed_point_implicit_is_the_lasso_derivative(x64):
         return jnp.sum(c * fixed_point_implicit(ista_map, jnp.zeros(D.shape[1]), p, tol=1e-14, max_iter=50000))
 
     def loss_lasso(p):
-        return jnp.sum(c * lasso_codes(*p, grad="implicit", **KW["implicit"]))
+        return jnp.sum(c * lasso_codes(*p, mode="implicit", **KW["implicit"]))
 
     g1, g2 = jax.grad(loss_fp)((D, y, lam)), jax.grad(loss_lasso)((D, y, lam))
     for a, b in zip(g1, g2):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("mode", [pytest.param("unrolled", marks=pytest.mark.slow), "implicit"])
+@pytest.mark.parametrize("mode", [pytest.param("scan", marks=pytest.mark.slow), "implicit"])
 def test_optax_learns_dictionary(mode):
     """Gradient steps through the pursuit move a perturbed dictionary towards codes of the true one."""
     D, _, lam = _problem(np.float32)
@@ -201,10 +201,10 @@ def test_optax_learns_dictionary(mode):
     Y = A @ D.T
     target = jax.vmap(lambda y: lasso_codes(D, y, lam, max_iter=300))(Y)
     D0 = normalize_atoms(D + 0.15 * jax.random.normal(k2, D.shape))
-    kw = dict(max_iter=300) if mode == "unrolled" else dict(tol=1e-6, max_iter=2000)
+    kw = dict(max_iter=300) if mode == "scan" else dict(tol=1e-6, max_iter=2000)
 
     def loss(Dc):
-        codes = jax.vmap(lambda y: lasso_codes(Dc, y, lam, grad=mode, **kw))(Y)
+        codes = jax.vmap(lambda y: lasso_codes(Dc, y, lam, mode=mode, **kw))(Y)
         return 0.5 * jnp.mean(jnp.sum((codes - target) ** 2, axis=1))
 
     opt = optax.adam(0.01)
@@ -225,10 +225,16 @@ def test_bad_arguments():
     D, y, lam = _problem(np.float32)
     with pytest.raises(ValueError, match="grad"):
         lasso_codes(D, y, lam, grad="backprop")
+    with pytest.raises(ValueError, match="mode"):
+        lasso_codes(D, y, lam, mode="backprop")
+    with pytest.raises(ValueError, match="not both"):
+        lasso_codes(D, y, lam, mode="scan", grad="unrolled")
+    with pytest.raises(ValueError, match="prox must be one of \\('soft', 'nonneg_soft'\\)"):
+        lasso_codes(D, y, lam, prox="hard")
     with pytest.raises(ValueError, match="max_iter"):
         lasso_codes(D, y, lam, max_iter=0)
     with pytest.raises(ValueError, match="linear_solver"):
-        lasso_codes(D, y, lam, grad="implicit", linear_solver="qr")
+        lasso_codes(D, y, lam, mode="implicit", linear_solver="qr")
     with pytest.raises(ValueError, match="lam"):
         lasso_codes(D, y, -1.0)
     with pytest.raises(ValueError, match="y must have"):
@@ -237,3 +243,26 @@ def test_bad_arguments():
         lasso_codes(D, y, lam, L=0.0)
     with pytest.raises(TypeError, match="step_fn"):
         fixed_point_implicit(None, y, (D,))
+
+
+@pytest.mark.parametrize("grad, mode", [("unrolled", "scan"), ("checkpointed", "checkpoint"), ("implicit", "implicit")])
+def test_grad_is_a_deprecated_alias_of_mode(grad, mode):
+    D, y, lam = _problem(np.float32)
+    c = _weights(D.shape[1], D.dtype)
+    with pytest.warns(DeprecationWarning, match=f"mode='{mode}'"):
+        old = jax.grad(lambda y: jnp.sum(c * lasso_codes(D, y, lam, grad=grad, max_iter=50)))(y)
+    new = jax.grad(lambda y: jnp.sum(c * lasso_codes(D, y, lam, mode=mode, max_iter=50)))(y)
+    np.testing.assert_array_equal(old, new)
+
+
+def test_while_mode_runs_to_convergence_and_is_forward_differentiable(x64):
+    """mode="while": the implicit mode's forward values; a jvp in y equals the implicit mode's derivative."""
+    D, y, lam = _problem()
+    kw = dict(tol=1e-14, max_iter=5000)
+    sol = lasso_codes(D, y, lam, mode="while", return_solution=True, **kw)
+    assert bool(sol.converged) and int(sol.num_steps) < 5000 and int(sol.status) == 0
+    np.testing.assert_array_equal(sol.codes, lasso_codes(D, y, lam, mode="implicit", **kw))
+    v = jax.random.normal(jax.random.PRNGKey(5), y.shape)
+    _, tangent = jax.jvp(lambda y: lasso_codes(D, y, lam, mode="while", **kw), (y,), (v,))
+    J = jax.jacrev(lambda y: lasso_codes(D, y, lam, mode="implicit", **kw))(y)
+    np.testing.assert_allclose(tangent, J @ v, rtol=1e-9, atol=1e-11)

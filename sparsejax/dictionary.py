@@ -1,7 +1,11 @@
-"""Dense dictionaries: construction, normalisation and the coherence measures of REFERENCE section 2.
+"""Dense dictionaries: construction, normalisation and coherence measures.
 
-mu(D)      = max_{j != k} |d_j^T d_k|                      (mutual coherence, unit-norm atoms)
-mu_1(k)    = max_j max_{|S| = k, j not in S} sum_{i in S} |d_i^T d_j|   (Babel function, Tropp 2004)
+mu(D)      = max_{j != k} |d_j^T d_k|                                   (mutual coherence, unit-norm atoms;
+                                                                        Donoho & Elad, PNAS 2003)
+mu_1(k)    = max_j max_{|S| = k, j not in S} sum_{i in S} |d_i^T d_j|   (Babel function; Tropp, IEEE Trans.
+                                                                        Inf. Theory 2004)
+
+A dictionary is an (n, m) array whose m columns are the atoms (or a ``Dense`` operator: its ``atoms`` are used).
 """
 from __future__ import annotations
 
@@ -32,7 +36,21 @@ def _atoms(D):
 
 
 def normalize_atoms(D, eps: float = 0.0) -> jax.Array:
-    """Scale each column to unit l2 norm (a zero column stays zero)."""
+    """Scale each column to unit l2 norm; a column of norm <= ``eps`` becomes zero.
+
+    Args:
+      D: (n, m) atoms as columns, or a ``Dense``.
+      eps: norms at or below it count as zero.
+
+    Returns:
+      (n, m) array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.normalize_atoms(jnp.array([[3.0, 0.0], [4.0, 0.0]])).tolist()
+      [[0.6, 0.0], [0.8, 0.0]]
+    """
     D = _atoms(D)
     norms = jnp.linalg.norm(D, axis=0, keepdims=True)
     safe = jnp.where(norms > eps, norms, jnp.ones_like(norms))
@@ -40,7 +58,14 @@ def normalize_atoms(D, eps: float = 0.0) -> jax.Array:
 
 
 def gram(D) -> jax.Array:
-    """G = D^T D."""
+    """The Gram matrix G = D^T D (m x m) of the atoms.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.gram(jnp.array([[1.0, 1.0], [0.0, 1.0]])).tolist()
+      [[1.0, 1.0], [1.0, 2.0]]
+    """
     D = _atoms(D)
     return D.T @ D
 
@@ -54,14 +79,48 @@ def _abs_offdiag_gram(D, normalize: bool):
 
 
 def mutual_coherence(D, normalize: bool = True) -> jax.Array:
-    """mu(D) = max_{j != k} |<d_j, d_k>| of the normalised atoms (Donoho & Elad 2003)."""
+    """Mutual coherence mu(D) = max_{j != k} |<d_j, d_k>| of the (normalised) atoms (Donoho & Elad, "Optimally
+    sparse representation in general (nonorthogonal) dictionaries via l1 minimization", PNAS 2003): a
+    representation with fewer than (1 + 1/mu) / 2 nonzeros is the sparsest one.
+
+    Args:
+      D: (n, m) atoms, or a ``Dense``.
+      normalize: normalise the atoms first (set False when they already have unit norm).
+
+    Returns:
+      scalar in [0, 1] for unit-norm atoms.
+
+    Example: the identity and the normalised 2 x 2 Hadamard basis, mu = 1/sqrt(2).
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = jnp.array([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, -1.0]])
+      >>> round(float(sj.mutual_coherence(D)), 4)
+      0.7071
+    """
     return jnp.max(_abs_offdiag_gram(D, normalize))
 
 
 def babel(D, k: int | None = None, normalize: bool = True) -> jax.Array:
-    """Babel function mu_1(k) (Tropp 2004); with ``k=None`` returns mu_1(1..m-1) as a vector.
+    """Babel function mu_1(k) = max_j max_{|S| = k, j not in S} sum_{i in S} |<d_i, d_j>| (Tropp, "Greed is good:
+    algorithmic results for sparse approximation", IEEE Trans. Inf. Theory 2004, section 3).
 
-    mu_1(1) = mu(D) and mu_1(k) <= k mu(D).
+    mu_1(1) = mu(D) and mu_1(k) <= k mu(D); OMP and BP recover every k-sparse representation when
+    mu_1(k - 1) + mu_1(k) < 1.
+
+    Args:
+      D: (n, m) atoms, or a ``Dense``.
+      k: 1 <= k <= m - 1, or None for the whole curve mu_1(1), ..., mu_1(m - 1).
+      normalize: normalise the atoms first.
+
+    Returns:
+      scalar mu_1(k), or the (m - 1,) curve when ``k`` is None.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = jnp.array([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, -1.0]])
+      >>> [round(float(v), 4) for v in sj.babel(D)]
+      [0.7071, 1.4142, 1.4142]
     """
     G = _abs_offdiag_gram(D, normalize)
     m = G.shape[0]
@@ -74,7 +133,24 @@ def babel(D, k: int | None = None, normalize: bool = True) -> jax.Array:
 
 
 def random_gaussian(key, n: int, m: int, dtype=jnp.float32) -> jax.Array:
-    """An (n, m) dictionary of i.i.d. Gaussian atoms normalised to unit l2 norm."""
+    """An (n, m) dictionary of i.i.d. Gaussian atoms normalised to unit l2 norm.
+
+    Args:
+      key: a ``jax.random`` key.
+      n, m: signal dimension and number of atoms (positive Python ints).
+      dtype: floating dtype.
+
+    Returns:
+      (n, m) array with unit-norm columns.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = sj.random_gaussian(jax.random.PRNGKey(0), 8, 20)
+      >>> D.shape, bool(jnp.allclose(jnp.linalg.norm(D, axis=0), 1.0))
+      ((8, 20), True)
+    """
     n = check_positive_int("n", n)
     m = check_positive_int("m", m)
     return normalize_atoms(jax.random.normal(key, (n, m), dtype=dtype))
@@ -90,7 +166,16 @@ def _dct_np(n: int, m: int) -> np.ndarray:
 
 def overcomplete_dct(n: int, m: int, dtype=jnp.float32) -> jax.Array:
     """1-D overcomplete DCT (n x m, m >= n): atom k samples cos(pi k t / m), t = 0..n-1, the mean removed
-    for k > 0, unit norm (the initial dictionary of the K-SVD paper, per dimension)."""
+    for k > 0, unit norm (per dimension, the initial dictionary of Aharon, Elad & Bruckstein, "K-SVD: an
+    algorithm for designing overcomplete dictionaries for sparse representation", IEEE TSP 2006, section V).
+
+    Example: the first atom is the constant 1/sqrt(n), the others have zero mean.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> C = sj.overcomplete_dct(4, 8)
+      >>> C.shape, round(float(C[0, 0]), 4), bool(jnp.allclose(C[:, 1:].mean(axis=0), 0.0, atol=1e-6))
+      ((4, 8), 0.5, True)
+    """
     n = check_positive_int("n", n)
     m = check_positive_int("m", m)
     return jnp.asarray(_dct_np(n, m), dtype=dtype)
@@ -99,7 +184,13 @@ def overcomplete_dct(n: int, m: int, dtype=jnp.float32) -> jax.Array:
 def overcomplete_dct_2d(p: int, m: int, dtype=jnp.float32) -> jax.Array:
     """Separable 2-D overcomplete DCT for p x p patches: (p*p, m) with m a perfect square >= p*p.
 
-    Atom (i, j) is the outer product of 1-D atoms i and j (Kronecker product), flattened row-major.
+    Atom (i, j) is the outer product of 1-D atoms i and j (Kronecker product), flattened row-major
+    (the K-SVD paper's initial dictionary for 8 x 8 patches with m = 256).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.overcomplete_dct_2d(8, 256).shape
+      (64, 256)
     """
     p = check_positive_int("p", p)
     m = check_positive_int("m", m)

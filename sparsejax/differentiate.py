@@ -39,6 +39,7 @@ import numpy as np
 from jax import lax
 
 from sparsejax import _validate as V
+from sparsejax import shrink
 from sparsejax.operators import Dense
 from sparsejax.pursuit.ista import fista_solver
 from sparsejax.pursuit.problem import objective_l1, prepare_problem
@@ -199,7 +200,7 @@ def lasso_codes(D, y, lam, *, mode: str | None = None, max_iter: int | None = No
     if max_iter is None:
         max_iter = _DEFAULT_ITERS.get(mode, 1)
     check_iteration(max_iter, tol, mode, min_iter=1)
-    V.check_choice("prox", prox, LASSO_PROXES)
+    shrink.get(prox, allowed=LASSO_PROXES)
     V.check_choice("linear_solver", linear_solver, LINEAR_SOLVERS)
     op, y, lam, dtype = prepare_problem(D, y, lam)
     if L is not None:

@@ -1,4 +1,4 @@
-"""Shrinkage (proximal) operators, elementwise with traced thresholds (REFERENCE section 3).
+"""Shrinkage (proximal) operators, elementwise with traced thresholds.
 
 Every threshold is an ordinary array argument: a scalar, one value per atom, or anything that
 broadcasts against ``z``. Changing it never recompiles and ``jax.grad`` flows through it.
@@ -14,17 +14,23 @@ operator                  formula                                          proxi
 ``firm(z, b, c)``         Gao-Bruce firm shrinkage, 0 < b < c               (non-convex; between soft and hard)
 ========================  ===============================================  ======================================
 
-With ``nonneg_soft`` a CNN layer ReLU(W^T x + bias) is a shrinkage with b = -bias.
+With ``nonneg_soft`` a CNN layer ReLU(W^T x + bias) is a shrinkage with b = -bias (Papyan, Romano & Elad,
+"Convolutional neural networks analyzed via convolutional sparse coding", JMLR 2017, section 2).
+
+The pursuits and networks choose their shrinkage with one argument, ``prox=``: a name of ``PROXES`` or a
+callable ``(z, threshold) -> z``, resolved by ``get``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from sparsejax._validate import check_positive_int
+
+__all__ = ["soft", "hard", "nonneg_soft", "top_k", "group_soft", "firm", "get", "PROXES"]
 
 
 def _thr(b, like: jax.Array) -> jax.Array:
@@ -33,35 +39,91 @@ def _thr(b, like: jax.Array) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(b, dtype=like.dtype), like.shape)
 
 
-__all__ = ["soft", "hard", "nonneg_soft", "top_k", "group_soft", "firm", "get", "PROXES"]
-
-
 def soft(z: jax.Array, b) -> jax.Array:
-    """Soft thresholding S_b(z) = sign(z) max(|z| - b, 0) = z - clip(z, -b, b).
+    """Soft thresholding S_b(z) = sign(z) max(|z| - b, 0) = z - clip(z, -b, b), the prox of b ||.||_1
+    (Donoho, "De-noising by soft-thresholding", IEEE Trans. Inf. Theory 1995).
 
     The clip form has a defined (sub)gradient everywhere: d/dz = 1{|z| > b}, d/db = -sign(z) 1{|z| > b}.
+
+    Args:
+      z: array.
+      b: threshold >= 0, broadcastable against ``z`` (traced).
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.soft(jnp.array([-2.0, 0.5, 3.0]), 1.0).tolist()
+      [-1.0, 0.0, 2.0]
     """
     b = _thr(b, z)
     return z - jnp.clip(z, -b, b)
 
 
 def hard(z: jax.Array, b) -> jax.Array:
-    """Hard thresholding H_b(z) = z 1{|z| > b} (prox of (b^2/2)||.||_0)."""
+    """Hard thresholding H_b(z) = z 1{|z| > b}, the prox of (b^2/2) ||.||_0 (Donoho & Johnstone, "Ideal spatial
+    adaptation by wavelet shrinkage", Biometrika 1994).
+
+    Args:
+      z: array.
+      b: threshold >= 0, broadcastable against ``z`` (traced).
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.hard(jnp.array([-2.0, 0.5, 3.0]), 1.0).tolist()
+      [-2.0, 0.0, 3.0]
+    """
     b = _thr(b, z)
     return jnp.where(jnp.abs(z) > b, z, jnp.zeros_like(z))
 
 
 def nonneg_soft(z: jax.Array, b) -> jax.Array:
-    """Non-negative soft thresholding S+_b(z) = max(z - b, 0) = ReLU(z - b)."""
+    """Non-negative soft thresholding S+_b(z) = max(z - b, 0) = ReLU(z - b), the prox of b ||.||_1 plus the
+    indicator of a >= 0 (a CNN's ReLU with bias -b; Papyan, Romano & Elad, JMLR 2017).
+
+    Args:
+      z: array.
+      b: threshold, broadcastable against ``z`` (traced).
+
+    Returns:
+      array of ``z``'s shape and dtype, >= 0.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.nonneg_soft(jnp.array([-2.0, 0.5, 3.0]), 1.0).tolist()
+      [0.0, 0.0, 2.0]
+    """
     b = _thr(b, z)
     return jax.nn.relu(z - b)
 
 
 def top_k(z: jax.Array, k: int) -> jax.Array:
-    """Projection onto {a : ||a||_0 <= k}: keep the ``k`` entries of largest magnitude of the whole array.
+    """Projection onto {a : ||a||_0 <= k}: keep the ``k`` entries of largest magnitude of the whole array (the
+    step of iterative hard thresholding; Blumensath & Davies, "Iterative hard thresholding for compressed
+    sensing", Appl. Comput. Harmon. Anal. 2009).
 
     ``k`` is static (it fixes sizes). Ties are broken by position (lowest index kept), so exactly
     ``min(k, z.size)`` entries survive. Batch with ``jax.vmap``.
+
+    Args:
+      z: array.
+      k: number of entries kept, a positive Python int.
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.top_k(jnp.array([0.5, -3.0, 1.0, 2.0]), 2).tolist()
+      [0.0, -3.0, 0.0, 2.0]
     """
     k = check_positive_int("k", k)
     flat = z.reshape(-1)
@@ -72,10 +134,26 @@ def top_k(z: jax.Array, k: int) -> jax.Array:
 
 
 def group_soft(z: jax.Array, b, axis=-1) -> jax.Array:
-    """Group (block) soft thresholding: z_g max(1 - b/||z_g||_2, 0), each group a slice along ``axis``.
+    """Group (block) soft thresholding z_g max(1 - b/||z_g||_2, 0), the prox of b sum_g ||a_g||_2 (group Lasso;
+    Yuan & Lin, "Model selection and estimation in regression with grouped variables", J. R. Stat. Soc. B 2006);
+    each group is a slice along ``axis``.
 
     ``b`` broadcasts against the group norms (shape of ``z`` with ``axis`` kept as size 1).
     Safe at z_g = 0 (value 0, finite gradient).
+
+    Args:
+      z: array.
+      b: threshold >= 0, broadcastable against the group norms (traced).
+      axis: the axis (or axes) along which a group runs.
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example: the group (3, 4) has norm 5, so threshold 2.5 halves it.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.group_soft(jnp.array([[3.0, 4.0], [0.3, 0.4]]), 2.5).tolist()
+      [[1.5, 2.0], [0.0, 0.0]]
     """
     sq = jnp.sum(z * z, axis=axis, keepdims=True)
     b = _thr(b, sq)
@@ -86,7 +164,22 @@ def group_soft(z: jax.Array, b, axis=-1) -> jax.Array:
 
 
 def firm(z: jax.Array, b, c) -> jax.Array:
-    """Firm shrinkage (Gao & Bruce 1997): 0 for |z| <= b, z for |z| > c, linear in between (0 < b < c)."""
+    """Firm shrinkage (Gao & Bruce, "WaveShrink with firm shrinkage", Statistica Sinica 1997): 0 for |z| <= b,
+    z for |z| > c, linear in between, sign(z) c (|z| - b) / (c - b) (0 < b < c).
+
+    Args:
+      z: array.
+      b, c: lower and upper thresholds, 0 < b < c, broadcastable against ``z`` (traced).
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.firm(jnp.array([0.5, 1.5, -3.0]), 1.0, 2.0).tolist()
+      [0.0, 1.0, -3.0]
+    """
     b = _thr(b, z)
     c = _thr(c, z)
     a = jnp.abs(z)
@@ -97,10 +190,39 @@ def firm(z: jax.Array, b, c) -> jax.Array:
 PROXES: dict[str, Callable] = {"soft": soft, "hard": hard, "nonneg_soft": nonneg_soft}
 
 
-def get(prox) -> Callable:
-    """Resolve a shrinkage by name ('soft', 'hard', 'nonneg_soft') or pass a callable ``(z, b) -> z`` through."""
+def get(prox, allowed: Optional[Sequence[str]] = None) -> Callable:
+    """The one resolver of ``prox=``: a name of ``PROXES`` (``"soft"``, ``"hard"``, ``"nonneg_soft"``) or a
+    callable ``(z, threshold) -> z``, passed through.
+
+    An algorithm that supports only some shrinkages (e.g. signed or non-negative codes, for which it knows the
+    optimality conditions) names them in ``allowed``: then ``prox`` must be one of those names (a callable is
+    refused). Call it before tracing: the ValueError names ``prox`` and lists the allowed values.
+
+    Args:
+      prox: a name or a callable.
+      allowed: the names an algorithm accepts, or None (every name of ``PROXES``, or a callable).
+
+    Returns:
+      the shrinkage function.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.get("nonneg_soft") is sj.shrink.nonneg_soft
+      True
+      >>> sj.shrink.get(lambda z, b: z)(jnp.ones(2), 0.5).tolist()
+      [1.0, 1.0]
+      >>> sj.shrink.get("hard", allowed=("soft", "nonneg_soft"))
+      Traceback (most recent call last):
+      ...
+      ValueError: prox must be one of ('soft', 'nonneg_soft'), got 'hard'
+    """
+    if allowed is not None:
+        if not (isinstance(prox, str) and prox in tuple(allowed)):
+            raise ValueError(f"prox must be one of {tuple(allowed)}, got {prox!r}")
+        return PROXES[prox]
     if callable(prox):
         return prox
-    if prox not in PROXES:
+    if not (isinstance(prox, str) and prox in PROXES):
         raise ValueError(f"prox must be one of {tuple(PROXES)} or a callable (z, threshold) -> z, got {prox!r}")
     return PROXES[prox]

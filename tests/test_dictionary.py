@@ -100,3 +100,15 @@ def test_bad_inputs():
         sj.random_gaussian(jax.random.PRNGKey(0), 0, 4)
     with pytest.raises(TypeError, match="D must be"):
         sj.as_operator("not a dictionary")
+
+
+def test_dictionary_functions_accept_a_dense_and_check_k():
+    A = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (6, 9)), np.float32)
+    np.testing.assert_allclose(sj.gram(Dense(A)), A.T @ A, rtol=1e-5)
+    np.testing.assert_allclose(sj.normalize_atoms(Dense(A)), A / np.linalg.norm(A, axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"k must be <= 8 \(number of atoms minus one\)"):
+        sj.babel(A, 9)
+    with pytest.raises(TypeError, match="k must be a Python int"):
+        sj.babel(A, 2.0)
+    with pytest.raises(ValueError, match="D must have 2 dimension"):
+        sj.mutual_coherence(np.ones(4, np.float32))

@@ -135,3 +135,28 @@ def test_gradients_defined_everywhere():
 def test_get_rejects_unknown_names():
     with pytest.raises(ValueError, match="prox"):
         shrink.get("medium")
+
+
+def test_get_error_names_prox_and_lists_the_allowed_names():
+    with pytest.raises(ValueError, match=r"prox must be one of \('soft', 'hard', 'nonneg_soft'\) or a callable"):
+        shrink.get("medium")
+    with pytest.raises(ValueError, match="prox must be one of"):
+        shrink.get(None)
+    with pytest.raises(ValueError, match="prox must be one of"):
+        shrink.get(["soft"])  # unhashable: still the prox error
+
+
+def test_get_resolves_names_and_passes_callables():
+    for name, f in (("soft", shrink.soft), ("hard", shrink.hard), ("nonneg_soft", shrink.nonneg_soft)):
+        assert shrink.get(name) is f
+    relu = lambda z, b: jax.nn.relu(z)  # noqa: E731
+    assert shrink.get(relu) is relu
+
+
+def test_get_with_allowed_names_refuses_the_others_and_callables():
+    allowed = ("soft", "nonneg_soft")
+    assert shrink.get("nonneg_soft", allowed=allowed) is shrink.nonneg_soft
+    with pytest.raises(ValueError, match=r"prox must be one of \('soft', 'nonneg_soft'\), got 'hard'"):
+        shrink.get("hard", allowed=allowed)
+    with pytest.raises(ValueError, match="prox must be one of"):
+        shrink.get(shrink.soft, allowed=allowed)

@@ -1,11 +1,13 @@
 """The ``sparsejax`` console script.
 
+    sparsejax --version                  the package version (sparsejax.__version__)
     sparsejax info                       versions, devices, default dtype
     sparsejax reproduce --list           the registered experiments
     sparsejax reproduce [NAMES...] [--quick | --preset P] [--out DIR] [--seed N]
                                          run experiments (all by default), write DIR/report.html and
                                          DIR/<name>.json; --preset runs a named preset of the experiments
-                                         that have them (e.g. mnist_classification adversarial --preset short)
+                                         that have it (every one has quick and full; mnist_classification and
+                                         adversarial also short, their default)
     sparsejax denoise IN.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
                                          CSC denoising of a grey image (sparsejax.imaging.csc_denoise)
     sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
@@ -15,7 +17,9 @@
                                          save PREFIX.npz and a PNG of the atoms (sparsejax.cli.learn)
 
 Exit status of ``reproduce``: 0 all ran and passed, 1 an experiment raised, 2 bad arguments (unknown name,
-a preset an experiment does not have), 3 all ran but some check did not pass. Exit status of ``denoise`` / ``inpaint``: 0 written, 2 bad input
+a preset an experiment does not have), 3 all ran but some check did not pass. The report marks each experiment
+PASS (ran correctly and its claim shown), RAN (ran correctly, claim not shown at this scale), FAIL or ERROR
+(``sparsejax.reproduce.report.verdict``). Exit status of ``denoise`` / ``inpaint``: 0 written, 2 bad input
 (missing file, mask size mismatch, unknown dictionary).
 """
 from __future__ import annotations
@@ -34,10 +38,11 @@ import numpy as np
 from tqdm import tqdm
 
 from sparsejax import imaging
+from sparsejax._version import VERSION
 from sparsejax.cli.learn import add_learn_parser
 from sparsejax.datasets import images as data
 from sparsejax.reproduce.registry import EXPERIMENTS, load_experiment
-from sparsejax.reproduce.report import write_report
+from sparsejax.reproduce.report import verdict, write_report
 
 __all__ = ["main"]
 
@@ -51,7 +56,24 @@ def _version(mod: str) -> str:
 
 
 def cmd_info(args) -> int:
+    """``sparsejax info``: print the versions of sparsejax, jax, jaxlib, optax, flax and numpy, JAX's backend and
+    devices, and the default float dtype.
 
+    Args:
+      args: the parsed arguments (none are read).
+
+    Returns:
+      0.
+
+    Example:
+      >>> import contextlib, io
+      >>> from sparsejax.cli.commands import main
+      >>> buf = io.StringIO()
+      >>> with contextlib.redirect_stdout(buf):
+      ...     code = main(["info"])
+      >>> code, all(word in buf.getvalue() for word in ("sparsejax", "jax", "backend", "dtype"))
+      (0, True)
+    """
     for mod in ("sparsejax", "jax", "jaxlib", "optax", "flax", "numpy"):
         print(f"{mod:10s} {_version(mod)}")
     print(f"{'backend':10s} {jax.default_backend()}")
@@ -61,15 +83,34 @@ def cmd_info(args) -> int:
 
 
 def _named_presets(mod) -> list:
-    """The preset names an experiment module accepts as ``run(..., preset=NAME)`` (string keys of its PRESETS)."""
-
+    """The preset names an experiment module accepts as ``run(..., preset=NAME)`` (the keys of its PRESETS)."""
     if "preset" not in inspect.signature(mod.run).parameters:
         return []
-    return [k for k in (getattr(mod, "PRESETS", None) or {}) if isinstance(k, str)]
+    return list(getattr(mod, "PRESETS", None) or {})
 
 
 def cmd_reproduce(args) -> int:
+    """``sparsejax reproduce``: run registered experiments and write ``report.html`` and one JSON per experiment.
 
+    All experiments are checked (known names, the requested preset) before any runs; an experiment that raises
+    is reported and the others still run.
+
+    Args:
+      args: the parsed arguments: ``names``, ``quick``, ``preset``, ``out``, ``seed``, ``list``.
+
+    Returns:
+      0 all ran and passed, 1 an experiment raised, 2 bad arguments, 3 some check did not pass.
+
+    Example:
+      >>> from sparsejax.cli.commands import main
+      >>> main(["reproduce", "--list"])  # doctest: +ELLIPSIS
+      bp_stability         experiments/bp_stability.py
+      ...
+      adversarial          experiments/adversarial.py
+      0
+      >>> main(["reproduce", "no_such_experiment"])
+      2
+    """
     if args.list:
         for name, path in EXPERIMENTS.items():
             print(f"{name:20s} {path}")
@@ -109,8 +150,7 @@ def cmd_reproduce(args) -> int:
                    "figures": [], "passed": False, "seconds": round(time.time() - t0, 2),
                    "error": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
         results.append(res)
-        status = "ERROR" if res.get("error") else ("pass" if res.get("passed") else "FAIL")
-        tqdm.write(f"{name}: {status} ({res.get('seconds', '?')} s)", file=sys.stderr)
+        tqdm.write(f"{name}: {verdict(res)} ({res.get('seconds', '?')} s)", file=sys.stderr)
     path = write_report(results, out)
     print(f"report: {path}")
     if any(r.get("error") for r in results):
@@ -141,6 +181,19 @@ def _finish(args, out, info, seconds) -> int:
 
 
 def cmd_denoise(args) -> int:
+    """``sparsejax denoise IN.png OUT.png``: CSC denoising of a grey image (``sparsejax.imaging.csc_denoise``).
+
+    Args:
+      args: the parsed arguments: ``input``, ``output``, ``lam``, ``tik_lam``, ``dict``, ``iters``, ``npad``.
+
+    Returns:
+      0 written, 2 bad input (missing file, unknown dictionary, invalid values), with the error on stderr.
+
+    Example:
+      >>> from sparsejax.cli.commands import main
+      >>> main(["denoise", "no_such_image.png", "out.png"])
+      2
+    """
     loaded = _load_for_restore(args, [args.input])
     if loaded is None:
         return 2
@@ -160,7 +213,21 @@ def cmd_denoise(args) -> int:
 
 
 def cmd_inpaint(args) -> int:
+    """``sparsejax inpaint IN.png MASK.png OUT.png``: fill the pixels where the mask is black (<= 0.5) by masked
+    CSC (``sparsejax.imaging.csc_inpaint``).
 
+    Args:
+      args: the parsed arguments: ``input``, ``mask``, ``output``, ``lam``, ``tik_lam``, ``dict``, ``iters``,
+        ``npad``, ``keep_known``.
+
+    Returns:
+      0 written, 2 bad input (missing file, mask size mismatch, unknown dictionary), with the error on stderr.
+
+    Example:
+      >>> from sparsejax.cli.commands import main
+      >>> main(["inpaint", "camera", "no_such_mask.png", "out.png"])
+      2
+    """
     loaded = _load_for_restore(args, [args.input, args.mask])
     if loaded is None:
         return 2
@@ -193,7 +260,20 @@ def _restore_args(p, lam, tik_lam, iters):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sparsejax`` command (``--version`` and the subcommands info, reproduce,
+    denoise, inpaint, learn); each subcommand sets ``func``, the function that runs it.
+
+    Returns:
+      The ``argparse.ArgumentParser``.
+
+    Example:
+      >>> from sparsejax.cli.commands import build_parser
+      >>> args = build_parser().parse_args(["denoise", "in.png", "out.png"])
+      >>> args.func.__name__, args.lam, args.dict
+      ('cmd_denoise', 0.2, 'G_8x8x32')
+    """
     ap = argparse.ArgumentParser(prog="sparsejax", description="Sparse modeling in JAX: tools and reproductions.")
+    ap.add_argument("--version", action="version", version=VERSION, help="print the version and exit")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="versions, devices and default dtype")
     p.set_defaults(func=cmd_info)
@@ -219,13 +299,33 @@ def build_parser() -> argparse.ArgumentParser:
     _restore_args(p, 0.005, 1.0, 300)
     p.add_argument("--keep-known", action="store_true", help="copy the known pixels into the output unchanged")
     p.set_defaults(func=cmd_inpaint)
-
-
     add_learn_parser(sub)
     return ap
 
 
 def main(argv=None) -> int:
+    """Run the ``sparsejax`` command.
+
+    Args:
+      argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+      The exit status of the subcommand (argparse exits with status 2 on unknown options, and with 0 after
+      ``--help`` or ``--version``).
+
+    Example:
+      >>> import contextlib, io
+      >>> import sparsejax as sj
+      >>> from sparsejax.cli.commands import main
+      >>> buf = io.StringIO()
+      >>> with contextlib.redirect_stdout(buf):
+      ...     try:
+      ...         main(["--version"])
+      ...     except SystemExit as stop:
+      ...         code = stop.code
+      >>> code, buf.getvalue().strip() == sj.__version__
+      (0, True)
+    """
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -1,12 +1,15 @@
-"""Registry of reproducible experiments: name -> module file, relative to the repository root.
+"""Registry of reproducible experiments: name -> script, relative to the repository root.
 
-Each module defines ``run(quick: bool, out_dir: Path, seed: int = 0) -> dict`` (see ``sparsejax.reproduce.report``).
-Add new experiments here.
+Each script in ``experiments/`` declares an ``EXPERIMENT`` (``sparsejax.reproduce.experiment.Experiment``: name,
+title, description, ``PRESETS``) and defines ``run(quick, out_dir, seed=0, preset=None) -> dict`` returning
+``EXPERIMENT.result(...)``. Add new experiments here.
 """
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+
+__all__ = ["EXPERIMENTS", "REPO_ROOT", "experiment_path", "load_experiment"]
 
 EXPERIMENTS: dict[str, str] = {
     "bp_stability": "experiments/bp_stability.py",
@@ -25,13 +28,46 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def experiment_path(name: str) -> Path:
+    """The script of a registered experiment.
+
+    Args:
+      name: a key of ``EXPERIMENTS``.
+
+    Returns:
+      The absolute path of ``experiments/<name>.py`` in the source checkout.
+
+    Raises:
+      KeyError naming the available experiments for an unknown ``name``.
+
+    Example:
+      >>> from sparsejax.reproduce.registry import experiment_path
+      >>> experiment_path("bp_stability").name
+      'bp_stability.py'
+    """
     if name not in EXPERIMENTS:
         raise KeyError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
     return REPO_ROOT / EXPERIMENTS[name]
 
 
 def load_experiment(name: str):
-    """Import the experiment module by file path (the experiments/ folder is not part of the package)."""
+    """Import a registered experiment's script by file path (``experiments/`` is not part of the package).
+
+    Args:
+      name: a key of ``EXPERIMENTS``.
+
+    Returns:
+      The module; it defines ``run(quick, out_dir, seed=0, preset=None)``, ``EXPERIMENT`` and ``PRESETS``.
+
+    Raises:
+      KeyError for an unknown name; FileNotFoundError when the script is missing (``sparsejax reproduce``
+      needs the source checkout, ``pip install -e .``); AttributeError when it defines no ``run``.
+
+    Example:
+      >>> from sparsejax.reproduce.registry import load_experiment
+      >>> mod = load_experiment("bp_stability")
+      >>> mod.EXPERIMENT.name, sorted(mod.PRESETS)
+      ('bp_stability', ['full', 'quick'])
+    """
     path = experiment_path(name)
     if not path.is_file():
         raise FileNotFoundError(

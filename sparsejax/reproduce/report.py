@@ -1,12 +1,11 @@
 """Self-contained HTML report of reproduced experiments (figures inlined as base64 PNG) plus one JSON each.
 
-Each experiment result is a dict {"name", "title", "description", "measured", "predicted", "figures",
-"passed", "seconds"} (an "error" key marks an experiment that failed to run); figure names are relative to
-``out_dir``.
+Each experiment result is the dict of ``sparsejax.reproduce.experiment.Experiment.result``: "name", "title",
+"description", "measured", "predicted", "figures" (names relative to ``out_dir``), "passed" (ran correctly),
+"claim_shown" (the claim's verdict) and "seconds"; an "error" key marks an experiment that failed to run.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime
 import html
@@ -19,14 +18,26 @@ import jaxlib
 import numpy as np
 
 from sparsejax._version import VERSION
+# moved to sparsejax.reproduce.experiment; importable from here as before (deprecated location)
+from sparsejax.reproduce.experiment import experiment_main, save_figure, select_preset  # noqa: F401
 
-__all__ = ["write_report", "environment"]
+__all__ = ["write_report", "environment", "verdict"]
 
 
 def environment() -> dict:
-    """Versions and devices, for the record."""
+    """Versions and devices, for the record.
 
+    Returns:
+      A dict with the versions of sparsejax, jax, jaxlib, numpy and Python, the platform, JAX's devices and
+      backend, and whether float64 is the default (``x64_default``).
 
+    Example:
+      >>> import sparsejax as sj
+      >>> from sparsejax.reproduce.report import environment
+      >>> env = environment()
+      >>> env["sparsejax"] == sj.__version__, {"jax", "jaxlib", "devices", "backend"} <= set(env)
+      (True, True)
+    """
     env = {"sparsejax": VERSION, "jax": jax.__version__, "numpy": np.__version__,
            "python": platform.python_version(), "platform": platform.platform()}
     env["jaxlib"] = jaxlib.__version__
@@ -37,6 +48,33 @@ def environment() -> dict:
         env["devices"] = [f"unavailable: {e}"]
     env["x64_default"] = bool(jax.config.jax_enable_x64)
     return env
+
+
+def verdict(result: dict) -> str:
+    """The report's status of one experiment result.
+
+    "ERROR" when it raised, "FAIL" when a check it asserts failed (``passed`` false), "PASS" when it ran
+    correctly and its claim is shown (``claim_shown`` true; a result without that field is judged by
+    ``passed`` alone), else "RAN" (correct run, claim not shown at this scale).
+
+    Args:
+      result: an experiment result dict.
+
+    Returns:
+      One of "ERROR", "FAIL", "PASS", "RAN".
+
+    Example:
+      >>> from sparsejax.reproduce.report import verdict
+      >>> verdict({"passed": True, "claim_shown": True}), verdict({"passed": True, "claim_shown": False})
+      ('PASS', 'RAN')
+      >>> verdict({"passed": False, "claim_shown": True}), verdict({"passed": False, "error": "boom"})
+      ('FAIL', 'ERROR')
+    """
+    if result.get("error"):
+        return "ERROR"
+    if not result.get("passed"):
+        return "FAIL"
+    return "PASS" if result.get("claim_shown", True) else "RAN"
 
 
 def _fmt(v, depth=0) -> str:
@@ -58,6 +96,10 @@ def _table(d: dict) -> str:
     return f"<table>{rows}</table>"
 
 
+def _yes_no(flag) -> str:
+    return "&ndash;" if flag is None else ("yes" if flag else "no")
+
+
 def _jsonable(x):
     return json.loads(json.dumps(x, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
@@ -65,7 +107,8 @@ def _jsonable(x):
 CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0;font-size:90%}th,td{border:1px solid #ccc;padding:3px 6px;
 text-align:left;vertical-align:top}th{background:#f4f4f4}.pass{color:#080;font-weight:bold}
-.fail{color:#b00;font-weight:bold}pre{background:#f8f8f8;padding:.5em;white-space:pre-wrap;font-size:85%}
+.fail{color:#b00;font-weight:bold}
+.ran{color:#a60;font-weight:bold}pre{background:#f8f8f8;padding:.5em;white-space:pre-wrap;font-size:85%}
 img{max-width:100%;border:1px solid #ddd;margin:.3em 0}.cols{display:flex;gap:1em}.cols>div{flex:1}"""
 
 
@@ -73,7 +116,27 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
                  ) -> Path:
     """Write ``out_dir/report.html`` (self-contained) and ``out_dir/<name>.json`` per experiment.
 
-    Returns the path of the HTML file.
+    The summary table gives per experiment its status (``verdict``), whether it ran correctly (``passed``),
+    whether its claim is shown (``claim_shown``) and its seconds; one section per experiment holds the
+    description, the measured and predicted tables and the figures (inlined). Each JSON file is the result with
+    the ``environment()`` added.
+
+    Args:
+      results: experiment result dicts (see ``sparsejax.reproduce.experiment``).
+      out_dir: the output folder (created); figure names are relative to it.
+      title: the page title.
+
+    Returns:
+      The path of the HTML file.
+
+    Example:
+      >>> import json, tempfile
+      >>> from sparsejax.reproduce.report import write_report
+      >>> res = {"name": "toy", "title": "a toy", "measured": {"x": 1.5}, "predicted": {"x": 1.5},
+      ...        "figures": [], "passed": True, "claim_shown": False, "seconds": 0.1}
+      >>> path = write_report([res], tempfile.mkdtemp())
+      >>> "RAN" in path.read_text(), json.loads((path.parent / "toy.json").read_text())["measured"]
+      (True, {'x': 1.5})
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,10 +146,11 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
         r = _jsonable(r)
         name = r.get("name", "unnamed")
         (out_dir / f"{name}.json").write_text(json.dumps({**r, "environment": env}, indent=2))
-        status = "error" if r.get("error") else ("pass" if r.get("passed") else "fail")
-        cls = "pass" if status == "pass" else "fail"
+        status = verdict(r)
+        cls = {"PASS": "pass", "RAN": "ran"}.get(status, "fail")
         summary.append(f"<tr><td><a href='#{html.escape(name)}'>{html.escape(name)}</a></td>"
-                       f"<td>{html.escape(r.get('title', ''))}</td><td class='{cls}'>{status.upper()}</td>"
+                       f"<td>{html.escape(r.get('title', ''))}</td><td class='{cls}'>{status}</td>"
+                       f"<td>{_yes_no(r.get('passed'))}</td><td>{_yes_no(r.get('claim_shown'))}</td>"
                        f"<td>{_fmt(r.get('seconds'))}</td></tr>")
         imgs = []
         for f in r.get("figures", []):
@@ -98,66 +162,16 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
                 imgs.append(f"<p class='fail'>missing figure {html.escape(f)}</p>")
         err = f"<pre class='fail'>{html.escape(r['error'])}</pre>" if r.get("error") else ""
         sections.append(
-            f"<h2 id='{html.escape(name)}'>{html.escape(name)} <span class='{cls}'>[{status.upper()}]</span></h2>"
+            f"<h2 id='{html.escape(name)}'>{html.escape(name)} <span class='{cls}'>[{status}]</span></h2>"
             f"<p><b>{html.escape(r.get('title', ''))}</b></p><pre>{html.escape(r.get('description', ''))}</pre>"
             f"{err}<div class='cols'><div><h3>Measured</h3>{_table(r.get('measured', {}))}</div>"
             f"<div><h3>Predicted</h3>{_table(r.get('predicted', {}))}</div></div>{''.join(imgs)}")
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p>Generated {stamp}</p>"
-           f"<h2>Summary</h2><table><tr><th>experiment</th><th>title</th><th>status</th><th>seconds</th></tr>"
+           f"<h2>Summary</h2><table><tr><th>experiment</th><th>title</th><th>status</th><th>ran correctly</th>"
+           f"<th>claim shown</th><th>seconds</th></tr>"
            f"{''.join(summary)}</table><h2>Environment</h2>{_table(env)}{''.join(sections)}</body></html>")
     path = out_dir / "report.html"
     path.write_text(doc, encoding="utf-8")
     return path
-
-
-def experiment_main(run, name: str, title: str, argv=None, presets=None) -> int:
-    """The command line of a single experiment script: ``python experiments/NAME.py [--quick] [--out DIR] [--seed N]``
-    (with ``presets``, a dict of named configurations, also ``--preset NAME``; ``--quick`` = ``--preset quick``).
-
-    Runs ``run(quick, out_dir, seed)`` (with presets: ``run(quick, out_dir, seed, preset=NAME)``), writes
-    ``DIR/NAME.json`` and returns 0 when the result passed.
-    """
-
-    ap = argparse.ArgumentParser(description=title)
-    ap.add_argument("--quick", action="store_true", help="the small preset (seconds; what CI runs)")
-    if presets:
-        ap.add_argument("--preset", choices=sorted(presets), default=None,
-                        help="a named configuration (see the script's docstring)")
-    ap.add_argument("--out", type=Path, default=Path("results"))
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    a.out.mkdir(parents=True, exist_ok=True)
-    if presets:
-        quick = a.quick or a.preset == "quick"
-        res = run(quick, a.out, a.seed, preset=a.preset)
-    else:
-        res = run(a.quick, a.out, a.seed)
-    (a.out / f"{name}.json").write_text(json.dumps(res, indent=2, default=str))
-    print(json.dumps({k: res.get(k) for k in ("name", "passed", "seconds")}))
-    return 0 if res.get("passed") else 1
-
-
-def select_preset(quick: bool, preset, presets: dict, out_dir, default: str = "short"):
-    """(tag, config, out_dir) of an experiment with named presets: "quick" when ``quick``, else ``preset`` (default
-    ``default``); ``out_dir`` is created. Raises ValueError naming the known presets."""
-    tag = "quick" if quick else (preset or default)
-    if tag not in presets:
-        raise ValueError(f"preset must be one of {sorted(presets)}, got {tag!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return tag, presets[tag], out_dir
-
-
-def save_figure(fig, out_dir, name: str, dpi: int = 110) -> str:
-    """Lay out, write ``out_dir/name`` as PNG and close ``fig`` (so long runs do not accumulate figures).
-
-    Returns ``name`` (the file name the report links to).
-    """
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(Path(out_dir) / name, dpi=dpi)
-    plt.close(fig)
-    return name

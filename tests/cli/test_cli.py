@@ -5,9 +5,20 @@ import sys
 
 import pytest
 
+import sparsejax
 from sparsejax.cli import commands as cli
-
+from sparsejax.reproduce import experiment, report
 from sparsejax.reproduce import registry as experiments_registry
+from sparsejax.reproduce.experiment import Experiment, experiment_main, select_preset
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == sparsejax.__version__
+
+
 def test_info(capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
@@ -61,8 +72,6 @@ def test_console_script_entry_point():
 def test_experiment_main_presets_and_select_preset(tmp_path, capsys):
     """``--preset NAME`` reaches run(); ``--quick`` is the quick preset; a wrong name is refused by argparse and by
     ``select_preset`` (naming the known presets)."""
-    from sparsejax.reproduce.report import experiment_main, select_preset
-
     presets = {"quick": {"n": 1}, "short": {"n": 2}, "full": {"n": 3}}
     seen = []
 
@@ -105,3 +114,56 @@ def test_reproduce_preset_reaches_the_experiment_and_a_missing_preset_is_refused
     assert not (tmp_path / "o2").exists()
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "toy", "--quick", "--preset", "short"])
+
+
+def test_helpers_stay_importable_from_the_report_module():
+    assert report.experiment_main is experiment.experiment_main
+    assert report.select_preset is experiment.select_preset and report.save_figure is experiment.save_figure
+
+
+def test_experiment_helper_result_keeps_ran_and_claim_apart(tmp_path, capsys):
+    """``Experiment``: the preset (default, --quick, --preset), the output folder, the result's fields with the two
+    verdicts kept apart, the JSON and the exit status; the report says PASS only when the claim is shown."""
+    toy = Experiment("toy", "a toy", "  Adds one.  ", {"quick": {"n": 1}, "full": {"n": 5}})
+
+    def run(quick, out_dir, seed=0, preset=None):
+        trial = toy.start(quick, preset, out_dir / "sub", seed)
+        total = trial.config["n"] + 1
+        return toy.result(trial, measured={"total": total}, predicted={"total": "n + 1"}, figures=[],
+                          passed=True, claim_shown=total > 2)
+
+    assert toy.main(run, ["--quick", "--out", str(tmp_path), "--seed", "4"]) == 0
+    res = json.loads((tmp_path / "toy.json").read_text())
+    assert {k: res[k] for k in ("name", "title", "description", "preset", "seed", "passed", "claim_shown")} == {
+        "name": "toy", "title": "a toy", "description": "Adds one.", "preset": "quick", "seed": 4,
+        "passed": True, "claim_shown": False}
+    assert res["measured"] == {"total": 2} and res["seconds"] >= 0 and (tmp_path / "sub").is_dir()
+    assert toy.main(run, ["--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "toy.json").read_text())["preset"] == "full"
+    capsys.readouterr()
+    ran, shown = run(True, tmp_path), run(False, tmp_path)
+    assert [report.verdict(r) for r in (ran, shown)] == ["RAN", "PASS"]
+    assert report.verdict({"passed": False, "claim_shown": True}) == "FAIL"
+    assert report.verdict({"passed": True, "error": "boom"}) == "ERROR"
+    html = report.write_report([ran, shown], tmp_path / "report").read_text()
+    assert "RAN" in html and "PASS" in html and "claim shown" in html
+    with pytest.raises(ValueError, match="preset must be one of"):
+        toy.start(False, "short", tmp_path)
+
+
+def test_every_experiment_has_the_full_preset_on_the_command_line(monkeypatch, capsys, tmp_path):
+    """``--preset full`` reaches every experiment (each defines it); ``--preset short`` only the two that have it."""
+    seen = []
+    real = experiments_registry.load_experiment
+
+    def load(name):
+        mod = real(name)
+        monkeypatch.setattr(mod, "run", lambda quick, out_dir, seed=0, preset=None, name=name: seen.append(
+            (name, quick, preset)) or {"name": name, "passed": True, "claim_shown": True, "seconds": 0.0})
+        return mod
+
+    monkeypatch.setattr(cli, "load_experiment", load)
+    assert cli.main(["reproduce", "--preset", "full", "--out", str(tmp_path)]) == 0
+    assert seen == [(n, False, "full") for n in experiments_registry.EXPERIMENTS]
+    assert cli.main(["reproduce", "bp_stability", "--preset", "short", "--out", str(tmp_path)]) == 2
+    assert "mnist_classification, adversarial" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 ML-ISTA, ML-FISTA, LBP, ML-LISTA).
 """
 
+from sparsejax.nn import attacks  # noqa: F401 (FGSM / PGD)
 from sparsejax.nn import unfolded
 from sparsejax.nn.unfolded import (
     CNN,

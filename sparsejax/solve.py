@@ -38,7 +38,8 @@ reuses the compiled code.
   map as its ``fixed_point``: its fixed point is ISTA's, the Lasso solution (Beck & Teboulle, "A fast
   iterative shrinkage-thresholding algorithm for linear inverse problems", SIAM J. Imaging Sci. 2009).
   The problem's arrays theta are those the solver closes over, made explicit with
-  ``jax.closure_convert``. Exact only at a converged solution: check ``converged``.
+  ``jax.closure_convert``. Reverse mode only (``jax.jvp`` refuses a custom VJP); exact only at a converged
+  solution: check ``converged``. The backward iteration runs at most ``max_iter`` steps to the same ``tol``.
 
 Divergence is reported, never hidden: ``diverged`` is set when the iterate or the objective
 becomes non-finite or the objective grows above ``divergence_factor`` times its starting value.

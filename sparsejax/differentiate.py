@@ -45,12 +45,11 @@ from sparsejax.pursuit.ista import fista_solver
 from sparsejax.pursuit.problem import objective_l1, prepare_problem
 from sparsejax.solve import Solution, Solver, check_iteration, iterate, relative_change
 
-__all__ = ["lasso_codes", "fixed_point_implicit", "GRAD_MODES", "LASSO_PROXES"]
+__all__ = ["lasso_codes", "fixed_point_implicit", "GRAD_MODES"]
 
 # deprecated alias: the values of lasso_codes' former ``grad=`` argument, each mapped to its ``mode=``
 GRAD_MODES = ("unrolled", "checkpointed", "implicit")
 _GRAD_TO_MODE = {"unrolled": "scan", "checkpointed": "checkpoint", "implicit": "implicit"}
-LASSO_PROXES = ("soft", "nonneg_soft")
 LINEAR_SOLVERS = ("auto", "dense", "cg")
 _DEFAULT_ITERS = {"scan": 200, "checkpoint": 200, "implicit": 2000, "while": 2000}
 
@@ -172,7 +171,7 @@ def lasso_codes(D, y, lam, *, mode: str | None = None, max_iter: int | None = No
       max_iter: FISTA steps (exactly this many for ``"scan"`` / ``"checkpoint"``; the cap of the while loop for
         ``"implicit"`` / ``"while"``). Default 200 for the fixed-length modes, 2000 for the others.
       tol: stopping tolerance on ||a_k - a_{k-1}|| / ||a_k|| (``"implicit"`` / ``"while"`` only).
-      prox: ``"soft"`` (signed codes) or ``"nonneg_soft"`` (a >= 0), one of ``LASSO_PROXES``.
+      prox: ``"soft"`` (signed codes) or ``"nonneg_soft"`` (a >= 0), one of ``sparsejax.shrink.SIGN_PROXES``.
       L: Lipschitz constant ||D||_2^2 (default: ``D.lipschitz()``; differentiated through in the scan
         modes, irrelevant to the implicit derivative).
       linear_solver: ``"implicit"`` backward solve on the support: ``"dense"`` (Gram matrix),
@@ -200,7 +199,7 @@ def lasso_codes(D, y, lam, *, mode: str | None = None, max_iter: int | None = No
     if max_iter is None:
         max_iter = _DEFAULT_ITERS.get(mode, 1)
     check_iteration(max_iter, tol, mode, min_iter=1)
-    shrink.get(prox, allowed=LASSO_PROXES)
+    shrink.get(prox, allowed=shrink.SIGN_PROXES)
     V.check_choice("linear_solver", linear_solver, LINEAR_SOLVERS)
     op, y, lam, dtype = prepare_problem(D, y, lam)
     if L is not None:

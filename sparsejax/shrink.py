@@ -30,7 +30,7 @@ from jax import lax
 
 from sparsejax._validate import check_positive_int
 
-__all__ = ["soft", "hard", "nonneg_soft", "top_k", "group_soft", "firm", "get", "PROXES"]
+__all__ = ["soft", "hard", "nonneg_soft", "top_k", "group_soft", "firm", "get", "PROXES", "SIGN_PROXES"]
 
 
 def _thr(b, like: jax.Array) -> jax.Array:
@@ -188,6 +188,9 @@ def firm(z: jax.Array, b, c) -> jax.Array:
 
 
 PROXES: dict[str, Callable] = {"soft": soft, "hard": hard, "nonneg_soft": nonneg_soft}
+# the l1 shrinkages, signed or non-negative codes: the ``allowed`` names of the pursuits whose algebra is that of the
+# l1 norm (OMP, LARS, ADMM, the implicit Lasso derivative)
+SIGN_PROXES = ("soft", "nonneg_soft")
 
 
 def get(prox, allowed: Optional[Sequence[str]] = None) -> Callable:
@@ -212,7 +215,7 @@ def get(prox, allowed: Optional[Sequence[str]] = None) -> Callable:
       True
       >>> sj.shrink.get(lambda z, b: z)(jnp.ones(2), 0.5).tolist()
       [1.0, 1.0]
-      >>> sj.shrink.get("hard", allowed=("soft", "nonneg_soft"))
+      >>> sj.shrink.get("hard", allowed=sj.shrink.SIGN_PROXES)
       Traceback (most recent call last):
       ...
       ValueError: prox must be one of ('soft', 'nonneg_soft'), got 'hard'

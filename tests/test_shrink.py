@@ -154,7 +154,8 @@ def test_get_resolves_names_and_passes_callables():
 
 
 def test_get_with_allowed_names_refuses_the_others_and_callables():
-    allowed = ("soft", "nonneg_soft")
+    allowed = shrink.SIGN_PROXES
+    assert allowed == ("soft", "nonneg_soft")
     assert shrink.get("nonneg_soft", allowed=allowed) is shrink.nonneg_soft
     with pytest.raises(ValueError, match=r"prox must be one of \('soft', 'nonneg_soft'\), got 'hard'"):
         shrink.get("hard", allowed=allowed)

@@ -4,16 +4,18 @@
                     [--checkpoint-dir DIR] [--out FILE.npz] [--crop PX] [--max-images N] [--method NAME]
                     [--sparsity S] [--seed N] [--quiet]
 
-IMAGES is a folder of PNG files, one PNG file, or omitted (the bundled ``data/images/camera.png``). Images are
-loaded grey in [0, 1] (``sparsejax.datasets.images.load_image``), centre-cropped to a common size (``--crop``, default the
+IMAGES is a folder of PNG files, one PNG file, or omitted (the bundled ``camera`` image). Images are loaded grey
+in [0, 1] (``sparsejax.datasets.images.load_image``), centre-cropped to a common size (``--crop``, default the
 smallest image, capped at 256 pixels so that the default run takes seconds to minutes on a CPU).
 
 * ``--kind conv`` (default): the images are high-passed (``sparsejax.imaging.tikhonov_split``, weight 5, as
   SPORCO's examples) and ``sparsejax.learn.conv.learn_conv_dictionary`` learns M filters K x K (method "admm"
-  or "optax"). Saved: ``filters`` (M, 1, K, K).
+  or "optax"; Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016).
+  Saved: ``filters`` (M, 1, K, K).
 * ``--kind dense``: K x K patches (mean removed, at most 20,000, drawn at random) and
   ``sparsejax.learn.dense.learn_dictionary`` (method "ksvd" by default with ``--sparsity`` atoms per patch,
-  default 4; "online" / "optax" use ``--lam``). Saved: ``dictionary`` (K*K, M), atoms as columns.
+  default 4; Aharon, Elad & Bruckstein, "K-SVD", IEEE TSP 2006; "online" / "optax" use ``--lam``). Saved:
+  ``dictionary`` (K*K, M), atoms as columns.
 
 Both save FILE.npz (the dictionary, ``loss`` history, kind, lam, size) and FILE.png (the atoms as an image grid);
 ``--checkpoint-dir`` makes the run resumable (rerun the same command to continue). Exit status: 0 written,
@@ -40,8 +42,22 @@ _MAX_PATCHES = 20000
 
 
 def add_learn_parser(subparsers):
-    """Add the ``learn`` subcommand to an argparse ``subparsers`` object; returns its parser
-    (``func`` default set to ``run_learn``)."""
+    """Add the ``learn`` subcommand (the options of the module docstring) to an argparse ``subparsers`` object.
+
+    Args:
+      subparsers: from ``argparse.ArgumentParser.add_subparsers``.
+
+    Returns:
+      The ``learn`` parser, its ``func`` default set to ``run_learn``.
+
+    Example:
+      >>> import argparse
+      >>> from sparsejax.cli.learn import add_learn_parser
+      >>> sub = argparse.ArgumentParser(prog="sparsejax").add_subparsers(dest="command")
+      >>> args = add_learn_parser(sub).parse_args(["--kind", "dense", "--atoms", "16"])
+      >>> args.kind, args.atoms, args.size, args.func.__name__
+      ('dense', 16, 8, 'run_learn')
+    """
     p = subparsers.add_parser("learn", help="learn a dense or convolutional dictionary from images (PNG)")
     p.add_argument("images", nargs="?", default=None, metavar="IMAGES",
                    help="a folder of PNG images or one PNG (default: the bundled camera.png)")
@@ -99,11 +115,9 @@ def _load(args):
 
 
 def _patches(imgs, size, key):
-
     H, W = imgs.shape[1:]
     if size > min(H, W):
         raise ValueError(f"--size {size} is larger than the images ({H} x {W})")
-
     P = sliding_window_view(imgs, (size, size), axis=(1, 2)).reshape(-1, size * size)
     if P.shape[0] > _MAX_PATCHES:
         idx = np.asarray(jax.random.choice(key, P.shape[0], (_MAX_PATCHES,), replace=False))
@@ -112,9 +126,21 @@ def _patches(imgs, size, key):
 
 
 def run_learn(args) -> int:
-    """Run ``sparsejax learn`` for parsed ``args`` (the options of ``add_learn_parser``); returns the exit status."""
+    """Run ``sparsejax learn``: load the images, learn the dictionary, save FILE.npz and FILE.png.
 
+    Args:
+      args: the parsed options of ``add_learn_parser``.
 
+    Returns:
+      The exit status: 0 written, 2 bad input (no image found, bad sizes or values), 3 the run diverged.
+
+    Example:
+      >>> import argparse
+      >>> from sparsejax.cli.learn import add_learn_parser, run_learn
+      >>> sub = argparse.ArgumentParser(prog="sparsejax").add_subparsers(dest="command")
+      >>> run_learn(add_learn_parser(sub).parse_args(["no_such_folder"]))
+      2
+    """
     try:
         imgs = _load(args)
     except (FileNotFoundError, ValueError, OSError) as e:

@@ -1,10 +1,12 @@
 """Bundled data: grey test images and learned convolutional dictionaries, and PNG input/output.
 
-The files live in the repository's ``data/`` folder (next to the ``sparsejax`` package in a source
-checkout, ``pip install -e .``); ``SPARSEJAX_DATA`` overrides the location.
+The files are package data (``sparsejax/datasets/files/``, carried by the wheel); ``SPARSEJAX_DATA`` overrides
+the location.
 
-    data/images/camera.png                  512x512 grey photograph (CC0; see data/images/README.md)
-    data/dictionaries/sporco_convdicts.npz  SPORCO's learned filters 'G_8x8x32', 'G_12x12x36', arrays (h, w, M)
+    files/images/camera.png                  512x512 grey photograph (CC0; see files/images/README.md)
+    files/dictionaries/sporco_convdicts.npz  SPORCO's learned filters 'G_8x8x32', 'G_12x12x36', arrays (h, w, M)
+      (Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016; SPORCO's
+      ``util.convdicts()``, BSD licence, see files/dictionaries/README.md)
 
 Functions:
 
@@ -26,7 +28,16 @@ _DICT_FILE = "sporco_convdicts.npz"
 
 
 def data_dir() -> Path:
-    """The data folder: ``$SPARSEJAX_DATA`` if set, else ``<repo>/data`` located from the package path."""
+    """The data folder: ``$SPARSEJAX_DATA`` if set, else the bundled ``sparsejax/datasets/files``.
+
+    Returns:
+      The folder holding ``images/``, ``dictionaries/`` and ``mnist/``.
+
+    Example:
+      >>> from sparsejax.datasets.images import data_dir
+      >>> sorted(p.name for p in data_dir().iterdir() if p.is_dir())
+      ['dictionaries', 'images', 'mnist']
+    """
     env = os.environ.get("SPARSEJAX_DATA")
     return Path(env) if env else Path(__file__).resolve().parent / "files"
 
@@ -34,13 +45,22 @@ def data_dir() -> Path:
 def _need(path: Path, what: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
-            f"{what} not found: {path} is missing (the bundled data lives in the source checkout's data/ "
-            "folder; install with `pip install -e .` from the repository or set SPARSEJAX_DATA)")
+            f"{what} not found: {path} is missing (the bundled data is package data in "
+            "sparsejax/datasets/files; reinstall sparsejax, or set SPARSEJAX_DATA to a folder that holds it)")
     return path
 
 
 def image_names() -> list[str]:
-    """Names of the bundled images (file stems in data/images)."""
+    """Names of the bundled images (the PNG file stems of ``data_dir() / "images"``), for ``load_image``.
+
+    Returns:
+      The sorted names (empty when the folder is missing).
+
+    Example:
+      >>> from sparsejax.datasets.images import image_names
+      >>> image_names()
+      ['camera']
+    """
     folder = data_dir() / "images"
     return sorted(p.stem for p in folder.glob("*.png")) if folder.is_dir() else []
 
@@ -50,7 +70,7 @@ def _resolve_image(name_or_path) -> Path:
     if p.is_file():
         return p
     s = str(name_or_path)
-    if os.sep not in s and "/" not in s:   # a bare name: look in data/images
+    if os.sep not in s and "/" not in s:   # a bare name: look in the bundled images
         stem = s[:-4] if s.lower().endswith(".png") else s
         return _need(data_dir() / "images" / f"{stem}.png", f"bundled image {s!r}")
     return _need(p, "image file")
@@ -62,11 +82,20 @@ def load_image(name_or_path) -> np.ndarray:
     8-bit images are divided by 255, 16-bit ones by 65535; colour / palette images are converted to grey
     (ITU-R 601-2 luma, PIL's ``"L"`` mode); an alpha channel is dropped.
 
+    Args:
+      name_or_path: a bundled image name (``image_names()``, with or without ``.png``) or a file path.
+
     Returns:
       numpy float32 array (H, W), values in [0, 1].
 
     Raises:
       FileNotFoundError naming the path when the file does not exist.
+
+    Example:
+      >>> from sparsejax.datasets.images import load_image
+      >>> x = load_image("camera")
+      >>> x.shape, x.dtype.name, float(x.min()), float(x.max())
+      ((512, 512), 'float32', 0.0, 1.0)
     """
 
     path = _resolve_image(name_or_path)
@@ -83,10 +112,26 @@ def load_image(name_or_path) -> np.ndarray:
 def save_image(path, array) -> Path:
     """Save a grey image (H, W) (or (1, H, W)) with values in [0, 1] as an 8-bit PNG; returns the path.
 
-    Values are clipped to [0, 1] and rounded. The parent folder is created if needed.
+    Values are clipped to [0, 1] and rounded to k / 255. The parent folder is created if needed.
+
+    Args:
+      path: the output file.
+      array: the image, shape (H, W) or (1, H, W).
+
+    Returns:
+      The path written.
 
     Raises:
       ValueError (naming ``array``) for a wrong shape or non-finite values.
+
+    Example: the round trip through 8 bits is exact to half a grey level.
+      >>> import tempfile
+      >>> import numpy as np
+      >>> from sparsejax.datasets.images import load_image, save_image
+      >>> x = load_image("camera")[:64, :64]
+      >>> path = save_image(tempfile.mkdtemp() + "/crop.png", x)
+      >>> bool(np.max(np.abs(load_image(path) - x)) <= 0.5 / 255)
+      True
     """
 
     a = np.asarray(array, dtype=np.float64)
@@ -107,7 +152,16 @@ def _dict_file() -> Path:
 
 
 def dictionary_names() -> list[str]:
-    """Names of the bundled convolutional dictionaries."""
+    """Names of the bundled convolutional dictionaries, for ``load_conv_dictionary``.
+
+    Returns:
+      The sorted names.
+
+    Example:
+      >>> from sparsejax.datasets.images import dictionary_names
+      >>> dictionary_names()
+      ['G_12x12x36', 'G_8x8x32']
+    """
     with np.load(_dict_file()) as z:
         return sorted(z.files)
 
@@ -117,9 +171,24 @@ def load_conv_dictionary(name: str = "G_8x8x32") -> np.ndarray:
 
     SPORCO stores (h, w, M); the filters are returned as published, float32, not renormalised: most have
     norm 1 to within 2-3 %, the last filter of each is smaller (0.13 in G_8x8x32, 0.65 in G_12x12x36).
+    Learned by Wohlberg with SPORCO's convolutional dictionary learning ("Efficient algorithms for
+    convolutional sparse representations", IEEE TIP 25(1), 2016).
+
+    Args:
+      name: one of ``dictionary_names()``.
+
+    Returns:
+      numpy float32 filters (M, 1, h, w).
 
     Raises:
       ValueError for an unknown name (listing the available ones); FileNotFoundError if the file is missing.
+
+    Example:
+      >>> import numpy as np
+      >>> from sparsejax.datasets.images import load_conv_dictionary
+      >>> f = load_conv_dictionary("G_8x8x32")
+      >>> f.shape, round(float(np.linalg.norm(f[0])), 1), round(float(np.linalg.norm(f[-1])), 2)
+      ((32, 1, 8, 8), 1.0, 0.13)
     """
     with np.load(_dict_file()) as z:
         if name not in z.files:

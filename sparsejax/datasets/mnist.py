@@ -1,7 +1,8 @@
-"""MNIST (LeCun, Cortes, Burges) from the bundled IDX files, with checksum verification.
+"""MNIST (LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document recognition", Proc. IEEE
+86(11), 1998; the database of LeCun, Cortes & Burges) from the bundled IDX files, with checksum verification.
 
-The four original IDX files, gzip-compressed, live in ``data/mnist/`` (see data/mnist/README.md; licence
-CC BY-SA 3.0, keep the attribution). ``load_mnist`` returns
+The four original IDX files, gzip-compressed, are package data in ``sparsejax/datasets/files/mnist/`` (see its
+README.md; licence CC BY-SA 3.0, keep the attribution). ``load_mnist`` returns
 
     images  float32 numpy array (N, 1, 28, 28) in [0, 1]  -- channels first, (C, H, W) per image, the
                                                             layout of ``sparsejax.conv.operator`` signals
@@ -9,8 +10,8 @@ CC BY-SA 3.0, keep the attribution). ``load_mnist`` returns
 
 Every file is checked before use: the MD5 of the *uncompressed* IDX bytes (a property of the data, the same
 for any gzip of it) and the IDX header (magic 0x803 images / 0x801 labels, sizes). ``download_mnist`` fetches
-the files for users whose checkout lacks them (it needs network access; the tests never call it) and
-verifies them the same way.
+the files into another folder (it needs network access; the tests never download) and verifies them the same
+way.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from sparsejax.datasets.images import data_dir
 __all__ = ["MNIST_FILES", "MNIST_MIRRORS", "mnist_dir", "read_idx", "load_mnist", "download_mnist",
            "verify_mnist"]
 
-# name -> (MD5 of the uncompressed file, SHA-256 of the bundled .gz), from data/mnist/README.md
+# name -> (MD5 of the uncompressed file, SHA-256 of the bundled .gz), as listed in files/mnist/README.md
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": ("6bbc9ace898e44ae57da46a324031adb",
                                    "db8f937d487057fb14a9f0fbe97f0bc8d311ab41b750d41e1ff37c43b9e55e19"),
@@ -47,7 +48,16 @@ MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
 
 
 def mnist_dir() -> Path:
-    """``<data_dir()>/mnist`` (``SPARSEJAX_DATA`` overrides the data folder)."""
+    """The folder of the four MNIST files: ``<data_dir()>/mnist`` (``SPARSEJAX_DATA`` overrides the data folder).
+
+    Returns:
+      The folder path.
+
+    Example:
+      >>> from sparsejax.datasets.mnist import MNIST_FILES, mnist_dir
+      >>> all((mnist_dir() / name).is_file() for name in MNIST_FILES)
+      True
+    """
     return data_dir() / "mnist"
 
 
@@ -67,7 +77,25 @@ def _raw(path: Path, name: str) -> bytes:
 
 def read_idx(raw: bytes, expected_magic: int | None = None) -> np.ndarray:
     """Parse an (uncompressed) IDX file of unsigned bytes: big-endian magic 0x0000 08 ndim, then ndim
-    big-endian uint32 sizes, then the data. Returns a uint8 array of those sizes."""
+    big-endian uint32 sizes, then the data.
+
+    Args:
+      raw: the file's bytes.
+      expected_magic: the magic number it must carry (0x803 images, 0x801 labels), or None.
+
+    Returns:
+      A uint8 array of the stored sizes.
+
+    Raises:
+      ValueError for a wrong magic number, a data type other than unsigned bytes, or a size mismatch.
+
+    Example:
+      >>> import numpy as np
+      >>> from sparsejax.datasets.mnist import read_idx
+      >>> raw = bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6))
+      >>> read_idx(raw, expected_magic=0x802).tolist()
+      [[0, 1, 2], [3, 4, 5]]
+    """
     if len(raw) < 4:
         raise ValueError(f"an IDX file needs at least 4 header bytes, got {len(raw)}")
     magic = int.from_bytes(raw[:4], "big")
@@ -87,8 +115,8 @@ def _file(folder: Path, name: str) -> Path:
     p = folder / name
     if not p.is_file():
         raise FileNotFoundError(
-            f"MNIST file {name} not found in {folder}. The files ship in the source checkout's data/mnist/ "
-            "folder; set SPARSEJAX_DATA to the data folder, or fetch them (network needed) with "
+            f"MNIST file {name} not found in {folder}. The files ship as package data in "
+            "sparsejax/datasets/files/mnist; set SPARSEJAX_DATA to a data folder, or fetch them (network needed) with "
             f"`python -c 'import sparsejax.datasets.mnist as m; m.download_mnist()'`")
     return p
 
@@ -106,6 +134,13 @@ def load_mnist(split: str = "train", *, limit: int | None = None, folder=None):
 
     Raises:
       FileNotFoundError when a file is missing, ValueError on a checksum or header mismatch.
+
+    Example:
+      >>> import numpy as np
+      >>> from sparsejax.datasets.mnist import load_mnist
+      >>> x, y = load_mnist("test", limit=5)
+      >>> x.shape, x.dtype.name, float(x.max()), y.tolist()
+      ((5, 1, 28, 28), 'float32', 1.0, [7, 2, 1, 0, 4])
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -125,9 +160,24 @@ def load_mnist(split: str = "train", *, limit: int | None = None, folder=None):
 
 
 def verify_mnist(folder=None) -> dict:
-    """Check all four files (MD5 of the uncompressed data and IDX headers); returns {name: md5}.
+    """Check all four files: the MD5 of the uncompressed data and the IDX headers.
 
-    Also reports whether each .gz is byte-identical to the bundled one (SHA-256), as ``name + ':gz'``."""
+    Args:
+      folder: where the four .gz files are (default ``mnist_dir()``).
+
+    Returns:
+      ``{name: md5}`` for each file, and ``{name + ":gz": bool}``: whether the .gz is byte-identical to the
+      bundled one (SHA-256).
+
+    Raises:
+      FileNotFoundError when a file is missing, ValueError on a checksum or header mismatch.
+
+    Example:
+      >>> from sparsejax.datasets.mnist import MNIST_FILES, verify_mnist
+      >>> res = verify_mnist()
+      >>> all(res[name] == md5 and res[name + ":gz"] for name, (md5, _) in MNIST_FILES.items())
+      True
+    """
     folder = mnist_dir() if folder is None else Path(folder)
     out = {}
     for name, (_, sha) in MNIST_FILES.items():
@@ -145,10 +195,29 @@ def download_mnist(folder=None, *, mirrors=MNIST_MIRRORS, overwrite: bool = Fals
 
     Each file is fetched from the first mirror that answers, written to a temporary file, checked (MD5 of
     the uncompressed data, IDX header) and only then moved into place. Files already present and valid
-    are kept unless ``overwrite``. Needs network access (never used by the tests).
+    are kept unless ``overwrite``: then nothing is fetched. Needs network access otherwise.
+
+    Args:
+      folder: the destination (created; default ``mnist_dir()``).
+      mirrors: base URLs tried in order.
+      overwrite: fetch even the files already present and valid.
+      timeout: seconds per request.
 
     Returns:
       The folder.
+
+    Raises:
+      RuntimeError listing every mirror's error when a file cannot be fetched.
+
+    Example: a folder that already holds valid files is left as it is, without network access.
+      >>> import shutil, tempfile
+      >>> from pathlib import Path
+      >>> from sparsejax.datasets.mnist import MNIST_FILES, download_mnist, mnist_dir
+      >>> folder = Path(tempfile.mkdtemp())
+      >>> for name in MNIST_FILES:
+      ...     _ = shutil.copy(mnist_dir() / name, folder / name)
+      >>> download_mnist(folder, mirrors=()) == folder
+      True
     """
     folder = mnist_dir() if folder is None else Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

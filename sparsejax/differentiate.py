@@ -42,7 +42,7 @@ from sparsejax import _validate as V
 from sparsejax import shrink
 from sparsejax.operators import Dense
 from sparsejax.pursuit.ista import fista_solver
-from sparsejax.pursuit.problem import objective_l1, prepare_problem
+from sparsejax.pursuit.problem import l1_objective, prepare_problem
 from sparsejax.solve import Solution, Solver, check_iteration, iterate, relative_change
 
 __all__ = ["lasso_codes", "fixed_point_implicit", "GRAD_MODES"]
@@ -56,7 +56,7 @@ _DEFAULT_ITERS = {"scan": 200, "checkpoint": 200, "implicit": 2000, "while": 200
 
 def _fista(op, y, lam, L, prox: str) -> Solver:
     x0 = jnp.zeros(op.code_shape, y.dtype)
-    return fista_solver(op, y, lam, L, x0, prox == "nonneg_soft")
+    return fista_solver(op, y, lam, L, x0, prox=prox)
 
 
 def _result(sol: Solution) -> Solution:
@@ -121,7 +121,7 @@ def _implicit_bwd(max_iter, prox, linear_solver, res, ct):
         return op_.adjoint(op_.apply(a) - y_) + lam_ * s
 
     def obj(op_, y_, lam_):  # envelope theorem: dF*/dtheta = partial derivative at fixed a*
-        return objective_l1(op_, y_, lam_, a)
+        return l1_objective(op_, y_, a, lam_)
 
     w = _support_solve(op, a, ct.codes, linear_solver)
     _, vjp_F = jax.vjp(F, op, y, lam)

@@ -134,8 +134,8 @@ def _solver(algorithm, D, y, lam, fixed_point=False):
 
 
 # scan / checkpoint: enough steps to sit at the solution; implicit: converged to the float64 floor
-_STEPS = {"scan": dict(max_iter=3000, tol=0.0), "checkpoint": dict(max_iter=3000, tol=0.0),
-          "implicit": dict(max_iter=20000, tol=1e-14)}
+_STEPS = {"scan": dict(max_iter=800, tol=0.0), "checkpoint": dict(max_iter=800, tol=0.0),
+          "implicit": dict(max_iter=5000, tol=1e-14)}
 
 
 def _loss_fn(algorithm, D, mode, fixed_point=False):
@@ -212,3 +212,19 @@ def test_implicit_fallback_holds_integer_leaves_and_handles_complex_ones(x64):
     assert abs(float(g_scan)) > 1e-2
     np.testing.assert_allclose(g_impl, g_scan, rtol=1e-10)
     assert int(iterate(solver(0.8), max_iter=2000, tol=1e-15, mode="implicit").state[1]) < 2000
+
+
+@pytest.mark.parametrize("pursuit", ["ista", "fista"])
+def test_the_pursuits_pass_mode_to_the_driver(pursuit, x64):
+    """sparsejax.ista / fista(mode=...): every mode of the driver, the same gradient in y."""
+    import sparsejax as sj
+
+    D, y, lam = _lasso()
+    c = jnp.cos(jnp.arange(D.shape[1]) * 0.7) + 0.5
+    run = getattr(sj, pursuit)
+    kw = {"scan": dict(max_iter=800, tol=0.0), "checkpoint": dict(max_iter=800, tol=0.0),
+          "implicit": dict(max_iter=5000, tol=1e-14)}
+    grads = {m: jax.grad(lambda y: jnp.sum(c * run(D, y, lam, mode=m, **kw[m]).codes))(y) for m in kw}
+    assert bool(run(D, y, lam, mode="implicit", **kw["implicit"]).converged)
+    np.testing.assert_allclose(grads["checkpoint"], grads["scan"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grads["implicit"], grads["scan"], rtol=1e-9, atol=1e-11)

@@ -3,9 +3,10 @@ pursuits (layered thresholding, ML-ISTA / ML-FISTA, layered BP, holistic and pro
 obey it.
 """
 
-from sparsejax.multilayer import holistic, layered, model, signals
+from sparsejax.multilayer import holistic, layered, model, result, signals
 from sparsejax.multilayer.holistic import (
     HolisticResult,
+    HolisticState,
     SubspaceState,
     holistic_oracle,
     holistic_oracle_mse,
@@ -24,6 +25,7 @@ from sparsejax.multilayer.layered import (
     check_steps,
     layer_prox_grad_step,
     layered_thresholding,
+    layered_thresholding_codes,
     ml_bp_objective,
     ml_ista,
     ml_ista_solver,
@@ -45,6 +47,7 @@ from sparsejax.multilayer.model import (
     synthesize,
     to_dense,
 )
+from sparsejax.multilayer.result import MLSolution
 from sparsejax.multilayer.signals import (
     MultiLayerSignal,
     TwoLayerSignal,
@@ -56,4 +59,12 @@ from sparsejax.multilayer.signals import (
     two_layer_dense_signal,
 )
 
-__all__ = ['holistic', 'layered', 'layered_bp', 'model', 'signals', 'SubspaceState', 'HolisticResult', 'subspace_bpdn', 'subspace_bpdn_solver', 'projection_pursuit_dense', 'holistic_pursuit', 'projection_oracle', 'holistic_oracle', 'projection_oracle_mse', 'holistic_oracle_mse', 'layered_thresholding', 'ml_ista', 'ml_ista_solver', 'ml_bp_objective', 'MLISTAState', 'MLFISTAState', 'ml_ista_step', 'objective_weights', 'check_steps', 'layer_prox_grad_step', 'back_project', 'check_layers', 'LayeredSolution', 'ProjectionSolution', 'layered_bp_unfolded', 'projection_pursuit', 'Chain', 'effective_dictionary', 'to_dense', 'molecules', 'synthesize', 'MLModel', 'TwoLayerSignal', 'MultiLayerSignal', 'two_layer_dense_signal', 'null_space', 'random_conv_layers', 'random_dense_layers', 'conv_multilayer_signal', 'dense_multilayer_signal']
+__all__ = ['holistic', 'layered', 'layered_bp', 'model', 'result', 'signals', 'MLSolution', 'SubspaceState',
+           'HolisticState', 'HolisticResult', 'subspace_bpdn', 'subspace_bpdn_solver', 'projection_pursuit_dense',
+           'holistic_pursuit', 'projection_oracle', 'holistic_oracle', 'projection_oracle_mse',
+           'holistic_oracle_mse', 'layered_thresholding', 'layered_thresholding_codes', 'ml_ista', 'ml_ista_solver',
+           'ml_bp_objective', 'MLISTAState', 'MLFISTAState', 'ml_ista_step', 'objective_weights', 'check_steps',
+           'layer_prox_grad_step', 'back_project', 'check_layers', 'LayeredSolution', 'ProjectionSolution',
+           'layered_bp_unfolded', 'projection_pursuit', 'Chain', 'effective_dictionary', 'to_dense', 'molecules',
+           'synthesize', 'MLModel', 'TwoLayerSignal', 'MultiLayerSignal', 'two_layer_dense_signal', 'null_space',
+           'random_conv_layers', 'random_dense_layers', 'conv_multilayer_signal', 'dense_multilayer_signal']

@@ -1,4 +1,4 @@
-"""Signal generators that truly obey the multi-layer sparse models (REFERENCE section 1 ML-CSC, A9).
+"""Signal generators that truly obey the multi-layer sparse models.
 
 Two-layer dense model of Aberdam, Sulam & Elad ("Multi-layer sparse coding: the holistic way",
 SIAM J. Math. Data Sci. 2019): x = D_1 G_1, G_1 = D_2 G_2 with G_2 sparse (support L_2, |L_2| = s_2) and
@@ -9,7 +9,7 @@ G_1 = D_2 G_2 (zero on C by construction; set to exactly 0 there), x = D_1 G_1, 
 Multi-layer (ML-CSC, Papyan, Romano & Elad, JMLR 2017): G_{i-1} = D_i G_i for i = K..1 (G_0 = x) from a
 sparse deepest code G_K with a chosen number of nonzeros and contrast |G_K^min| / |G_K^max|. The deeper
 dictionaries D_i (i >= 2) have sparse filters / atoms so that the intermediate codes stay sparse. The
-measured stripe l0,inf (``conv_norms.stripe_l0_inf``; plain l0 for dense layers) and contrast of every
+measured stripe l0,inf (``sparsejax.conv.norms.stripe_l0_inf``; plain l0 for dense layers) and contrast of every
 layer are returned with the signal.
 
 All generators are pure functions of a PRNG key with static sizes: jittable and vmappable over keys.
@@ -32,7 +32,7 @@ from sparsejax.conv.operator import (
     normalize_filters,
 )
 from sparsejax.dictionary import normalize_atoms
-from sparsejax.multilayer._checks import check_layers
+from sparsejax.multilayer._checks import check_layers, dense_pair
 from sparsejax.operators import Dense
 
 __all__ = ["TwoLayerSignal", "MultiLayerSignal", "two_layer_dense_signal", "null_space",
@@ -40,16 +40,37 @@ __all__ = ["TwoLayerSignal", "MultiLayerSignal", "two_layer_dense_signal", "null
 
 
 # ----------------------------------------------------------------------------------------------------
-# two-layer dense model (A9)
+# two-layer dense model
 # ----------------------------------------------------------------------------------------------------
 class TwoLayerSignal(NamedTuple):
-    x: jax.Array            # clean signal D_1 G_1, shape (n,)
-    y: jax.Array            # x + noise
-    G1: jax.Array           # (m_1,), exactly zero on cosupport1
-    G2: jax.Array           # (m_2,), supported on support2
-    support2: jax.Array     # (s_2,) int32, sorted
-    cosupport1: jax.Array   # (l_1,) int32, sorted
-    noise: jax.Array        # (n,)
+    """A signal of the two-layer dense model (``two_layer_dense_signal``).
+
+    Attributes:
+      x: the clean signal D_1 G_1, shape (n,).
+      y: x + noise.
+      G1: (m_1,), exactly zero on cosupport1.
+      G2: (m_2,), supported on support2.
+      support2: (s_2,) int32, sorted.
+      cosupport1: (l_1,) int32, sorted.
+      noise: (n,).
+
+    Example:
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> D1 = sj.random_gaussian(jax.random.PRNGKey(0), 6, 8)
+      >>> D2 = sj.random_gaussian(jax.random.PRNGKey(1), 8, 5)
+      >>> sig = sj.multilayer.two_layer_dense_signal(jax.random.PRNGKey(2), D1, D2, 3, 1)
+      >>> sig.support2.shape, sig.cosupport1.shape, float(sig.G1[sig.cosupport1[0]])
+      ((3,), (1,), 0.0)
+    """
+
+    x: jax.Array
+    y: jax.Array
+    G1: jax.Array
+    G2: jax.Array
+    support2: jax.Array
+    cosupport1: jax.Array
+    noise: jax.Array
 
 
 def null_space(A, dim: int) -> jax.Array:
@@ -57,23 +78,26 @@ def null_space(A, dim: int) -> jax.Array:
 
     K = the last ``dim`` right singular vectors of A (SVD with ``full_matrices=True``), shape (cols, dim);
     A K = 0 and K^T K = I when rank(A) = cols - dim.
+
+    Args:
+      A: (rows, cols) matrix (rows may be 0: then K is the last ``dim`` columns of the identity).
+      dim: the static dimension of the null space.
+
+    Returns:
+      K, shape (cols, dim).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> K = sj.multilayer.null_space(jnp.array([[1.0, 1.0, 0.0]]), 2)
+      >>> K.shape, bool(jnp.allclose(jnp.array([[1.0, 1.0, 0.0]]) @ K, 0.0, atol=1e-6))
+      ((3, 2), True)
     """
     cols = A.shape[-1]
     if A.shape[-2] == 0:
         return jnp.eye(cols, dtype=A.dtype)[:, cols - dim:]
     _, _, vh = jnp.linalg.svd(A, full_matrices=True)
     return vh[cols - dim:].T
-
-
-def _check_pair(D1, D2):
-    D1 = V.as_float_array("D1", D1.atoms if isinstance(D1, Dense) else D1)
-    D2 = V.as_float_array("D2", D2.atoms if isinstance(D2, Dense) else D2)
-    V.check_ndim("D1", D1, (2,), "n x m_1 atoms")
-    V.check_ndim("D2", D2, (2,), "m_1 x m_2 atoms")
-    if D2.shape[0] != D1.shape[1]:
-        raise ValueError(f"D2 must have m_1 = {D1.shape[1]} rows (one per atom of D1), got shape {tuple(D2.shape)}")
-    dtype = jnp.result_type(D1.dtype, D2.dtype)
-    return D1.astype(dtype), D2.astype(dtype)
 
 
 def _random_subset(key, n: int, k: int) -> jax.Array:
@@ -100,7 +124,8 @@ def _two_layer(key, D1, D2, amplitude, sigma, *, s2, l1):
 
 
 def two_layer_dense_signal(key, D1, D2, s2: int, l1: int, *, amplitude=1.0, sigma=0.0) -> TwoLayerSignal:
-    """Draw a signal of the two-layer dense model with a sparse G_2 and a co-sparse G_1 (REFERENCE A9).
+    """Draw a signal of the two-layer dense model with a sparse G_2 and a co-sparse G_1 (Aberdam, Sulam, Elad,
+    "Multi-layer sparse coding: the holistic way", SIAM J. Math. Data Sci. 2019).
 
     L_2: s_2 random atoms of D_2; C: l_1 random entries of G_1; K = null(D_2[C, L_2]) (orthonormal,
     s_2 x (s_2 - l_1)); alpha ~ N(0, I); G_2[L_2] = K alpha; G_1 = D_2 G_2 (set exactly to 0 on C);
@@ -117,19 +142,22 @@ def two_layer_dense_signal(key, D1, D2, s2: int, l1: int, *, amplitude=1.0, sigm
     Returns:
       ``TwoLayerSignal(x, y, G1, G2, support2, cosupport1, noise)``.
 
-    Reference: A. Aberdam, J. Sulam, M. Elad, "Multi-layer sparse coding: the holistic way", SIMODS 2019.
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D1 = sj.random_gaussian(jax.random.PRNGKey(0), 6, 8)
+      >>> D2 = sj.random_gaussian(jax.random.PRNGKey(1), 8, 5)
+      >>> sig = sj.multilayer.two_layer_dense_signal(jax.random.PRNGKey(2), D1, D2, 3, 1, amplitude=2.0)
+      >>> int(jnp.sum(sig.G2 != 0)), round(float(jnp.linalg.norm(sig.x)), 4)
+      (3, 2.0)
     """
-    D1, D2 = _check_pair(D1, D2)
+    D1, D2 = dense_pair(D1, D2)
     m1, m2 = D2.shape
     s2 = V.check_positive_int("s2", s2, m2, "number of atoms of D2")
-    if isinstance(l1, bool) or not isinstance(l1, int) or l1 < 0:
-        raise TypeError(f"l1 must be a non-negative Python int (static), got {l1!r}")
+    l1 = V.check_int("l1", l1, 0, m1, "m_1, the number of atoms of D1")
     if l1 >= s2:
         raise ValueError(f"l1 (cocardinality of G_1) must be < s2 = {s2} so that the null space is nonzero, got {l1}")
-    if l1 > m1:
-        raise ValueError(f"l1 must be <= m_1 = {m1}, got {l1}")
-    V.check_finite("D1", D1)
-    V.check_finite("D2", D2)
     V.check_nonnegative("amplitude", amplitude, strict=True)
     V.check_nonnegative("sigma", sigma)
     amplitude = jnp.asarray(amplitude, D1.dtype)
@@ -141,6 +169,8 @@ def two_layer_dense_signal(key, D1, D2, s2: int, l1: int, *, amplitude=1.0, sigm
 # random multi-layer dictionaries with sparse deeper layers
 # ----------------------------------------------------------------------------------------------------
 def _per_layer_ints(name, v, K, *, allow_none=False):
+    """One positive int per layer (one value for every layer, or a length-K sequence; None entries kept when
+    ``allow_none``)."""
     if v is None and allow_none:
         return (None,) * K
     if not isinstance(v, (tuple, list)):
@@ -188,6 +218,13 @@ def random_conv_layers(key, signal_shape, num_filters, filter_sizes, *, filter_n
 
     Returns:
       Tuple of ``Conv`` whose shapes chain (``layers[i].signal_shape == layers[i-1].code_shape``).
+
+    Example:
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> L = sj.multilayer.random_conv_layers(jax.random.PRNGKey(0), (1, 32), (4, 6), (5, 3), filter_nnz=2)
+      >>> [D.code_shape for D in L], int((L[1].filters[0] != 0).sum())
+      ([(4, 32), (6, 32)], 2)
     """
     signal_shape = tuple(int(v) for v in signal_shape)
     if len(signal_shape) not in (2, 3):
@@ -234,6 +271,14 @@ def random_dense_layers(key, dims, *, atom_nnz=None, dtype=jnp.float32) -> Tuple
 
     Returns:
       Tuple of ``Dense`` (D_1, ..., D_K).
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> L = sj.multilayer.random_dense_layers(jax.random.PRNGKey(0), (8, 12, 16), atom_nnz=3)
+      >>> [D.atoms.shape for D in L], int(jnp.sum(L[1].atoms[:, 0] != 0))
+      ([(8, 12), (12, 16)], 3)
     """
     if not isinstance(dims, (tuple, list)) or len(dims) < 2:
         raise TypeError(f"dims must be a sequence (n, m_1, ..., m_K) with K >= 1, got {dims!r}")
@@ -250,13 +295,33 @@ def random_dense_layers(key, dims, *, atom_nnz=None, dtype=jnp.float32) -> Tuple
 # multi-layer signals
 # ----------------------------------------------------------------------------------------------------
 class MultiLayerSignal(NamedTuple):
-    x: jax.Array                    # clean signal D_1 G_1
-    y: jax.Array                    # x + noise
-    codes: Tuple[jax.Array, ...]    # (G_1, ..., G_K)
+    """A signal of the multi-layer model (``conv_multilayer_signal``, ``dense_multilayer_signal``).
+
+    Attributes:
+      x: the clean signal D_1 G_1.
+      y: x + noise.
+      codes: (G_1, ..., G_K).
+      noise: y - x.
+      l0_inf: (K,) stripe l0,inf per layer (Conv) or ||G_i||_0 (Dense).
+      contrast: (K,) |G_i^min| / |G_i^max| over the nonzeros of G_i.
+      max_abs: (K,) |G_i^max|.
+
+    Example:
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> L = sj.multilayer.random_dense_layers(jax.random.PRNGKey(0), (8, 12, 16), atom_nnz=2)
+      >>> sig = sj.multilayer.dense_multilayer_signal(jax.random.PRNGKey(1), L, 2)
+      >>> len(sig.codes), sig.l0_inf.shape, int(sig.l0_inf[-1])
+      (2, (2,), 2)
+    """
+
+    x: jax.Array
+    y: jax.Array
+    codes: Tuple[jax.Array, ...]
     noise: jax.Array
-    l0_inf: jax.Array               # (K,) stripe l0,inf per layer (Conv) or ||G_i||_0 (Dense)
-    contrast: jax.Array             # (K,) |G_i^min| / |G_i^max| over the nonzeros of G_i
-    max_abs: jax.Array              # (K,) |G_i^max|
+    l0_inf: jax.Array
+    contrast: jax.Array
+    max_abs: jax.Array
 
 
 def _synth_exact(D, G):
@@ -359,8 +424,16 @@ def conv_multilayer_signal(key, layers, nnz_K: int, *, contrast=0.5, scale=1.0, 
       measured with ``conv_norms.stripe_l0_inf`` (window ceil(k/s) per axis for stride s: codes whose atoms
       overlap one patch), contrast[i] = |G_{i+1}^min| / |G_{i+1}^max|.
 
-    Reference: V. Papyan, Y. Romano, M. Elad, "Convolutional neural networks analyzed via convolutional
-    sparse coding", JMLR 2017.
+    The model: V. Papyan, Y. Romano, M. Elad, "Convolutional neural networks analyzed via convolutional
+    sparse coding", JMLR 18, 2017.
+
+    Example:
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> L = sj.multilayer.random_conv_layers(jax.random.PRNGKey(0), (1, 64), (4, 6), (5, 3), filter_nnz=2)
+      >>> sig = sj.multilayer.conv_multilayer_signal(jax.random.PRNGKey(1), L, 3, contrast=0.5)
+      >>> [G.shape for G in sig.codes], round(float(sig.contrast[-1]), 4)
+      ([(4, 64), (6, 64)], 0.5)
     """
     layers, nnz_K, contrast, scale, sigma = _check_common(layers, nnz_K, contrast, scale, sigma, Conv)
     DK = layers[-1]
@@ -392,6 +465,15 @@ def dense_multilayer_signal(key, layers, nnz_K: int, *, contrast=0.5, scale=1.0,
 
     Returns:
       ``MultiLayerSignal``; l0_inf[i] = ||G_{i+1}||_0.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> L = sj.multilayer.random_dense_layers(jax.random.PRNGKey(0), (8, 12, 16), atom_nnz=2)
+      >>> sig = sj.multilayer.dense_multilayer_signal(jax.random.PRNGKey(1), L, 2, scale=3.0)
+      >>> round(float(sig.max_abs[-1]), 4), bool(jnp.allclose(L[0].apply(sig.codes[0]), sig.x))
+      (3.0, True)
     """
     layers, nnz_K, contrast, scale, sigma = _check_common(layers, nnz_K, contrast, scale, sigma, Dense)
     mK = layers[-1].code_shape[0]

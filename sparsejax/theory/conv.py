@@ -1,7 +1,7 @@
-"""Executable stripe (convolutional) guarantees (REFERENCE section 5, T3 and T4) and a CSC signal generator
+"""Executable stripe (convolutional) guarantees (T3 and T4 of ``sparsejax.theory``) and a CSC signal generator
 that meets their conditions.
 
-Model (REFERENCE sections 1-2): Y = D G + E with D = [C_1 ... C_M] the banded circulant (periodic) convolutional
+Model (convolutional sparse coding): Y = D G + E with D = [C_1 ... C_M] the banded circulant (periodic) convolutional
 dictionary of M unit-norm filters of length n, G the (M, N) code maps, mu = mu(D) the convolutional coherence
 (``sparsejax.conv.norms.conv_coherence``: max |cross-correlation| over filter pairs and shifts |t| < n, a filter
 with itself at shift 0 excluded), and the local measures
@@ -22,7 +22,7 @@ then G is the unique solution of min ||G'||^s_{0,inf} s.t. D G' = Y (hence also 
 both OMP (run for ||G||_0 steps) and BP (min ||G'||_1 s.t. D G' = Y) recover it exactly. Note the condition is
 on the *local* (stripe) sparsity: the total number of nonzeros ||G||_0 may be far above (1 + 1/mu)/2.
 
-T4 (noisy; REFERENCE marks it "(verify)"). With the Lasso / BP
+T4 (noisy; the paper's stability result for BP, read with the constants below). With the Lasso / BP
 
         G_BP = argmin_G 1/2 ||Y - D G||_2^2 + lam ||G||_1,     lam = 4 ||E||^p_{2,inf},
 
@@ -31,7 +31,7 @@ if ||G||^s_{0,inf} < (1 + 1/mu) / 3 then
   (2) ||G_BP - G||_inf <= 7.5 ||E||^p_{2,inf},
   (3) every entry with |G_i| > 7.5 ||E||^p_{2,inf} is in supp(G_BP),
   (4) G_BP is the unique minimiser.
-The constants 4 and 7.5 are the best available reading (REFERENCE marks them "(verify)"); the tests assert
+The constants 4 and 7.5 are the best available reading of the paper (not re-derived here); the tests assert
 that the conclusions *hold* on data meeting the condition, never that the constants are tight.
 
 The bound functions follow ``sparsejax.theory.dense``: plain functions of the named quantities, working on Python
@@ -50,6 +50,7 @@ from sparsejax.conv.norms import patch_l2_inf
 from sparsejax.conv.operator import Conv
 from sparsejax.pursuit.ista import fista
 from sparsejax.pursuit.omp import omp, omp_batch
+from sparsejax.solve import check_iteration
 from sparsejax.theory._counting import largest_k_below
 
 __all__ = [
@@ -65,7 +66,7 @@ __all__ = [
     "recover_stripe_omp",
 ]
 
-# T4 constants (REFERENCE: "(verify)")
+# T4 constants, as read from Papyan, Sulam & Elad 2017 (checked to hold on data, not to be tight)
 BP_LAMBDA_FACTOR = 4.0
 BP_LINF_FACTOR = 7.5
 
@@ -79,25 +80,51 @@ def stripe_uniqueness_condition(mu, k_stripe):
     Args:
       mu: convolutional coherence of the (normalised) filters.
       k_stripe: ||G||^s_{0,inf} (array allowed).
+
+    Returns:
+      Boolean (array).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> bool(sj.theory.stripe_uniqueness_condition(1 / 13, 6)), bool(sj.theory.stripe_uniqueness_condition(1 / 13, 7))
+      (True, False)
     """
     return jnp.asarray(k_stripe) < 0.5 * (1.0 + 1.0 / jnp.asarray(mu))
 
 
 def stripe_bp_condition(mu, k_stripe):
-    """T4: ||G||^s_{0,inf} < (1 + 1/mu)/3 (Papyan, Sulam & Elad 2017; REFERENCE: verify)."""
+    """T4: ||G||^s_{0,inf} < (1 + 1/mu)/3 (Papyan, Sulam & Elad 2017; constants as read there).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> bool(sj.theory.stripe_bp_condition(1 / 13, 4)), bool(sj.theory.stripe_bp_condition(1 / 13, 5))
+      (True, False)
+    """
     return jnp.asarray(k_stripe) < (1.0 + 1.0 / jnp.asarray(mu)) / 3.0
 
 
 def stripe_bp_lambda(patch_noise):
     """T4's Lasso weight lam = 4 ||E||^p_{2,inf} (``patch_noise`` = ||E||^p_{2,inf}, see
-    ``sparsejax.conv.norms.patch_l2_inf``)."""
+    ``sparsejax.conv.norms.patch_l2_inf``).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> float(sj.theory.stripe_bp_lambda(0.25))
+      1.0
+    """
     return BP_LAMBDA_FACTOR * jnp.asarray(patch_noise)
 
 
 def stripe_bp_linf_bound(patch_noise):
     """T4's error bound ||G_BP - G||_inf <= 7.5 ||E||^p_{2,inf}; entries of G larger than it in magnitude
-    are all found. A guarantee only where ``stripe_bp_condition`` holds (constants: REFERENCE "(verify)";
-    checked to hold, not to be tight)."""
+    are all found. A guarantee only where ``stripe_bp_condition`` holds (constants as read from Papyan, Sulam &
+    Elad 2017; checked to hold, not to be tight).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> float(sj.theory.stripe_bp_linf_bound(0.1))
+      0.75
+    """
     return BP_LINF_FACTOR * jnp.asarray(patch_noise)
 
 
@@ -112,18 +139,36 @@ def max_stripe_sparsity_unique(mu, rtol: float = 1e-9) -> int:
 
     Conservative by a relative ``rtol``: a k within ``rtol`` of the threshold counts as failing it, so a
     coherence computed in floating point (just below an exact 1/p) cannot admit the edge value.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.theory.max_stripe_sparsity_unique(1 / 13)
+      6
     """
     return _largest_k_below_safe(0.5 * (1.0 + 1.0 / float(mu)), rtol)
 
 
 def max_stripe_sparsity_bp(mu, rtol: float = 1e-9) -> int:
     """Largest integer k with k < (1 + 1/mu)/3 (T4); 0 when none (mu >= 1/2). ``rtol`` as in
-    ``max_stripe_sparsity_unique``."""
+    ``max_stripe_sparsity_unique``.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.theory.max_stripe_sparsity_bp(1 / 13)
+      4
+    """
     return _largest_k_below_safe((1.0 + 1.0 / float(mu)) / 3.0, rtol)
 
 
 def stripe_support(codes, patch_noise):
-    """Entries T4 guarantees to find: |G_i| > 7.5 ||E||^p_{2,inf} (boolean mask, same shape as ``codes``)."""
+    """Entries T4 guarantees to find: |G_i| > 7.5 ||E||^p_{2,inf} (boolean mask, same shape as ``codes``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.theory.stripe_support(jnp.array([1.0, 0.5, -2.0]), 0.1).tolist()
+      [True, False, True]
+    """
     return jnp.abs(codes) > stripe_bp_linf_bound(patch_noise)
 
 
@@ -207,6 +252,15 @@ def stripe_sparse_signals(key, conv_op, k_stripe, n_signals: int, min_abs: float
 
     Returns:
       (Y, G, E): signals (B, C, N), codes (B, M, N), noise (B, C, N), Y = D G + E.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> op = sj.Conv(sj.normalize_filters(jnp.ones((2, 1, 5))), (1, 40), boundary="circular")
+      >>> Y, G, E = sj.theory.stripe_sparse_signals(jax.random.PRNGKey(0), op, 2, 3, noise_patch_level=0.1)
+      >>> Y.shape, bool(jnp.all(jax.vmap(lambda g: sj.stripe_l0_inf(g, 5))(G) <= 2))
+      ((3, 1, 40), True)
     """
     _check_conv_1d_circular(conv_op)
     n_signals = check_positive_int("n_signals", n_signals)
@@ -242,10 +296,21 @@ def recover_stripe_bp(conv_op, Y, lam, *, max_iter: int = 5000, tol: float = 1e-
 
     ``lam`` is a scalar or one value per signal (B,). T4 uses lam = ``stripe_bp_lambda(||E||^p_{2,inf})``.
     Returns the ``Solution`` (codes (B, M, N), num_steps, converged, ...).
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> op = sj.Conv(sj.normalize_filters(jnp.ones((1, 1, 3))), (1, 16), boundary="circular")
+      >>> Y = op.apply(jnp.zeros((1, 16)).at[0, 4].set(2.0))[None]
+      >>> sol = sj.theory.recover_stripe_bp(op, Y, 0.01, max_iter=2000, tol=1e-8)
+      >>> int(jnp.argmax(jnp.abs(sol.codes[0, 0]))), bool(sol.converged[0])
+      (4, True)
     """
+    max_iter = check_iteration(max_iter, tol)
     Y = jnp.asarray(Y, conv_op.dtype)
     lam = jnp.broadcast_to(jnp.asarray(lam, conv_op.dtype), Y.shape[:1])
-    return _stripe_fista(conv_op, Y, lam, int(max_iter), jnp.asarray(tol, conv_op.dtype))
+    return _stripe_fista(conv_op, Y, lam, max_iter, jnp.asarray(tol, conv_op.dtype))
 
 
 @partial(jax.jit, static_argnums=(2,))
@@ -263,6 +328,15 @@ def recover_stripe_omp(conv_op, Y, k: int, tol: float = 0.0, *, batch: bool = Fa
     ||G||_0 and ``tol`` below ~1e-7 ||y|| it can keep adding atoms with ~1e-16 coefficients after the exact fit.
 
     Returns codes (B, M, N) and the ``Solution``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> op = sj.Conv(sj.normalize_filters(jnp.ones((1, 1, 3))), (1, 16), boundary="circular")
+      >>> G = jnp.zeros((1, 16)).at[0, 4].set(2.0).at[0, 11].set(-1.0)
+      >>> codes, sol = sj.theory.recover_stripe_omp(op, op.apply(G)[None], 2)
+      >>> bool(jnp.allclose(codes[0], G, atol=1e-5))
+      True
     """
     D = conv_op.to_dense()
     Y = jnp.asarray(Y, conv_op.dtype)

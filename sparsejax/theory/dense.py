@@ -1,4 +1,6 @@
-"""Executable bounds (REFERENCE section 5, T1 and T2) and a signal generator that meets their conditions.
+"""Executable bounds of sparse coding with a dense dictionary (T1 rates, T2 stability) and a signal generator that
+meets their conditions. (T1 ... T9 number the theorems across ``sparsejax.theory``: T1-T2 here, T3-T4 in
+``sparsejax.theory.conv``, T5-T9 in ``sparsejax.theory.multilayer``.)
 
 Every bound is a plain function of the quantities it names (``mu``, ``k``, ``eps`` ...); it works on
 Python scalars and on arrays (broadcasting, jit/vmap friendly). Where a bound's condition fails the bound
@@ -26,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax._validate import as_float_array, check_ndim, check_positive_int
-from sparsejax.pursuit.admm import admm_constrained
+from sparsejax._validate import as_float_array, check_choice, check_ndim, check_nonnegative, check_positive_int
+from sparsejax.pursuit.admm import bpdn_constrained_admm
 from sparsejax.pursuit.ista import fista
 from sparsejax.pursuit.omp import omp_batch
 from sparsejax.theory._counting import largest_k_below
@@ -56,13 +58,29 @@ def ista_rate_bound(L, dist0_sq, k):
       L: the Lipschitz constant used for the step 1/L (any L >= ||D||_2^2).
       dist0_sq: ||a_0 - a*||^2 for a minimiser a*.
       k: iteration count(s), >= 1 (array allowed).
+
+    Returns:
+      The bound on F(a_k) - F*.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> float(sj.theory.ista_rate_bound(2.0, 3.0, 4))
+      0.75
     """
     k = jnp.asarray(k)
     return jnp.asarray(L) * jnp.asarray(dist0_sq) / (2.0 * k)
 
 
 def fista_rate_bound(L, dist0_sq, k):
-    """FISTA rate (Beck & Teboulle 2009, Thm 4.4): F(x_k) - F* <= 2 L ||a_0 - a*||^2 / (k + 1)^2, k >= 1."""
+    """FISTA rate (Beck & Teboulle 2009, Thm 4.4): F(x_k) - F* <= 2 L ||a_0 - a*||^2 / (k + 1)^2, k >= 1.
+
+    Args and returns as in ``ista_rate_bound``.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> float(sj.theory.fista_rate_bound(2.0, 3.0, 3))
+      0.75
+    """
     k = jnp.asarray(k)
     return 2.0 * jnp.asarray(L) * jnp.asarray(dist0_sq) / (k + 1.0) ** 2
 
@@ -74,12 +92,30 @@ def _threshold_unique(mu):
 
 def uniqueness_condition(mu, k):
     """k < (1 + 1/mu)/2: the k-sparse representation is the unique sparsest one (spark(D) >= 1 + 1/mu,
-    Donoho & Elad 2003); noiseless OMP and BP recover it (Tropp 2004)."""
+    Donoho & Elad 2003); noiseless OMP and BP recover it (Tropp 2004).
+
+    Args:
+      mu: the mutual coherence of D. k: the number of nonzeros (arrays broadcast).
+
+    Returns:
+      Boolean (array).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> bool(sj.theory.uniqueness_condition(0.125, 4)), bool(sj.theory.uniqueness_condition(0.125, 5))
+      (True, False)
+    """
     return jnp.asarray(k) < _threshold_unique(mu)
 
 
 def bp_stability_condition(mu, k):
-    """k < (1 + 1/mu)/4 (Donoho, Elad & Temlyakov 2006, Thm 3.1)."""
+    """k < (1 + 1/mu)/4 (Donoho, Elad & Temlyakov 2006, Thm 3.1): the condition of ``bp_stability_bound``.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> bool(sj.theory.bp_stability_condition(0.125, 2)), bool(sj.theory.bp_stability_condition(0.125, 3))
+      (True, False)
+    """
     return jnp.asarray(k) < 0.25 * (1.0 + 1.0 / jnp.asarray(mu))
 
 
@@ -88,6 +124,17 @@ def bp_stability_bound(mu, k, eps, delta=None):
 
     a^_BP solves min ||x||_1 s.t. ||D x - y||_2 <= delta with delta >= eps = ||v||_2 bound
     (``delta=None`` means delta = eps: 4 eps^2 / (1 - mu(4k - 1))). ``inf`` where k >= (1 + 1/mu)/4.
+
+    Args:
+      mu: coherence. k: nonzeros. eps: noise level ||v||_2. delta: the solver's tolerance (>= eps).
+
+    Returns:
+      The bound on ||a^_BP - a||_2^2 (``inf`` where the condition fails).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> round(float(sj.theory.bp_stability_bound(0.0625, 4, 0.1)), 6)
+      0.64
     """
     mu = jnp.asarray(mu)
     k = jnp.asarray(k)
@@ -103,6 +150,11 @@ def omp_exact_support_condition(mu, k, eps, amin):
 
     ``amin`` is the smallest nonzero magnitude of the true representation. With eps = 0 this is Tropp's
     (2004) exact recovery condition in its coherence form.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> bool(sj.theory.omp_exact_support_condition(0.125, 3, 0.1, 1.0))
+      True
     """
     mu = jnp.asarray(mu)
     return jnp.asarray(k) < _threshold_unique(mu) - jnp.asarray(eps) / (mu * jnp.asarray(amin))
@@ -111,7 +163,13 @@ def omp_exact_support_condition(mu, k, eps, amin):
 def omp_error_bound(mu, k, eps):
     """||a^_OMP - a||^2 <= eps^2 / (1 - mu (k - 1)) once the support is exact (Donoho, Elad & Temlyakov
     2006, Thm 5.1): least squares on the true support S gives a^_S - a_S = D_S^+ v and
-    sigma_min(D_S)^2 >= 1 - mu (k - 1) (Gershgorin). ``inf`` where 1 - mu(k - 1) <= 0."""
+    sigma_min(D_S)^2 >= 1 - mu (k - 1) (Gershgorin). ``inf`` where 1 - mu(k - 1) <= 0.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> round(float(sj.theory.omp_error_bound(0.0625, 3, 0.2)), 6)
+      0.045714
+    """
     mu = jnp.asarray(mu)
     k = jnp.asarray(k)
     den = 1.0 - mu * (k - 1.0)
@@ -122,17 +180,35 @@ def omp_error_bound(mu, k, eps):
 
 
 def max_sparsity_unique(mu) -> int:
-    """Largest k with k < (1 + 1/mu)/2 (uniqueness / noiseless OMP and BP)."""
+    """Largest k with k < (1 + 1/mu)/2 (uniqueness / noiseless OMP and BP).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.theory.max_sparsity_unique(0.125)
+      4
+    """
     return largest_k_below(0.5 * (1.0 + 1.0 / float(mu)))
 
 
 def max_sparsity_bp(mu) -> int:
-    """Largest k with k < (1 + 1/mu)/4 (T2, BP)."""
+    """Largest k with k < (1 + 1/mu)/4 (T2, BP).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.theory.max_sparsity_bp(0.125)
+      2
+    """
     return largest_k_below(0.25 * (1.0 + 1.0 / float(mu)))
 
 
 def max_sparsity_omp(mu, eps=0.0, amin=1.0) -> int:
-    """Largest k with k < (1 + 1/mu)/2 - eps/(mu amin) (T2, OMP); 0 when none."""
+    """Largest k with k < (1 + 1/mu)/2 - eps/(mu amin) (T2, OMP); 0 when none.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.theory.max_sparsity_omp(0.125, eps=0.25, amin=1.0)
+      2
+    """
     mu = float(mu)
     return largest_k_below(0.5 * (1.0 + 1.0 / mu) - float(eps) / (mu * float(amin)))
 
@@ -140,7 +216,15 @@ def max_sparsity_omp(mu, eps=0.0, amin=1.0) -> int:
 # --------------------------------------------------------------------------- test data
 def identity_hadamard(n: int, dtype=jnp.float32) -> jax.Array:
     """[I, H/sqrt(n)] (n x 2n), H the Sylvester-Hadamard matrix: the two-ortho dictionary with the
-    smallest possible coherence mu = 1/sqrt(n) (Donoho & Huo 2001). ``n`` must be a power of two."""
+    smallest possible coherence mu = 1/sqrt(n) (Donoho & Huo, "Uncertainty principles and ideal atomic
+    decomposition", IEEE Trans. IT 2001). ``n`` must be a power of two.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> D = sj.theory.identity_hadamard(16)
+      >>> D.shape, round(float(sj.mutual_coherence(D)), 6)
+      ((16, 32), 0.25)
+    """
     n = check_positive_int("n", n)
     if n & (n - 1):
         raise ValueError(f"n must be a power of two for a Sylvester-Hadamard matrix, got {n}")
@@ -169,6 +253,15 @@ def sparse_signals(key, D, k, n_signals: int, amplitude: float = 2.0, noise_eps:
 
     Returns:
       (Y, A, V): signals (B, n), codes (B, m), noise (B, n), Y = A @ D.T + V.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = sj.theory.identity_hadamard(8)
+      >>> Y, A, V = sj.theory.sparse_signals(jax.random.PRNGKey(0), D, 3, 4, noise_eps=0.1)
+      >>> Y.shape, jnp.sum(A != 0, axis=1).tolist(), [round(float(v), 4) for v in jnp.linalg.norm(V, axis=1)]
+      ((4, 8), [3, 3, 3, 3], [0.1, 0.1, 0.1, 0.1])
     """
     D = getattr(D, "atoms", D)
     D = as_float_array("D", D)
@@ -179,8 +272,7 @@ def sparse_signals(key, D, k, n_signals: int, amplitude: float = 2.0, noise_eps:
         raise ValueError(f"k must be in [0, {m}], got {k}")
     if not 0 <= min_abs <= amplitude:
         raise ValueError(f"need 0 <= min_abs <= amplitude, got min_abs={min_abs}, amplitude={amplitude}")
-    if noise_eps < 0:
-        raise ValueError(f"noise_eps must be >= 0, got {noise_eps}")
+    check_nonnegative("noise_eps", noise_eps)
     dtype = D.dtype
     k_sup, k_sgn, k_mag, k_dir, k_rad = jax.random.split(key, 5)
     u = jax.random.uniform(k_sup, (n_signals, m))
@@ -215,8 +307,17 @@ def recover_omp(D, Y, kmax: int, tol: float):
     """OMP codes (B, m) for signals Y (B, n), at most ``kmax`` atoms, stopping rule ||r|| <= tol.
 
     Uses ``sparsejax.pursuit.omp.omp_batch``. Returns ``(codes, solver_name)``.
-    """
 
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = sj.theory.identity_hadamard(8)
+      >>> Y, A, _ = sj.theory.sparse_signals(jax.random.PRNGKey(0), D, 2, 3)
+      >>> codes, _ = sj.theory.dense.recover_omp(D, Y, 2, 1e-6)
+      >>> bool(jnp.allclose(codes, A, atol=1e-4))
+      True
+    """
     D = jnp.asarray(getattr(D, "atoms", D))
     Y = jnp.asarray(Y, D.dtype)
     return omp_batch(D, Y, k=int(kmax), tol=float(tol)).codes, "sparsejax.pursuit.omp.omp_batch"
@@ -230,7 +331,7 @@ def recover_bp(D, Y, eps: float, *, method: str = "lasso", max_iter: int | None 
       The Lasso minimiser a^ solves the constrained problem with delta = ||D a^ - y|| exactly, and
       delta >= lam >= eps because |d_j^T r| = lam on the support with ||d_j|| = 1; so T2 applies with that
       delta. Fast and solved to high accuracy (default max_iter 3000, tol 1e-10).
-    method="admm": ``sparsejax.pursuit.admm.admm_constrained`` with delta = eps (default max_iter 500,
+    method="admm": ``sparsejax.pursuit.admm.bpdn_constrained_admm`` with delta = eps (default max_iter 500,
       tol 1e-7). ADMM meets the constraint only asymptotically; the effective delta reported is
       max(eps, ||D a^ - y||).
 
@@ -238,18 +339,28 @@ def recover_bp(D, Y, eps: float, *, method: str = "lasso", max_iter: int | None 
     rigorous for an inexact solution once both are verified with the returned delta.
 
     Returns ``(codes (B, m), delta (B,), solver_name)``.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = sj.theory.identity_hadamard(16)                  # mu = 1/4: T2 holds for k = 1
+      >>> Y, A, _ = sj.theory.sparse_signals(jax.random.PRNGKey(0), D, 1, 3, noise_eps=0.01)
+      >>> codes, delta, _ = sj.theory.dense.recover_bp(D, Y, 0.01)
+      >>> bound = sj.theory.bp_stability_bound(0.25, 1, 0.01, delta)
+      >>> bool(jnp.all(jnp.isfinite(bound))), bool(jnp.all(jnp.sum((codes - A) ** 2, axis=1) <= bound))
+      (True, True)
     """
+    check_choice("method", method, ("lasso", "admm"))
     D = jnp.asarray(getattr(D, "atoms", D))
     Y = jnp.asarray(Y, D.dtype)
     if method == "admm":
-        codes = _admm_batch(admm_constrained, D, Y, jnp.asarray(eps, D.dtype), max_iter or 500, tol or 1e-7)
-        name = "sparsejax.pursuit.admm.admm_constrained (delta = max(eps, residual))"
+        codes = _admm_batch(bpdn_constrained_admm, D, Y, jnp.asarray(eps, D.dtype), max_iter or 500, tol or 1e-7)
+        name = "sparsejax.pursuit.admm.bpdn_constrained_admm (delta = max(eps, residual))"
         delta = jnp.maximum(jnp.linalg.norm(codes @ D.T - Y, axis=1), eps)
-    elif method == "lasso":
+    else:
         lam = jnp.maximum(eps, 1e-3 * jnp.max(jnp.abs(Y @ D), axis=1))
         codes = _fista_batch(D, Y, lam, max_iter or 3000, tol or 1e-10)
         name = "sparsejax.fista on the Lasso, lam >= eps (delta = its residual)"
         delta = jnp.linalg.norm(codes @ D.T - Y, axis=1)
-    else:
-        raise ValueError(f"method must be 'lasso' or 'admm', got {method!r}")
     return codes, delta, name

@@ -1,8 +1,8 @@
-"""Executable multi-layer (ML-CSC) guarantees: REFERENCE section 5, T5-T9.
+"""Executable multi-layer (ML-CSC) guarantees: T5-T9 of ``sparsejax.theory``.
 
-Model (REFERENCE section 1): Y = X + E, X = D_1 G_1, G_{i-1} = D_i G_i (i = 1..K, G_0 = X), ``layers =
-(D_1, ..., D_K)`` of ``Conv`` (boundary "circular" or "full": every atom is a whole filter) or ``Dense``
-operators with unit-norm atoms. Per layer i the measured quantities (``layer_statistics``) are
+Model (ML-CSC; Papyan, Romano & Elad, JMLR 2017): Y = X + E, X = D_1 G_1, G_{i-1} = D_i G_i (i = 1..K,
+G_0 = X), ``layers = (D_1, ..., D_K)`` of ``Conv`` (boundary "circular" or "full": every atom is a whole filter)
+or ``Dense`` operators with unit-norm atoms. Per layer i the measured quantities (``layer_statistics``) are
 
     k_i   = ||G_i||^s_{0,inf}   stripe l0,inf: nonzeros of G_i whose atoms overlap one patch of G_{i-1}
                                 (Conv stride s, filter k: window ceil(k/s) per axis); Dense: ||G_i||_0
@@ -22,11 +22,13 @@ T5 layered thresholding (Papyan, Romano & Elad, "Convolutional neural networks a
    (equivalently the window K_i + eps_{i-1} < b_i < |G_i^min| - C_i - eps_{i-1} is non-empty) and the
    threshold b_i lies in that window, then supp(G_i^LT) = supp(G_i) and
        ||G_i^LT - G_i||_inf <= eps_{i-1} + C_i (+ b_i for soft),   eps_i = sqrt(p_i) (eps_{i-1} + C_i [+ b_i]).
-T6 layered BP (same paper, Thm 12; constants 4 and 7.5 are REFERENCE "(verify)", the stripe BP result of
-   Papyan, Sulam & Elad 2017 applied per layer): with xi_i = 4 eps_{i-1}, if k_i < (1 + 1/mu_i)/3 then
+T6 layered BP (same paper, Thm 12; the constants 4 and 7.5 are those of the stripe BP result of Papyan, Sulam &
+   Elad, "Working locally thinking globally", IEEE TSP 2017, applied per layer, as read from the papers): with
+   xi_i = 4 eps_{i-1}, if k_i < (1 + 1/mu_i)/3 then
    supp(G_i^LBP) inside supp(G_i), ||G_i^LBP - G_i||_inf <= 7.5 eps_{i-1}, every |G_i| entry above 7.5 eps_{i-1}
    is found, and eps_i = 7.5 sqrt(p_i) eps_{i-1} = 7.5^i eps_0 prod_{j<=i} sqrt(p_j).
-T7 projection (Sulam, Papyan, Romano & Elad, IEEE TSP 2018; REFERENCE "(verify)"): if
+T7 projection (Sulam, Papyan, Romano & Elad, "Multilayer convolutional sparse modeling: pursuit and dictionary
+   learning", IEEE TSP 2018; the form below as read from the paper, checked to hold, not to be tight): if
    k_K = ||G_K||^s_{0,inf} < (1 + 1/mu(D^{(1,K)}))/2 then any G^ with ||G^||^s_{0,inf} <= k_K and
    ||Y - D^{(1,K)} G^||_2 <= eps (= ||E||_2), e.g. the P_{0,inf}^eps solution, obeys
        ||G^ - G_K||^2 <= 4 eps^2 / (1 - (2 k_K - 1) mu(D^{(1,K)})).
@@ -75,8 +77,8 @@ __all__ = [
     "incoherent_conv_layers",
 ]
 
-LBP_LAMBDA_FACTOR = 4.0    # T6 xi_i = 4 eps_{i-1}        (REFERENCE "(verify)")
-LBP_LINF_FACTOR = 7.5      # T6 ||.||_inf <= 7.5 eps_{i-1} (REFERENCE "(verify)")
+LBP_LAMBDA_FACTOR = 4.0    # T6 xi_i = 4 eps_{i-1}        (as read from the papers; checked to hold, not to be tight)
+LBP_LINF_FACTOR = 7.5      # T6 ||.||_inf <= 7.5 eps_{i-1} (as read from the papers; checked to hold, not to be tight)
 LT_FACTOR = 0.5            # T5: k < 1/2 (1 + ...)
 
 
@@ -84,13 +86,31 @@ LT_FACTOR = 0.5            # T5: k < 1/2 (1 + ...)
 # measured quantities
 # ----------------------------------------------------------------------------------------------------
 class ModelStats(NamedTuple):
-    """Per-layer measurements of a model signal, each of shape (K,) (``layer_statistics``)."""
+    """Per-layer measurements of a model signal, each of shape (K,) (``layer_statistics``).
 
-    stripe_l0: jax.Array    # k_i = ||G_i||^s_{0,inf}
-    patch_l0: jax.Array     # p_i = ||G_i||^p_{0,inf} (footprint of D_{i+1}; ||G_K||_0 for the last layer)
-    l0: jax.Array           # ||G_i||_0
-    gmin: jax.Array         # |G_i^min| over the nonzeros
-    gmax: jax.Array         # |G_i^max|
+    Attributes:
+      stripe_l0: k_i = ||G_i||^s_{0,inf}.
+      patch_l0: p_i = ||G_i||^p_{0,inf} (footprint of D_{i+1}; ||G_K||_0 for the last layer).
+      l0: ||G_i||_0.
+      gmin: |G_i^min| over the nonzeros.
+      gmax: |G_i^max|.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> stats.l0.tolist(), stats.gmin.tolist()
+      ([2.0, 2.0], [0.5, 0.5])
+    """
+
+    stripe_l0: jax.Array
+    patch_l0: jax.Array
+    l0: jax.Array
+    gmin: jax.Array
+    gmax: jax.Array
 
 
 def _check_theory_layers(layers):
@@ -119,7 +139,13 @@ def _check_theory_layers(layers):
 
 def layer_coherences(layers) -> jax.Array:
     """(K,) mutual coherences mu(D_i): ``conv_coherence(filters, stride=s)`` for ``Conv`` (shifts that are
-    multiples of the stride), ``mutual_coherence(atoms)`` for ``Dense``."""
+    multiples of the stride), ``mutual_coherence(atoms)`` for ``Dense``.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> [round(float(m), 4) for m in sj.theory.layer_coherences(sj.theory.incoherent_conv_layers(32))]
+      [0.0769, 0.3333]
+    """
     layers = _check_theory_layers(layers)
     mus = [conv_coherence(D.filters, stride=D.stride) if isinstance(D, Conv) else mutual_coherence(D.atoms)
            for D in layers]
@@ -148,6 +174,16 @@ def layer_statistics(layers, codes) -> ModelStats:
 
     Returns:
       ``ModelStats`` of (K,) arrays (float, in the codes' dtype).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> stats.stripe_l0.tolist(), stats.gmax.tolist()
+      ([2.0, 2.0], [1.0, 1.0])
     """
     layers = _check_theory_layers(layers)
     if not isinstance(codes, (tuple, list)) or len(codes) != len(layers):
@@ -171,7 +207,14 @@ def layer_statistics(layers, codes) -> ModelStats:
 
 def noise_level(layers, noise) -> jax.Array:
     """eps_0 = ||E||^p_{2,inf} with the patch of one atom of D_1 (``patch_l2_inf``, all channels; periodic for a
-    circular D_1); ||E||_2 for a ``Dense`` D_1. |d^T E| <= eps_0 for every atom d of D_1."""
+    circular D_1); ||E||_2 for a ``Dense`` D_1. |d^T E| <= eps_0 for every atom d of D_1.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> float(sj.theory.noise_level((sj.Dense(jnp.eye(2)),), jnp.array([0.3, 0.4])))
+      0.5
+    """
     layers = check_layers(layers)
     D = layers[0]
     E = V.as_float_array("noise", noise)
@@ -182,7 +225,16 @@ def noise_level(layers, noise) -> jax.Array:
 
 
 def model_quantities(layers, codes, noise):
-    """``(layer_coherences(layers), layer_statistics(layers, codes), noise_level(layers, noise))``."""
+    """``(layer_coherences(layers), layer_statistics(layers, codes), noise_level(layers, noise))``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> layers = (sj.Dense(jnp.eye(2)),)
+      >>> mu, stats, eps0 = sj.theory.model_quantities(layers, (jnp.array([1.0, 0.0]),), jnp.array([0.3, 0.4]))
+      >>> mu.tolist(), stats.l0.tolist(), float(eps0)
+      ([0.0], [1.0], 0.5)
+    """
     return layer_coherences(layers), layer_statistics(layers, codes), noise_level(layers, noise)
 
 
@@ -191,18 +243,42 @@ def model_quantities(layers, codes, noise):
 # ----------------------------------------------------------------------------------------------------
 class LTBound(NamedTuple):
     """T5 per layer, each (K,). ``guaranteed[i]``: the conditions of layers 1..i all hold, so supp(G_i^LT) =
-    supp(G_i) and the bounds of layer i apply (they are ``inf`` otherwise)."""
+    supp(G_i) and the bounds of layer i apply (they are ``inf`` otherwise).
 
-    eps_in: jax.Array           # eps_{i-1} (eps_0 = noise level)
-    window_lo: jax.Array        # K_i + eps_{i-1}
-    window_hi: jax.Array        # |G_i^min| - C_i - eps_{i-1}
-    threshold: jax.Array        # b_i used (given, or the window midpoint)
-    stripe_condition: jax.Array  # k_i < 1/2 (1 + |G^min|/(mu |G^max|)) - eps_{i-1}/(mu |G^max|)
-    condition: jax.Array        # window_lo < b_i < window_hi
-    guaranteed: jax.Array       # conditions of layers 1..i hold
-    linf: jax.Array             # ||G_i^LT - G_i||_inf <= eps_{i-1} + C_i (+ b_i soft)
-    eps: jax.Array              # eps_i = sqrt(p_i) linf: ||G_i^LT - G_i||^p_{2,inf} (l2 for the last layer)
-    l2: jax.Array               # sqrt(||G_i||_0) linf: ||G_i^LT - G_i||_2
+    Attributes:
+      eps_in: eps_{i-1} (eps_0 = noise level).
+      window_lo: K_i + eps_{i-1}.
+      window_hi: |G_i^min| - C_i - eps_{i-1}.
+      threshold: b_i used (given, or the window midpoint).
+      stripe_condition: k_i < 1/2 (1 + |G^min|/(mu |G^max|)) - eps_{i-1}/(mu |G^max|).
+      condition: window_lo < b_i < window_hi.
+      guaranteed: the conditions of layers 1..i hold.
+      linf: ||G_i^LT - G_i||_inf <= eps_{i-1} + C_i (+ b_i soft).
+      eps: eps_i = sqrt(p_i) linf: ||G_i^LT - G_i||^p_{2,inf} (l2 for the last layer).
+      l2: sqrt(||G_i||_0) linf: ||G_i^LT - G_i||_2.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> lt = tm.lt_bound(jnp.zeros(2), stats, 0.1)
+      >>> lt.guaranteed.tolist(), [round(float(v), 4) for v in lt.threshold]
+      ([True, True], [0.25, 0.25])
+    """
+
+    eps_in: jax.Array
+    window_lo: jax.Array
+    window_hi: jax.Array
+    threshold: jax.Array
+    stripe_condition: jax.Array
+    condition: jax.Array
+    guaranteed: jax.Array
+    linf: jax.Array
+    eps: jax.Array
+    l2: jax.Array
 
 
 def _vec(name, x, K, dtype):
@@ -228,6 +304,17 @@ def lt_bound(mu, stats: ModelStats, eps0, thresholds=None, soft: bool = False) -
 
     Returns:
       ``LTBound``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> lt = tm.lt_bound(jnp.zeros(2), stats, 0.01, thresholds=(0.1, 0.2), soft=True)
+      >>> lt.condition.tolist(), [round(float(v), 4) for v in lt.linf]
+      ([True, True], [0.11, 0.3556])
     """
     k = stats.stripe_l0
     K = k.shape[0]
@@ -244,7 +331,7 @@ def lt_bound(mu, stats: ModelStats, eps0, thresholds=None, soft: bool = False) -
         lo, hi = Kint + eps, gmin - C - eps
         b = 0.5 * (lo + hi) if b_given is None else b_given[i]
         b = jnp.maximum(b, 0.0)
-        # REFERENCE form multiplied by mu |G^max| > 0 (also valid for mu = 0)
+        # the published form multiplied by mu |G^max| > 0 (also valid for mu = 0)
         stripe_cond = k[i] * mu[i] * gmax < LT_FACTOR * (mu[i] * gmax + gmin) - eps
         cond = (lo < b) & (b < hi)
         ok_so_far = ok_so_far & cond
@@ -261,26 +348,57 @@ def lt_bound(mu, stats: ModelStats, eps0, thresholds=None, soft: bool = False) -
 # T6: layered BP
 # ----------------------------------------------------------------------------------------------------
 class LBPBound(NamedTuple):
-    """T6 per layer, each (K,); ``guaranteed`` as in ``LTBound``."""
+    """T6 per layer, each (K,); ``guaranteed`` as in ``LTBound``.
 
-    eps_in: jax.Array       # eps_{i-1}
-    xi: jax.Array           # xi_i = 4 eps_{i-1}: the l1 weight the theorem prescribes
-    condition: jax.Array    # k_i < (1 + 1/mu_i)/3
+    Attributes:
+      eps_in: eps_{i-1}.
+      xi: xi_i = 4 eps_{i-1}, the l1 weight the theorem prescribes.
+      condition: k_i < (1 + 1/mu_i)/3.
+      guaranteed: the conditions of layers 1..i hold.
+      linf: ||G_i^LBP - G_i||_inf <= 7.5 eps_{i-1}; entries above it are found.
+      eps: eps_i = sqrt(p_i) linf = 7.5^i eps_0 prod sqrt(p_j).
+      l2: sqrt(||G_i||_0) linf >= ||G_i^LBP - G_i||_2 (support inclusion).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> lb = tm.lbp_bound(jnp.zeros(2), stats, 0.01)
+      >>> lb.guaranteed.tolist(), [round(float(v), 4) for v in lb.xi]
+      ([True, True], [0.04, 0.4243])
+    """
+
+    eps_in: jax.Array
+    xi: jax.Array
+    condition: jax.Array
     guaranteed: jax.Array
-    linf: jax.Array         # ||G_i^LBP - G_i||_inf <= 7.5 eps_{i-1}; entries above it are found
-    eps: jax.Array          # eps_i = sqrt(p_i) linf = 7.5^i eps_0 prod sqrt(p_j)
-    l2: jax.Array           # sqrt(||G_i||_0) linf >= ||G_i^LBP - G_i||_2 (support inclusion)
+    linf: jax.Array
+    eps: jax.Array
+    l2: jax.Array
 
 
 def lbp_bound(mu, stats: ModelStats, eps0) -> LBPBound:
-    """T6 (layered BP, Papyan, Romano & Elad JMLR 2017; constants REFERENCE "(verify)"): per layer the condition
-    ||G_i||^s_{0,inf} < (1 + 1/mu_i)/3, the prescribed l1 weight xi_i = 4 eps_{i-1} and the error bounds.
+    """T6 (layered BP, Papyan, Romano & Elad JMLR 2017, Thm 12; constants as read from the papers): per layer the
+    condition ||G_i||^s_{0,inf} < (1 + 1/mu_i)/3, the prescribed l1 weight xi_i = 4 eps_{i-1} and the error bounds.
 
     Args:
       mu: (K,) coherences. stats: ``ModelStats``. eps0: ||E||^p_{2,inf} or an upper bound of it.
 
     Returns:
       ``LBPBound``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> [round(float(v), 4) for v in tm.lbp_bound(jnp.zeros(2), stats, 0.01).linf]
+      [0.075, 0.7955]
     """
     k = stats.stripe_l0
     K = k.shape[0]
@@ -301,7 +419,18 @@ def lbp_bound(mu, stats: ModelStats, eps0) -> LBPBound:
 
 
 def lbp_eps_closed_form(stats: ModelStats, eps0) -> jax.Array:
-    """REFERENCE T6 closed form eps_i = 7.5^i eps_0 prod_{j<=i} sqrt(p_j), (K,) (no condition applied)."""
+    """T6's closed form eps_i = 7.5^i eps_0 prod_{j<=i} sqrt(p_j), (K,) (no condition applied).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> [round(float(v), 4) for v in tm.lbp_eps_closed_form(stats, 0.01)]
+      [0.1061, 1.125]
+    """
     p = stats.patch_l0.astype(jnp.result_type(stats.gmax.dtype, float))
     i = jnp.arange(1, p.shape[0] + 1, dtype=p.dtype)
     return LBP_LINF_FACTOR ** i * jnp.asarray(eps0, p.dtype) * jnp.cumprod(jnp.sqrt(p))
@@ -314,8 +443,16 @@ def effective_constants(layers):
     """(mu, nu_min, nu_max) of the effective dictionary D^{(1,K)} = D_1 ... D_K: the coherence of its
     normalised atoms and the smallest / largest squared atom norm.
 
-    All-``Conv`` models: from the molecules (``mlmodel.molecules``; effective stride = prod of strides), with
-    ``conv_coherence``; otherwise from the explicit matrix (``mlmodel.to_dense``, small models only).
+    All-``Conv`` models: from the molecules (``sparsejax.multilayer.model.molecules``; effective stride = prod of
+    strides), with ``conv_coherence``; otherwise from the explicit matrix (``sparsejax.multilayer.model.to_dense``,
+    small models only).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> mu, nu_min, nu_max = sj.theory.effective_constants((sj.Dense(jnp.eye(3)), sj.Dense(jnp.eye(3))))
+      >>> float(mu), float(nu_min), float(nu_max)
+      (0.0, 1.0, 1.0)
     """
 
     layers = _check_theory_layers(layers)
@@ -338,15 +475,28 @@ def effective_constants(layers):
 
 
 def projection_condition(mu, k):
-    """T7 condition k_K < (1 + 1/mu(D^{(1,K)}))/2 (written 2 k mu < 1 + mu, valid for mu = 0)."""
+    """T7 condition k_K < (1 + 1/mu(D^{(1,K)}))/2 (written 2 k mu < 1 + mu, valid for mu = 0).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> bool(sj.theory.projection_condition(0.25, 2)), bool(sj.theory.projection_condition(0.25, 3))
+      (True, False)
+    """
     mu = jnp.asarray(mu)
     return 2.0 * jnp.asarray(k) * mu < 1.0 + mu
 
 
 def projection_bound(mu, k, eps):
-    """T7 (REFERENCE form, "(verify)"): ||G^ - G_K||^2 <= 4 eps^2 / (1 - (2k - 1) mu) for an estimate with
-    ||G^||^s_{0,inf} <= k and residual <= eps (the P_{0,inf}^eps solution); ``inf`` where the condition fails.
-    Unit-norm effective atoms assumed (otherwise use ``projection_error_bound``)."""
+    """T7 (Sulam, Papyan, Romano & Elad, IEEE TSP 2018, as read from the paper): ||G^ - G_K||^2 <=
+    4 eps^2 / (1 - (2k - 1) mu) for an estimate with ||G^||^s_{0,inf} <= k and residual <= eps (the
+    P_{0,inf}^eps solution); ``inf`` where the condition fails. Unit-norm effective atoms assumed (otherwise use
+    ``projection_error_bound``).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> round(float(sj.theory.projection_bound(0.25, 2, 0.1)), 6), float(sj.theory.projection_bound(0.25, 3, 0.1))
+      (0.16, inf)
+    """
     mu, k, eps = jnp.asarray(mu), jnp.asarray(k), jnp.asarray(eps)
     den = 1.0 - (2.0 * k - 1.0) * mu
     ok = projection_condition(mu, k) & (den > 0)
@@ -362,7 +512,13 @@ def projection_error_bound(mu, s_union, eps, delta, nu_min=1.0, nu_max=1.0):
     support's), mu the coherence of the normalised effective atoms, nu their squared norms: ||D(G^ - G_K)||
     <= eps + delta, and Gershgorin on the Gram matrix restricted to a stripe-s support bounds its smallest
     eigenvalue below by nu_min - (s - 1) mu nu_max. ``inf`` where that is <= 0. With s = 2k, delta = eps and
-    unit atoms it is ``projection_bound``."""
+    unit atoms it is ``projection_bound``.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> round(float(sj.theory.projection_error_bound(0.25, 4, 0.1, 0.1)), 6)
+      0.16
+    """
     mu, s = jnp.asarray(mu), jnp.asarray(s_union)
     den = jnp.asarray(nu_min) - (s - 1.0) * mu * jnp.asarray(nu_max)
     ok = den > 0
@@ -374,13 +530,31 @@ def projection_error_bound(mu, s_union, eps, delta, nu_min=1.0, nu_max=1.0):
 # T8: holistic oracles, closed form vs Monte Carlo
 # ----------------------------------------------------------------------------------------------------
 class OracleCheck(NamedTuple):
-    projection_closed: jax.Array    # sigma^2 tr((D_S^T D_S)^{-1})
-    holistic_closed: jax.Array      # sigma^2 tr((N^T D_S^T D_S N)^{-1})
-    projection_mc: jax.Array        # Monte Carlo mean of ||G_2^ - G_2||^2
+    """T8 closed forms next to their Monte Carlo estimates (``oracle_mse_check``).
+
+    Attributes:
+      projection_closed, holistic_closed: sigma^2 tr((D_S^T D_S)^{-1}) and sigma^2 tr((N^T D_S^T D_S N)^{-1}).
+      projection_mc, holistic_mc: the Monte Carlo means of ||G_2^ - G_2||^2.
+      projection_se, holistic_se: the standard errors of those means.
+      projection_z, holistic_z: (mc - closed) / se.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> chk = sj.theory.oracle_mse_check(jax.random.PRNGKey(0), jnp.eye(4), jnp.eye(4), jnp.array([0, 1, 2]),
+      ...                                  jnp.array([0]), 0.1, n_trials=500)
+      >>> round(float(chk.projection_closed), 6), round(float(chk.holistic_closed), 6)
+      (0.03, 0.02)
+    """
+
+    projection_closed: jax.Array
+    holistic_closed: jax.Array
+    projection_mc: jax.Array
     holistic_mc: jax.Array
-    projection_se: jax.Array        # standard error of the Monte Carlo mean
+    projection_se: jax.Array
     holistic_se: jax.Array
-    projection_z: jax.Array         # (mc - closed) / se
+    projection_z: jax.Array
     holistic_z: jax.Array
 
 
@@ -406,6 +580,15 @@ def oracle_mse_check(key, D1, D2, support2, cosupport1, sigma, n_trials: int = 2
 
     Returns:
       ``OracleCheck``.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> chk = sj.theory.oracle_mse_check(jax.random.PRNGKey(0), jnp.eye(4), jnp.eye(4), jnp.array([0, 1, 2]),
+      ...                                  jnp.array([0]), 0.1, n_trials=500)
+      >>> bool(abs(chk.projection_z) < 5), bool(abs(chk.holistic_z) < 5)
+      (True, True)
     """
     D1 = jnp.asarray(getattr(D1, "atoms", D1))
     D2 = jnp.asarray(getattr(D2, "atoms", D2))
@@ -434,6 +617,13 @@ def classifier_margins(W, bias, G):
     both of shape (1,). Multi-class (``W`` of shape (C, *G.shape), ``bias`` (C,), decision argmax): with t the
     decided class, margins[c] = s_t - s_c and norms[c] = ||W_t - W_c||_2 for c != t; entry t is (inf, 1).
     The decision on G^ equals the one on G whenever margins > norms * ||G^ - G||_2 for every entry.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> m, n = sj.theory.classifier_margins(jnp.array([1.0, -1.0]), 0.0, jnp.array([2.0, 0.5]))
+      >>> float(m[0]), round(float(n[0]), 4)
+      (1.5, 1.4142)
     """
     W = V.as_float_array("W", W)
     G = V.as_float_array("G", G)
@@ -471,6 +661,20 @@ def lt_certified_radius(mu, stats: ModelStats, thresholds, margins, norms, soft:
     Args:
       mu, stats: as in ``lt_bound``. thresholds: (K,) b_i. margins, norms: from ``classifier_margins``.
       soft: soft thresholding.
+
+    Returns:
+      The certified radius (scalar).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> r = tm.lt_certified_radius(jnp.zeros(2), stats, (0.25, 0.25), jnp.array([1.0]), jnp.array([1.0]))
+      >>> round(float(r), 4)
+      0.1768
     """
     k = stats.stripe_l0
     K = k.shape[0]
@@ -500,7 +704,18 @@ def lbp_certified_radius(mu, stats: ModelStats, margins, norms) -> jax.Array:
     """T9 for layered BP: when every T6 condition holds (independent of the noise), LBP run with
     xi_i = 4 eps_{i-1}(r) (the budget r's bounds) keeps the decision for every ||E||^p_{2,inf} <= r as long as
     margins > norms * sqrt(||G_K||_0) 7.5^K r prod_{j<K} sqrt(p_j); the supremum of such r (0 when a condition
-    fails)."""
+    fails).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.theory import multilayer as tm
+      >>> layers = (sj.Dense(jnp.eye(4)), sj.Dense(jnp.eye(4)))        # orthonormal layers: mu = 0
+      >>> codes = (jnp.array([1.0, 0.0, 0.5, 0.0]), jnp.array([1.0, 0.0, 0.5, 0.0]))
+      >>> stats = tm.layer_statistics(layers, codes)
+      >>> round(float(tm.lbp_certified_radius(jnp.zeros(2), stats, jnp.array([1.0]), jnp.array([1.0]))), 6)
+      0.008889
+    """
     lb = lbp_bound(mu, stats, 1.0)            # linear in eps_0: the bounds at eps_0 = 1 are the slopes
     slope = lb.l2[-1]
     m = jnp.asarray(margins, slope.dtype) / jnp.asarray(norms, slope.dtype)
@@ -530,6 +745,12 @@ def incoherent_conv_layers(N: int = 256, dtype=jnp.float32):
 
     Returns:
       (D_1, D_2) ``Conv`` operators, boundary "circular", method "direct".
+
+    Example:
+      >>> import sparsejax as sj
+      >>> D1, D2 = sj.theory.incoherent_conv_layers(64)
+      >>> D1.filter_shape, D2.filter_shape, D2.signal_shape
+      ((13,), (4,), (1, 64))
     """
     N = V.check_positive_int("N", N)
     if N < 25:

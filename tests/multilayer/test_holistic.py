@@ -25,9 +25,9 @@ def test_subspace_bpdn_identity_is_bpdn(dtype):
     sol = H.projection_pursuit_dense(D1, D2, sig.y, lam, tol=tol, max_iter=5000)
     ref = fista(D1 @ D2, sig.y, lam, tol=tol, max_iter=20000)
     assert bool(sol.converged) and not bool(sol.diverged)
-    np.testing.assert_allclose(np.asarray(sol.codes), np.asarray(ref.codes), atol=tol_for(dtype, 2e-4, 1e-8))
+    np.testing.assert_allclose(np.asarray(sol.codes[1]), np.asarray(ref.codes), atol=tol_for(dtype, 2e-4, 1e-8))
     np.testing.assert_allclose(float(sol.objective), float(ref.objective), rtol=tol_for(dtype, 1e-5, 1e-10))
-    np.testing.assert_allclose(np.asarray(sol.codes),
+    np.testing.assert_allclose(np.asarray(sol.codes[1]),
                                np.asarray(H.subspace_bpdn(D1 @ D2, jnp.eye(24, dtype=dtype), sig.y, lam, tol=tol,
                                                           max_iter=5000).codes), atol=tol_for(dtype, 1e-5, 1e-10))
 
@@ -98,21 +98,22 @@ def test_holistic_recovers_noiseless_signals_and_beats_projection():
     hol = jax.vmap(lambda y: H.holistic_pursuit(D1, D2, y, lam, l1, tol=1e-6, max_iter=3000))(sig.y)
     proj = jax.vmap(lambda y: H.projection_pursuit_dense(D1, D2, y, lam, tol=1e-6, max_iter=3000))(sig.y)
     rel = lambda G: np.asarray(jnp.sum((G - sig.G2) ** 2, 1) / jnp.sum(sig.G2 ** 2, 1))  # noqa: E731
-    e_h, e_p = rel(hol.G2), rel(proj.codes)
+    e_h, e_p = rel(hol.codes[1]), rel(proj.codes[1])
     assert np.median(e_h) < 1e-2
     assert np.mean(e_h) < 0.5 * np.mean(e_p)
-    assert hol.num_steps.shape == (8, l1 + 1) and bool(jnp.all(hol.converged))
+    assert hol.stages.num_steps.shape == (8, l1 + 1) and bool(jnp.all(hol.converged))
     # the chosen cosupport indices are distinct; G_1 = D_2 G_2 is small there
-    cos = np.asarray(hol.cosupport1)
+    cos = np.asarray(hol.state.cosupport1)
     assert all(len(set(c)) == l1 for c in cos.tolist())
-    g1 = np.abs(np.asarray(hol.G1))
+    g1 = np.abs(np.asarray(hol.codes[0]))
     assert np.median([g1[b, cos[b]].max() / g1[b].max() for b in range(8)]) < 1e-2
     # one compilation for several l1: rounds=l1 + 2 with a traced l1 repeats the last K twice
     pad = jax.vmap(lambda y: H.holistic_pursuit(D1, D2, y, lam, jnp.asarray(l1), rounds=l1 + 2, tol=1e-6,
                                                 max_iter=3000))(sig.y)
-    np.testing.assert_array_equal(np.asarray(pad.cosupport1[:, :l1]), cos)
-    assert np.all(np.asarray(pad.cosupport1[:, l1:]) == -1)
-    np.testing.assert_allclose(np.asarray(pad.G2), np.asarray(hol.G2), atol=1e-4 * float(jnp.abs(sig.G2).max()))
+    np.testing.assert_array_equal(np.asarray(pad.state.cosupport1[:, :l1]), cos)
+    assert np.all(np.asarray(pad.state.cosupport1[:, l1:]) == -1)
+    np.testing.assert_allclose(np.asarray(pad.codes[1]), np.asarray(hol.codes[1]),
+                               atol=1e-4 * float(jnp.abs(sig.G2).max()))
 
 
 def test_holistic_with_l1_zero_is_projection(dtype):
@@ -121,9 +122,9 @@ def test_holistic_with_l1_zero_is_projection(dtype):
     tol = tol_for(dtype, 1e-6, 1e-12)
     hol = H.holistic_pursuit(D1, D2, sig.y, 0.05, 0, tol=tol, max_iter=5000)
     proj = H.projection_pursuit_dense(D1, D2, sig.y, 0.05, tol=tol, max_iter=5000)
-    np.testing.assert_allclose(np.asarray(hol.G2), np.asarray(proj.codes), atol=tol * 10)
-    np.testing.assert_allclose(np.asarray(hol.G1), np.asarray(D2 @ hol.G2), atol=tol * 10)
-    assert hol.cosupport1.shape == (0,)
+    np.testing.assert_allclose(np.asarray(hol.codes[1]), np.asarray(proj.codes[1]), atol=tol * 10)
+    np.testing.assert_allclose(np.asarray(hol.codes[0]), np.asarray(D2 @ hol.codes[1]), atol=tol * 10)
+    assert hol.state.cosupport1.shape == (0,)
 
 
 def test_oracle_closed_forms_match_monte_carlo(x64):

@@ -7,7 +7,7 @@ import pytest
 
 import sparsejax as sj
 from sparsejax.conv.operator import Conv
-from sparsejax.multilayer.layered import layered_thresholding, ml_bp_objective, ml_ista
+from sparsejax.multilayer.layered import layered_thresholding, layered_thresholding_codes, ml_bp_objective, ml_ista
 from sparsejax.operators import Dense
 
 
@@ -74,7 +74,7 @@ def test_layered_thresholding_equals_flax_cnn(dtype, method):
     layers, y = _conv_layers(dtype, method)
     kb = jax.random.split(jax.random.PRNGKey(7), 2)
     thr = tuple(0.3 * jax.random.uniform(k, (D.num_filters, 1, 1), dtype) for k, D in zip(kb, layers))
-    G = layered_thresholding(layers, y, thr, prox="nonneg_soft")
+    G = layered_thresholding(layers, y, thr, prox="nonneg_soft").codes
 
     net = _CNN(feats=(4, 6), kernels=((4, 4), (3, 3)), strides=(2, 2))
     params = {"params": {
@@ -93,7 +93,7 @@ def test_layered_thresholding_equals_flax_cnn(dtype, method):
 def test_layered_thresholding_equals_flax_mlp(dtype):
     layers, y = _dense_layers(dtype)
     thr = (jnp.asarray(0.2, dtype), 0.1 * jnp.arange(24, dtype=dtype) / 24)   # scalar and per-atom
-    G = layered_thresholding(layers, y, thr)
+    G = layered_thresholding_codes(layers, y, thr)
     params = {"params": {"Dense_0": {"kernel": layers[0].atoms, "bias": -jnp.full((16,), 0.2, dtype)},
                          "Dense_1": {"kernel": layers[1].atoms, "bias": -thr[1]}}}
     outs = _MLP(feats=(16, 24)).apply(params, y)
@@ -106,7 +106,7 @@ def test_layered_thresholding_equals_flax_mlp(dtype):
 def test_layered_thresholding_other_prox(x64, prox):
     layers, y = _dense_layers(np.float64)
     P = {"soft": sj.shrink.soft, "hard": sj.shrink.hard}[prox]
-    G = layered_thresholding(layers, y, (0.3, 0.2), prox=prox)
+    G = layered_thresholding(layers, y, (0.3, 0.2), prox=prox).codes
     g1 = P(layers[0].atoms.T @ y, 0.3)
     g2 = P(layers[1].atoms.T @ g1, 0.2)
     np.testing.assert_allclose(G[0], g1, atol=1e-12)
@@ -129,24 +129,24 @@ def test_first_ml_ista_sweep_is_layered_thresholding(x64, kind):
     steps = tuple(float(1.0 / D.lipschitz()) for D in layers)
 
     for st in (steps, (1.0, 1.0)):
-        sol = ml_ista(layers, y, lams, steps=st, max_iter=1, mode="scan", nonneg=True)
+        sol = ml_ista(layers, y, lams, steps=st, max_iter=1, mode="scan", prox="nonneg_soft")
         ref = layered_thresholding(tuple(_scaled(D, r) for D, r in zip(layers, st)), y,
-                                   tuple(r * l for r, l in zip(st, lams)))
+                                   tuple(r * l for r, l in zip(st, lams))).codes
         assert len(sol.state.G) == 2
         for g, rf in zip(sol.state.G, ref):
             assert float(jnp.max(jnp.abs(rf))) > 0
             np.testing.assert_allclose(g, rf, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(sol.codes, ref[-1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(sol.codes[-1], ref[-1], rtol=1e-12, atol=1e-12)
 
     # homogeneity form with the default steps r_i = 1/L_i (computed inside ml_ista)
-    sol = ml_ista(layers, y, lams, max_iter=1, mode="scan", nonneg=True)
+    sol = ml_ista(layers, y, lams, max_iter=1, mode="scan", prox="nonneg_soft")
     r1, r2 = steps
-    cnn = layered_thresholding(layers, y, (lams[0], lams[1] / r1))
+    cnn = layered_thresholding(layers, y, (lams[0], lams[1] / r1)).codes
     np.testing.assert_allclose(sol.state.G[0], r1 * cnn[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(sol.state.G[1], r1 * r2 * cnn[1], rtol=1e-9, atol=1e-12)
     # unit steps: literally the CNN with thresholds lam_i
-    sol = ml_ista(layers, y, lams, steps=(1.0, 1.0), max_iter=1, mode="scan", nonneg=True)
-    cnn = layered_thresholding(layers, y, lams)
+    sol = ml_ista(layers, y, lams, steps=(1.0, 1.0), max_iter=1, mode="scan", prox="nonneg_soft")
+    cnn = layered_thresholding(layers, y, lams).codes
     for g, c in zip(sol.state.G, cnn):
         np.testing.assert_allclose(g, c, rtol=1e-12, atol=1e-12)
 
@@ -154,7 +154,7 @@ def test_first_ml_ista_sweep_is_layered_thresholding(x64, kind):
 def test_zero_iterations_gives_zero(x64):
     layers, y = _dense_layers(np.float64)
     sol = ml_ista(layers, y, (0.1, 0.1), max_iter=0, mode="scan")
-    assert int(sol.num_steps) == 0 and float(jnp.max(jnp.abs(sol.codes))) == 0.0
+    assert int(sol.num_steps) == 0 and float(jnp.max(jnp.abs(sol.codes[-1]))) == 0.0
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -187,9 +187,9 @@ def test_lam1_zero_reduces_to_ista_on_product(x64, kind, fista):
     solver = sj.fista if fista else sj.ista
     ref = solver(A, y.reshape(-1), lam2 / r1, step=r1 * r2, max_iter=T, mode="scan")
     assert float(jnp.max(jnp.abs(ref.codes))) > 0
-    np.testing.assert_allclose(sol.codes.reshape(-1), ref.codes, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(sol.codes[-1].reshape(-1), ref.codes, rtol=1e-9, atol=1e-11)
     # the reported objective is the ML-BP objective the iteration targets: weights (0, lam2 / r1), the Lasso's
-    np.testing.assert_allclose(sol.objective, ml_bp_objective(layers, y, (0.0, lam2 / r1), sol.codes), rtol=1e-12)
+    np.testing.assert_allclose(sol.objective, ml_bp_objective(layers, y, sol.codes[-1], (0.0, lam2 / r1)), rtol=1e-12)
     lasso = 0.5 * jnp.sum((A @ ref.codes - y.reshape(-1)) ** 2) + (lam2 / r1) * jnp.sum(jnp.abs(ref.codes))
     np.testing.assert_allclose(sol.objective, lasso, rtol=1e-9)
     np.testing.assert_allclose(ref.objective, lasso, rtol=1e-9)
@@ -199,9 +199,9 @@ def test_nonneg_lam1_zero_is_not_ista(x64):
     """The reduction needs P_1 = identity; the non-negative P_1 = ReLU is not, so it must not hold."""
     layers, y = _dense_layers(np.float64)
     r1, r2 = (float(1.0 / D.lipschitz()) for D in layers)
-    sol = ml_ista(layers, y, (0.0, 0.02), steps=(r1, r2), max_iter=20, mode="scan", nonneg=True)
-    ref = sj.ista(_product(layers), y, 0.02 / r1, step=r1 * r2, max_iter=20, mode="scan", nonneg=True)
-    assert float(jnp.max(jnp.abs(sol.codes - ref.codes))) > 1e-6
+    sol = ml_ista(layers, y, (0.0, 0.02), steps=(r1, r2), max_iter=20, mode="scan", prox="nonneg_soft")
+    ref = sj.ista(_product(layers), y, 0.02 / r1, step=r1 * r2, max_iter=20, mode="scan", prox="nonneg_soft")
+    assert float(jnp.max(jnp.abs(sol.codes[-1] - ref.codes))) > 1e-6
 
 
 def test_ml_ista_and_fista_converge_to_same_point(x64):
@@ -211,7 +211,7 @@ def test_ml_ista_and_fista_converge_to_same_point(x64):
     b = ml_ista(layers, y, lams, max_iter=20000, tol=1e-11, fista=True)
     assert bool(a.converged) and bool(b.converged) and not bool(a.diverged | b.diverged)
     assert int(b.num_steps) < int(a.num_steps)
-    np.testing.assert_allclose(a.codes, b.codes, atol=1e-5)
+    np.testing.assert_allclose(a.codes[-1], b.codes[-1], atol=1e-5)
     np.testing.assert_allclose(a.objective, b.objective, rtol=1e-7)
     assert len(a.state.G) == 2 and a.state.G[0].shape == (16,)
 
@@ -224,25 +224,25 @@ def test_jit_vmap_grad():
     Y = jnp.stack([y, 2.0 * y, -y])
     lams = (0.1, 0.05)
 
-    f = jax.jit(lambda L, yy, lam: ml_ista(L, yy, lam, max_iter=5, mode="scan", nonneg=True).codes)
+    f = jax.jit(lambda L, yy, lam: ml_ista(L, yy, lam, max_iter=5, mode="scan", prox="nonneg_soft").codes[-1])
     batched = jax.vmap(f, in_axes=(None, 0, None))(layers, Y, lams)
     for i in range(3):
         np.testing.assert_allclose(batched[i], f(layers, Y[i], lams), rtol=1e-5, atol=1e-6)
-        ref = ml_ista(layers, Y[i], lams, max_iter=5, mode="scan", nonneg=True).codes
+        ref = ml_ista(layers, Y[i], lams, max_iter=5, mode="scan", prox="nonneg_soft").codes[-1]
         np.testing.assert_allclose(batched[i], ref, rtol=1e-5, atol=1e-6)
 
-    lt = jax.jit(jax.vmap(lambda yy, b: layered_thresholding(layers, yy, b)[-1], in_axes=(0, None)))
+    lt = jax.jit(jax.vmap(lambda yy, b: layered_thresholding(layers, yy, b).codes[-1], in_axes=(0, None)))
     out = lt(Y, (0.1, 0.1))
-    np.testing.assert_allclose(out[1], layered_thresholding(layers, Y[1], (0.1, 0.1))[-1], rtol=1e-5,
+    np.testing.assert_allclose(out[1], layered_thresholding_codes(layers, Y[1], (0.1, 0.1))[-1], rtol=1e-5,
                                atol=1e-6)
 
     # thresholds are traced and differentiable (CNN bias)
-    g = jax.grad(lambda b: jnp.sum(layered_thresholding(layers, y, (b, 0.05))[-1]))(jnp.float32(0.1))
+    g = jax.grad(lambda b: jnp.sum(layered_thresholding(layers, y, (b, 0.05)).codes[-1]))(jnp.float32(0.1))
     assert np.isfinite(float(g)) and float(g) < 0
     # ML-ISTA differentiable in the filters (scan mode)
     def loss(f1):
         L = (Conv(f1, (1, 20, 20), stride=2, boundary="full"), layers[1])
-        return jnp.sum(ml_ista(L, y, lams, steps=(0.1, 0.1), max_iter=3, mode="scan").codes ** 2)
+        return jnp.sum(ml_ista(L, y, lams, steps=(0.1, 0.1), max_iter=3, mode="scan").codes[-1] ** 2)
     gf = jax.grad(loss)(layers[0].filters)
     assert gf.shape == layers[0].filters.shape and bool(jnp.all(jnp.isfinite(gf)))
 

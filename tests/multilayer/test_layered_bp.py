@@ -90,7 +90,7 @@ def test_layered_bp_kkt_per_layer(dtype, kind):
 def test_layered_bp_nonneg_kkt(x64):
     layers, y = _dense_layers(np.float64)
     xis = (0.2, jnp.linspace(0.05, 0.15, 30))           # a per-atom weight on the second layer
-    sol = layered_bp(layers, y, xis, max_iter=20000, tol=1e-13, nonneg=True)
+    sol = layered_bp(layers, y, xis, max_iter=20000, tol=1e-13, prox="nonneg_soft")
     assert bool(sol.converged)
     _assert_lasso_kkt(layers[0], y, sol.codes[0], 0.2, 1e-8, nonneg=True)
     c = np.asarray(layers[1].adjoint(sol.codes[0] - layers[1].apply(sol.codes[1])))
@@ -140,7 +140,7 @@ def test_unfolded_T0_is_layered_thresholding_with_scaled_layers(dtype, kind, pro
         return Conv(r * D.filters, D.signal_shape, stride=D.stride, boundary=D.boundary, method=D.method)
 
     ref = layered_thresholding(tuple(scaled(D, r) for D, r in zip(layers, steps)), y,
-                               tuple(r * x for r, x in zip(steps, xis)), prox=prox)
+                               tuple(r * x for r, x in zip(steps, xis)), prox=prox).codes
     tol = 1e-12 if np.dtype(dtype) == np.float64 else 2e-5
     for a, b in zip(out.codes, ref):
         assert a.dtype == dtype and float(jnp.max(jnp.abs(b))) > 0
@@ -195,7 +195,7 @@ def test_projection_pursuit_kkt_on_the_chain_and_back_projection(dtype, kind):
 def test_projection_pursuit_nonneg_and_single_layer(x64):
     layers, y = _dense_layers(np.float64)
     C = Chain(layers)
-    out = projection_pursuit(layers, y, 0.1, max_iter=20000, tol=1e-13, nonneg=True)
+    out = projection_pursuit(layers, y, 0.1, max_iter=20000, tol=1e-13, prox="nonneg_soft")
     _assert_lasso_kkt(C, y, out.codes[-1], 0.1, 1e-8, nonneg=True)
     one = projection_pursuit(layers[:1], y, 0.3, max_iter=20000, tol=1e-13)
     assert len(one.codes) == 1
@@ -250,7 +250,7 @@ def test_bad_input_names_the_argument():
         projection_pursuit(layers, y, jnp.ones(7))
     with pytest.raises(ValueError, match="T must be a non-negative"):
         layered_bp_unfolded(layers, y, 0.1, -1)
-    with pytest.raises(ValueError, match="nonneg=True needs prox"):
+    with pytest.raises(TypeError, match="nonneg"):          # nonneg= is gone: prox="nonneg_soft"
         layered_bp_unfolded(layers, y, 0.1, 1, nonneg=True, prox="hard")
     with pytest.raises(ValueError, match="prox must be one of"):
         layered_bp_unfolded(layers, y, 0.1, 1, prox="firm")

@@ -189,7 +189,7 @@ def test_statistics_match_ml_signals_generator(x64):
 # ------------------------------------------------------------------------------ T5
 @partial(jax.jit, static_argnames=("prox",))
 def _lt_batch(L, Y, b, prox):
-    return jax.vmap(lambda y, bb: layered_thresholding(L, y, tuple(bb), prox=prox))(Y, b)
+    return jax.vmap(lambda y, bb: layered_thresholding(L, y, tuple(bb), prox=prox).codes)(Y, b)
 
 
 @pytest.mark.parametrize("prox", ["hard", "soft"])
@@ -338,7 +338,7 @@ def test_t9_certified_radius(x64):
         thr = tm.lt_bound(mu, st, 0.01).threshold
         r_lt = float(tm.lt_certified_radius(mu, st, thr, margins, norms))
         assert r_lt > 0.01
-        score = lambda y: jnp.sum(w * layered_thresholding(L, y, (thr[0], thr[1]), prox="hard")[-1])  # noqa: E731
+        score = lambda y: jnp.sum(w * layered_thresholding(L, y, (thr[0], thr[1]), prox="hard").codes[-1])  # noqa: E731
         g = jax.grad(score)(x)
         attack = jnp.stack([-label * g, label * g, -label * DL.apply(w)])
         E = _perturbations(jax.random.PRNGKey(b), L, B - 3, 0.99 * r_lt, attack)

@@ -1,4 +1,4 @@
-"""Unsupervised multi-layer (ML-CSC) dictionary learning (REFERENCE A11; Sulam, Papyan, Romano, Elad,
+"""Unsupervised multi-layer convolutional (ML-CSC) dictionary learning (J. Sulam, V. Papyan, Y. Romano, M. Elad,
 "Multilayer convolutional sparse modeling: pursuit and dictionary learning", IEEE TSP 2018).
 
 Model: y = D_1 D_2 ... D_K G_K with every D_i a convolution (``Conv``, boundary "full", stride s_i, filters
@@ -10,10 +10,12 @@ Model: y = D_1 D_2 ... D_K G_K with every D_i a convolution (``Conv``, boundary 
 One learning step (``ml_dl_step``, pure and jitted, on an ``MLDLState``):
 
 1. draw a mini-batch Y (PRNG key in the state);
-2. projection pursuit (A7) for each y: G_K = argmin 1/2||y - D^{(1,K)} G||^2 + lam ||G||_1, ``n_iter`` FISTA
-   steps from 0 (``pursuit.ista.fista_solver``) on D^{(1,K)}, applied as the ``Chain`` (L = 1.05 x power
-   iteration, which converges from below) or formed densely once per step (``ml_codes``); no warm start
-   (mini-batches are drawn at random, so warm codes would need a buffer of codes for every training image);
+2. projection pursuit (Sulam et al. TSP 2018) for each y: G_K = argmin 1/2||y - D^{(1,K)} G||^2 + lam ||G||_1,
+   ``n_iter`` FISTA steps from 0 (``sparsejax.pursuit.ista.fista_solver`` run by ``sparsejax.solve.iterate``,
+   which reports a diverged pursuit) on D^{(1,K)}, applied as the ``Chain`` (L = 1.05 x power iteration, which
+   converges from below) or formed densely once per step (``ml_codes``); ``prox`` other than "soft" changes the
+   shrinkage of the pursuit (e.g. "nonneg_soft": non-negative codes); no warm start (mini-batches are drawn at
+   random, so warm codes would need a buffer of codes for every training image);
 3. with G_K fixed, one step of any Optax optimiser on every D_i along the gradient (``jax.grad`` through the
    synthesis) of f(D_1, ..., D_K) = 1/(2B) sum_n ||y_n - D_1 ... D_K G_K,n||^2;
 4. proximal step of the filter penalty: entries soft-thresholded, d <- S_{t_i}(d), with t_i = ``filter_l1[i]``
@@ -24,18 +26,21 @@ One learning step (``ml_dl_step``, pure and jitted, on an ``MLDLState``):
    filters of D_K so that the atoms of the effective dictionary D^{(1,K)} (the deepest molecules) have unit
    norm. Rescaling keeps the zeros exact.
 
-Geometry. Layer i maps G_i (M_i, *P_i) to G_{i-1} (M_{i-1}, *N_i) with N_i = (P_i - 1) s_i + k_i (a CNN with
-VALID padding run backwards); the signal size fixes every code size. The molecules (atoms of D^{(1,j)},
-``mlmodel.molecules``) have size E_1 where E_j = k_j and E_l = s_l (E_{l+1} - 1) + k_l (``molecule_sizes``).
+Geometry: an ``sparsejax.multilayer.architecture.Architecture``. Layer i maps G_i (M_i, *P_i) to G_{i-1}
+(M_{i-1}, *N_i) with N_i = (P_i - 1) s_i + k_i (a CNN with VALID padding run backwards); the signal size fixes
+every code size. The molecules (atoms of D^{(1,j)}, ``sparsejax.multilayer.model.molecules``) have size E_1 where
+E_j = k_j and E_l = s_l (E_{l+1} - 1) + k_l (``Architecture.molecule_sizes``).
 
-MNIST architecture of the lecture (``MNIST_ARCHITECTURE``): D_1 32 filters 7x7, D_2 128 filters 3x3, D_3 1024
-filters 2x2, strides s_1 = 7, s_2 = 1, s_3 = 1: molecules 7x7, 21x21 and 28x28; the codes fit the 28x28 digit
+MNIST architecture (``sparsejax.multilayer.architecture.MNIST_ML_CSC``, here also ``MNIST_ARCHITECTURE``): D_1 32
+filters 7x7, D_2 128 filters 3x3, D_3 1024 filters 2x2 (the sizes of the MNIST dictionaries after Sulam et al.
+TSP 2018), strides s_1 = 7, s_2 = 1, s_3 = 1: molecules 7x7, 21x21 and 28x28; the codes fit the 28x28 digit
 exactly (G_1 32x4x4, G_2 128x2x2, G_3 1024x1x1: one deepest molecule is the whole digit). Why these strides:
-the slide's 15 and 28 need E_2 = 2 s_1 + 7 = 15 (s_1 = 4) and E_3 = s_1 (s_2 + 2) + 7 = 28 (s_1 s_2 + 2 s_1 = 21),
-and no integer pair does both. Moreover a layer whose stride exceeds its kernel (s_i > k_i) leaves gaps: e.g.
-s_1 = 3, s_2 = 5 gives molecules 13 and 28, but G_1 rows/columns 3 and 4 are never synthesised by D_2, so pixel
-rows/columns 13 and 14 (the centre of the digit) lie outside every deepest molecule. Requiring s_i <= k_i and
-E_3 = 28 leaves s_1 (s_2 + 2) = 21 with s_2 <= 3: s_1 = 7, s_2 = 1 only (D_1's atoms tile the digit).
+molecules of 15x15 and 28x28 (the sizes shown with those dictionaries) need E_2 = 2 s_1 + 7 = 15 (s_1 = 4) and
+E_3 = s_1 (s_2 + 2) + 7 = 28 (s_1 s_2 + 2 s_1 = 21), and no integer pair does both. Moreover a layer whose stride
+exceeds its kernel (s_i > k_i) leaves gaps: e.g. s_1 = 3, s_2 = 5 gives molecules 13 and 28, but G_1
+rows/columns 3 and 4 are never synthesised by D_2, so pixel rows/columns 13 and 14 (the centre of the digit) lie
+outside every deepest molecule. Requiring s_i <= k_i and E_3 = 28 leaves s_1 (s_2 + 2) = 21 with s_2 <= 3:
+s_1 = 7, s_2 = 1 only (D_1's atoms tile the digit).
 """
 from __future__ import annotations
 
@@ -50,12 +55,14 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.conv.operator import Conv, conv_code_shape, normalize_filters
+from sparsejax.conv.operator import Conv, normalize_filters
 from sparsejax.learn.loop import run_loop
+from sparsejax.multilayer.architecture import MNIST_ML_CSC, Architecture, Layer
 from sparsejax.multilayer.layered import back_project
 from sparsejax.multilayer.model import Chain, to_dense
 from sparsejax.operators import Dense, power_iteration
 from sparsejax.pursuit.ista import fista_solver
+from sparsejax.solve import Solution, iterate
 
 __all__ = [
     "LayerSpec",
@@ -82,23 +89,26 @@ NORMALIZE = ("layers", "effective")
 _L_MARGIN = 1.05          # FISTA step 1/(1.05 L): power iteration estimates L from below
 _POWER_ITER = 50
 
-
-class LayerSpec(NamedTuple):
-    """One ML-CSC layer: ``n_filters`` M_i, ``kernel`` k_i (int: the same on every spatial axis), ``stride`` s_i."""
-
-    n_filters: int
-    kernel: Any
-    stride: int = 1
-
-
-MNIST_ARCHITECTURE = (LayerSpec(32, 7, 7), LayerSpec(128, 3, 1), LayerSpec(1024, 2, 1))
+LayerSpec = Layer                       # deprecated alias: sparsejax.multilayer.architecture.Layer
+MNIST_ARCHITECTURE = MNIST_ML_CSC       # deprecated alias: sparsejax.multilayer.architecture.MNIST_ML_CSC
 
 
 class MLDLState(NamedTuple):
     """State of ML-CSC dictionary learning (a pytree: checkpointable).
 
-    filters: (F_1, ..., F_K), F_i of shape (M_i, M_{i-1}, *k_i); opt_state: the Optax state;
-    key: PRNG key (mini-batches); step: int32 count of completed steps.
+    Attributes:
+      filters: (F_1, ..., F_K), F_i of shape (M_i, M_{i-1}, *k_i).
+      opt_state: the Optax state.
+      key: PRNG key (mini-batches).
+      step: int32 count of completed steps.
+
+    Example:
+      >>> import jax, optax
+      >>> import sparsejax as sj
+      >>> f = sj.learn.multilayer.init_filters(jax.random.PRNGKey(0), [(4, 3, 2)], (1, 9, 9))
+      >>> state = sj.learn.multilayer.ml_dl_init(f, optax.sgd(0.1), jax.random.PRNGKey(1))
+      >>> int(state.step), state.filters[0].shape
+      (0, (4, 1, 3, 3))
     """
 
     filters: Tuple[jax.Array, ...]
@@ -108,9 +118,19 @@ class MLDLState(NamedTuple):
 
 
 class MLDictLearnResult(NamedTuple):
-    """Result of ``learn_ml_dictionaries``: ``filters`` (F_1, ..., F_K); ``layers`` the ``Conv`` operators
-    (D_1, ..., D_K) built from them; ``loop`` the ``training.LoopResult`` (history: loss, recon_error,
-    rep_sparsity_i, filter_sparsity_i, L, ...)."""
+    """Result of ``learn_ml_dictionaries``.
+
+    Attributes:
+      filters: the learned filters (F_1, ..., F_K).
+      layers: the ``Conv`` operators (D_1, ..., D_K) built from them.
+      loop: the ``sparsejax.learn.loop.LoopResult`` (history: loss, recon_error, rep_sparsity_i,
+        filter_sparsity_i, grad_norm, L, pursuit_diverged).
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.learn.multilayer.MLDictLearnResult._fields
+      ('filters', 'layers', 'loop')
+    """
 
     filters: Tuple[jax.Array, ...]
     layers: Tuple[Conv, ...]
@@ -118,70 +138,88 @@ class MLDictLearnResult(NamedTuple):
 
 
 # ----------------------------------------------------------------------------------------------------
-# geometry (static, pure Python)
+# geometry (static, pure Python): sparsejax.multilayer.architecture
 # ----------------------------------------------------------------------------------------------------
-def _pos_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return int(v)
+def check_architecture(architecture, d: int) -> Tuple[Layer, ...]:
+    """Deprecated: use ``Architecture(architecture)`` and ``Architecture.kernel_shapes(d)``.
 
+    Checks ``architecture`` (a sequence of ``Layer`` / (n_filters, kernel, stride) tuples) for signals with ``d``
+    spatial axes.
 
-def check_architecture(architecture, d: int) -> Tuple[LayerSpec, ...]:
-    """Normalise ``architecture`` (a sequence of ``LayerSpec`` or (n_filters, kernel, stride) tuples) for
-    d spatial dimensions: kernels become d-tuples of ints. ValueError / TypeError on anything else."""
-    if isinstance(architecture, LayerSpec) or not isinstance(architecture, (tuple, list)) or not architecture:
-        raise TypeError("architecture must be a non-empty sequence of LayerSpec(n_filters, kernel, stride) or "
-                        f"(n_filters, kernel, stride) tuples, got {architecture!r}")
-    out = []
-    for i, spec in enumerate(architecture):
-        if not isinstance(spec, (tuple, list)) or len(spec) not in (2, 3):
-            raise TypeError(f"architecture[{i}] must be (n_filters, kernel[, stride]), got {spec!r}")
-        spec = LayerSpec(*spec)
-        M = _pos_int(f"architecture[{i}].n_filters", spec.n_filters)
-        k = spec.kernel
-        k = tuple(k) if isinstance(k, (tuple, list)) else (k,) * d
-        if len(k) != d:
-            raise ValueError(f"architecture[{i}].kernel must have {d} entries for {d}-D signals, got {spec.kernel!r}")
-        k = tuple(_pos_int(f"architecture[{i}].kernel", v) for v in k)
-        s = _pos_int(f"architecture[{i}].stride", spec.stride)
-        out.append(LayerSpec(M, k, s))
-    return tuple(out)
+    Args:
+      architecture: the layers, D_1 first.
+      d: number of spatial axes of the signals (1 or 2).
+
+    Returns:
+      The layers with their kernels as ``d``-tuples of ints.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.learn.multilayer.check_architecture([(4, 3, 2)], 2)
+      (Layer(n_filters=4, kernel=(3, 3), stride=2),)
+    """
+    arch = Architecture(architecture)
+    return tuple(Layer(layer.n_filters, kernel, layer.stride)
+                 for layer, kernel in zip(arch, arch.kernel_shapes(d)))
 
 
 def layer_shapes(architecture, signal_shape) -> Tuple[Tuple[tuple, tuple, tuple], ...]:
-    """Per layer (filter shape, signal shape, code shape) of the chain for images of shape ``signal_shape``
-    = (C, *N) (boundary "full": P = floor((N - k)/s) + 1). ValueError when an image is too small."""
-    signal_shape = tuple(int(v) for v in signal_shape)
-    specs = check_architecture(architecture, len(signal_shape) - 1)
-    out, sig = [], signal_shape
-    for i, sp in enumerate(specs):
-        fshape = (sp.n_filters, sig[0]) + sp.kernel
-        try:
-            code = tuple(conv_code_shape(fshape, sig, stride=sp.stride, boundary="full"))
-        except ValueError as e:
-            raise ValueError(f"architecture does not fit images of shape {signal_shape}: layer {i + 1} "
-                             f"(filters {fshape}, stride {sp.stride}) on its input {sig}: {e}") from None
-        out.append((fshape, sig, code))
-        sig = code
-    return tuple(out)
+    """Deprecated: use ``Architecture(architecture).layer_shapes(signal_shape)``.
+
+    Per layer (filter shape, signal shape, code shape) of the chain for signals of shape ``signal_shape``
+    = (C, *N) (boundary "full": P = floor((N - k)/s) + 1).
+
+    Args:
+      architecture: the layers, D_1 first.
+      signal_shape: (C, L) or (C, H, W).
+
+    Returns:
+      One ``LayerShape(filters, signal, code)`` per layer.
+
+    Raises:
+      ValueError: an architecture that does not fit the signals.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> [c for _, _, c in sj.learn.multilayer.layer_shapes(sj.learn.multilayer.MNIST_ARCHITECTURE, (1, 28, 28))]
+      [(32, 4, 4), (128, 2, 2), (1024, 1, 1)]
+    """
+    return Architecture(architecture).layer_shapes(signal_shape)
 
 
 def molecule_sizes(architecture, d: int = 2) -> Tuple[Tuple[int, ...], ...]:
-    """Spatial sizes of the molecules of D^{(1,1)}, D^{(1,2)}, ..., D^{(1,K)}: for D^{(1,j)},
-    E_j = k_j, E_l = s_l (E_{l+1} - 1) + k_l for l = j-1, ..., 1. MNIST_ARCHITECTURE: 7, 13, 28."""
-    specs = check_architecture(architecture, d)
-    out = []
-    for j in range(len(specs)):
-        E = specs[j].kernel
-        for sp in reversed(specs[:j]):
-            E = tuple(sp.stride * (e - 1) + k for e, k in zip(E, sp.kernel))
-        out.append(E)
-    return tuple(out)
+    """Deprecated: use ``Architecture(architecture).molecule_sizes(d)``.
+
+    Spatial sizes of the molecules of D^{(1,1)}, D^{(1,2)}, ..., D^{(1,K)}: for D^{(1,j)}, E_j = k_j,
+    E_l = s_l (E_{l+1} - 1) + k_l for l = j-1, ..., 1.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.learn.multilayer.molecule_sizes(sj.learn.multilayer.MNIST_ARCHITECTURE)
+      ((7, 7), (21, 21), (28, 28))
+    """
+    return Architecture(architecture).molecule_sizes(d)
 
 
 def build_layers(filters, signal_shape, strides) -> Tuple[Conv, ...]:
     """The ``Conv`` dictionaries (D_1, ..., D_K), boundary "full", direct convolution (exact zeros
-    propagate, so back-projected codes have exact zeros), for images of shape ``signal_shape``."""
+    propagate, so back-projected codes have exact zeros), for signals of shape ``signal_shape``.
+
+    Args:
+      filters: (F_1, ..., F_K), F_i of shape (M_i, M_{i-1}, *k_i).
+      signal_shape: (C, *N), the shape of one signal.
+      strides: (s_1, ..., s_K) (``Architecture.strides``).
+
+    Returns:
+      The tuple of K ``Conv`` operators, D_1 synthesising the signal.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D1, D2 = sj.learn.multilayer.build_layers((jnp.ones((4, 1, 3, 3)), jnp.ones((6, 4, 2, 2))), (1, 9, 9), (2, 1))
+      >>> D1.code_shape, D2.code_shape
+      ((4, 4, 4), (6, 3, 3))
+    """
     layers, sig = [], tuple(signal_shape)
     for F, s in zip(filters, strides):
         D = Conv(F, sig, stride=int(s), boundary="full", method="direct")
@@ -191,10 +229,27 @@ def build_layers(filters, signal_shape, strides) -> Tuple[Conv, ...]:
 
 
 def init_filters(key, architecture, signal_shape, dtype=jnp.float32) -> Tuple[jax.Array, ...]:
-    """Random Gaussian filters, each scaled to unit norm, one array per layer."""
-    shapes = layer_shapes(architecture, signal_shape)
+    """Random Gaussian filters, each scaled to unit norm, one array per layer.
+
+    Args:
+      key: PRNG key.
+      architecture: an ``Architecture`` or a sequence of (n_filters, kernel, stride) layers.
+      signal_shape: (C, *N), the shape of one signal.
+      dtype: floating dtype of the filters.
+
+    Returns:
+      (F_1, ..., F_K), F_i of shape (M_i, M_{i-1}, *k_i).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> (F,) = sj.learn.multilayer.init_filters(jax.random.PRNGKey(0), [(4, 3, 2)], (1, 9, 9))
+      >>> F.shape, bool(jnp.allclose(jnp.sum(F * F, axis=(1, 2, 3)), 1.0))
+      ((4, 1, 3, 3), True)
+    """
+    shapes = Architecture(architecture).layer_shapes(signal_shape)
     keys = jax.random.split(key, len(shapes))
-    return tuple(normalize_filters(jax.random.normal(k, fs, dtype)) for k, (fs, _, _) in zip(keys, shapes))
+    return tuple(normalize_filters(jax.random.normal(k, s.filters, dtype)) for k, s in zip(keys, shapes))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -212,7 +267,27 @@ def normalize_ml_filters(filters, signal_shape, strides, normalize: str = "layer
     """Renormalise (module doc, step 5): every filter of every layer to unit norm; with
     ``normalize="effective"`` also the deepest filters rescaled so that every atom of D^{(1,K)} has unit norm
     (the atom at code position 0 lies wholly inside the signal with the "full" boundary, and every atom of a
-    channel is a shift of it)."""
+    channel is a shift of it).
+
+    Args:
+      filters: (F_1, ..., F_K).
+      signal_shape: (C, *N), the shape of one signal.
+      strides: (s_1, ..., s_K).
+      normalize: "layers" or "effective".
+
+    Returns:
+      The renormalised filters.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> LM = sj.learn.multilayer
+      >>> f = LM.init_filters(jax.random.PRNGKey(0), [(4, 3, 2), (6, 2, 1)], (1, 9, 9))
+      >>> f = LM.normalize_ml_filters(f, (1, 9, 9), (2, 1), "effective")
+      >>> atoms = sj.multilayer.molecules(LM.build_layers(f, (1, 9, 9), (2, 1)), 2).reshape(6, -1)
+      >>> bool(jnp.allclose(jnp.linalg.norm(atoms, axis=1), 1.0, atol=1e-5))
+      True
+    """
     filters = tuple(normalize_filters(F) for F in filters)
     if normalize == "layers":
         return filters
@@ -234,21 +309,47 @@ def _resolve_pursuit(layers, pursuit: str) -> str:
     return "dense" if n <= _DENSE_LIMIT else "chain"
 
 
-def ml_codes(layers, Y, lam, *, n_iter: int = 100, pursuit: str = "auto", L=None):
-    """Projection pursuit (A7) for a batch: G_K,n = argmin 1/2||y_n - D^{(1,K)} G||^2 + lam ||G||_1 by
-    ``n_iter`` FISTA steps from 0 (``fista_solver``).
+def ml_codes(layers, Y, lam, *, n_iter: int = 100, pursuit: str = "auto", L=None, prox="soft",
+             return_solution: bool = False):
+    """Projection pursuit (Sulam, Papyan, Romano, Elad, IEEE TSP 2018) for a batch:
+    G_K,n = argmin 1/2||y_n - D^{(1,K)} G||^2 + lam ||G||_1 by ``n_iter`` FISTA steps from 0
+    (``sparsejax.pursuit.ista.fista_solver`` run by ``sparsejax.solve.iterate``, mode "scan").
 
-    ``pursuit="chain"`` applies D^{(1,K)} factor by factor (``mlmodel.Chain``); ``"dense"`` forms the
-    (prod signal) x (prod code) matrix once (``mlmodel.to_dense``, one synthesis per atom) and runs FISTA on
-    it; L = 1.05 x power iteration (which converges from below) in both cases; the same iterates, and on
-    the CPU much faster for MNIST-sized models (XLA runs small convolutions slowly inside loops);
-    ``"auto"``: dense when the matrix has at most 2^24 entries.
+    ``pursuit="chain"`` applies D^{(1,K)} factor by factor (``sparsejax.multilayer.model.Chain``); ``"dense"``
+    forms the (prod signal) x (prod code) matrix once (``sparsejax.multilayer.model.to_dense``, one synthesis per
+    atom) and runs FISTA on it; L = 1.05 x power iteration (which converges from below) in both cases; the same
+    iterates, and on the CPU much faster for MNIST-sized models (XLA runs small convolutions slowly inside
+    loops); ``"auto"``: dense when the matrix has at most 2^24 entries.
 
-    Args: layers (D_1, ..., D_K); Y (B, *signal_shape); lam scalar. Returns (G_K (B, *code_shape_K), L).
+    Args:
+      layers: (D_1, ..., D_K).
+      Y: signals (B, *signal_shape).
+      lam: l1 weight, a scalar.
+      n_iter: FISTA steps (static).
+      pursuit: "auto" | "dense" | "chain".
+      L: the Lipschitz constant to use instead of the power-iteration estimate.
+      prox: the shrinkage of FISTA: "soft" (default, the Lasso), "nonneg_soft", "hard" or a callable
+        ``(z, threshold) -> z``.
+      return_solution: return the batched ``sparsejax.solve.Solution`` (flags per signal) instead of the codes.
+
+    Returns:
+      (G_K of shape (B, *code_shape_K), L), or (``Solution``, L) with ``return_solution``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> LM = sj.learn.multilayer
+      >>> f = LM.init_filters(jax.random.PRNGKey(0), [(4, 3, 2)], (1, 9, 9))
+      >>> Y = jax.random.normal(jax.random.PRNGKey(1), (5, 1, 9, 9))
+      >>> sol, L = LM.ml_codes(LM.build_layers(f, (1, 9, 9), (2,)), Y, 0.1, n_iter=20, return_solution=True)
+      >>> sol.codes.shape, bool(jnp.any(sol.diverged))
+      ((5, 4, 4, 4), False)
     """
     layers = tuple(layers)
     op, L0 = _pursuit_operator(layers, pursuit, Y.dtype)
-    return _fista_batch(op, L0 if L is None else L, Y, lam, n_iter, tuple(layers[-1].code_shape)), L0 if L is None else L
+    L = L0 if L is None else L
+    sol = _fista_batch(op, L, Y, lam, n_iter, tuple(layers[-1].code_shape), prox)
+    return (sol if return_solution else sol.codes), L
 
 
 def _pursuit_operator(layers, pursuit, dtype):
@@ -259,19 +360,38 @@ def _pursuit_operator(layers, pursuit, dtype):
     return op, _L_MARGIN * power_iteration(op.normal, tuple(op.code_shape), dtype, _POWER_ITER)
 
 
-def _fista_batch(op, L, Y, lam, n_iter, code_shape):
+def _fista_batch(op, L, Y, lam, n_iter, code_shape, prox) -> Solution:
+    """Exactly ``n_iter`` FISTA steps from 0 for every signal of Y; the Solution with codes (B, *code_shape)."""
     x0 = jnp.zeros(tuple(op.code_shape), Y.dtype)
     Yv = Y.reshape((Y.shape[0],) + tuple(op.signal_shape))
 
     def one(y):
-        solver = fista_solver(op, y, lam, L, x0)
-        return lax.fori_loop(0, n_iter, lambda _, s: solver.step(s), solver.init()).x
+        return iterate(fista_solver(op, y, lam, L, x0, prox=prox), max_iter=n_iter, tol=0.0, mode="scan")
 
-    return jax.vmap(one)(Yv).reshape((Y.shape[0],) + tuple(code_shape))
+    sol = jax.vmap(one)(Yv)
+    return sol._replace(codes=sol.codes.reshape((Y.shape[0],) + tuple(code_shape)))
 
 
 def reconstruction_loss(filters, GK, Y, signal_shape, strides) -> jax.Array:
-    """f(D_1, ..., D_K) = 1/(2B) sum_n ||y_n - D_1 ... D_K G_K,n||^2 (the function the filters descend)."""
+    """f(D_1, ..., D_K) = 1/(2B) sum_n ||y_n - D_1 ... D_K G_K,n||^2 (the function the filters descend).
+
+    Args:
+      filters: (F_1, ..., F_K).
+      GK: deepest codes (B, *code_shape_K).
+      Y: signals (B, *signal_shape).
+      signal_shape, strides: the geometry (``build_layers``).
+
+    Returns:
+      The scalar loss.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> f = (jnp.ones((2, 1, 3, 3)),)
+      >>> GK, Y = jnp.zeros((4, 2, 4, 4)), jnp.ones((4, 1, 9, 9))
+      >>> float(sj.learn.multilayer.reconstruction_loss(f, GK, Y, (1, 9, 9), (2,)))
+      40.5
+    """
     chain = Chain(build_layers(filters, signal_shape, strides))
     R = jax.vmap(chain.apply)(GK) - Y
     return 0.5 * jnp.sum(R * R) / Y.shape[0]
@@ -295,37 +415,74 @@ def _code_metrics(layers, GK, Y, lam):
 
 
 def ml_dl_init(filters, optimizer, key) -> MLDLState:
-    """Initial state: the given filters (normalise them first), ``optimizer.init(filters)``, key, step 0."""
+    """Initial state: the given filters (normalise them first), ``optimizer.init(filters)``, key, step 0.
+
+    Args:
+      filters: (F_1, ..., F_K).
+      optimizer: an Optax ``GradientTransformation``.
+      key: PRNG key of the mini-batches.
+
+    Returns:
+      An ``MLDLState``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> import sparsejax as sj
+      >>> state = sj.learn.multilayer.ml_dl_init((jnp.ones((2, 1, 3, 3)),), optax.adam(1e-3), jax.random.PRNGKey(0))
+      >>> int(state.step)
+      0
+    """
     filters = tuple(filters)
     return MLDLState(filters, optimizer.init(filters), key, jnp.asarray(0, jnp.int32))
 
 
 @partial(jax.jit, static_argnames=("signal_shape", "strides", "batch_size", "optimizer", "n_iter", "normalize",
-                                   "pursuit"))
+                                   "pursuit", "prox"))
 def ml_dl_step(state: MLDLState, images, lam, filter_l1, *, signal_shape, strides, batch_size: int, optimizer,
-               n_iter: int = 100, normalize: str = "layers", pursuit: str = "auto"):
+               n_iter: int = 100, normalize: str = "layers", pursuit: str = "auto", prox="soft"):
     """One ML-CSC dictionary-learning step (module doc, steps 1-5).
 
     Args:
-      state: ``MLDLState``; images: (N, *signal_shape) training images; lam: l1 weight of G_K (scalar);
+      state: ``MLDLState``.
+      images: (N, *signal_shape) training images.
+      lam: l1 weight of G_K (scalar).
       filter_l1: per-layer tuple of soft thresholds t_i >= 0 for the filter entries.
-      signal_shape, strides: static geometry (tuples); batch_size: images per step (drawn without
-      replacement); optimizer: an Optax ``GradientTransformation``; n_iter: FISTA steps of the pursuit;
-      normalize: "layers" | "effective"; pursuit: "auto" | "dense" | "chain" (``ml_codes``).
+      signal_shape, strides: static geometry (tuples).
+      batch_size: images per step (drawn without replacement).
+      optimizer: an Optax ``GradientTransformation``.
+      n_iter: FISTA steps of the pursuit.
+      normalize: "layers" | "effective".
+      pursuit: "auto" | "dense" | "chain" (``ml_codes``).
+      prox: the pursuit's shrinkage (``ml_codes``).
 
     Returns:
       (new state, metrics): metrics with the codes of the batch under the filters *before* the update: loss
       (mean of 1/2||y - D G_K||^2 + lam ||G_K||_1), recon_error (||Y - D G_K||_F / ||Y||_F), rep_sparsity_i
-      (fraction of zero entries of G_i = D^{(i+1,K)} G_K over the batch); after the update: filter_sparsity_i
-      (fraction of zero entries of D_i), grad_norm; and L (the pursuit's Lipschitz constant).
+      (fraction of zero entries of G_i = D^{(i+1,K)} G_K over the batch), pursuit_diverged (fraction of the
+      batch whose pursuit diverged, ``sparsejax.solve.iterate``); after the update: filter_sparsity_i (fraction
+      of zero entries of D_i), grad_norm; and L (the pursuit's Lipschitz constant).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> import sparsejax as sj
+      >>> LM = sj.learn.multilayer
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (8, 1, 9, 9))
+      >>> state = LM.ml_dl_init(LM.init_filters(jax.random.PRNGKey(1), [(4, 3, 2)], (1, 9, 9)), optax.sgd(0.1),
+      ...                       jax.random.PRNGKey(2))
+      >>> state, metrics = LM.ml_dl_step(state, Y, 0.1, (0.0,), signal_shape=(1, 9, 9), strides=(2,), batch_size=4,
+      ...                                optimizer=optax.sgd(0.1), n_iter=10)
+      >>> int(state.step), float(metrics["pursuit_diverged"])
+      (1, 0.0)
     """
 
     key, sub = jax.random.split(state.key)
     idx = jax.random.choice(sub, images.shape[0], (batch_size,), replace=False)
     Y = images[idx]
     layers = build_layers(state.filters, signal_shape, strides)
-    GK, L = ml_codes(layers, Y, lam, n_iter=n_iter, pursuit=pursuit)
+    sol, L = ml_codes(layers, Y, lam, n_iter=n_iter, pursuit=pursuit, prox=prox, return_solution=True)
+    GK = sol.codes
     metrics = _code_metrics(layers, GK, Y, lam)
+    metrics["pursuit_diverged"] = jnp.mean(sol.diverged.astype(jnp.float32))
     grads = jax.grad(reconstruction_loss)(state.filters, GK, Y, signal_shape, strides)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.filters)
     filters = optax.apply_updates(state.filters, updates)
@@ -352,32 +509,25 @@ def _check_images(images):
     return images
 
 
-def _check_filter_l1(filter_l1, K, dtype):
-    return V.per_layer_scalars("filter_l1", filter_l1, K, dtype)
-
-
-def _check_lam(lam, dtype):
-    lam = V.as_float_array("lam", lam)
-    if lam.ndim != 0:
-        raise ValueError(f"lam must be a scalar, got shape {tuple(lam.shape)}")
-    V.check_nonnegative("lam", lam)
-    return lam.astype(dtype)
+def _check_prox(prox):
+    shrink.get(prox)
+    return prox
 
 
 def _check_init(init, shapes, dtype):
     if not isinstance(init, (tuple, list)) or len(init) != len(shapes):
         raise ValueError(f"init must be a tuple of {len(shapes)} filter arrays, got {type(init).__name__}")
     out = []
-    for i, (F, (fs, _, _)) in enumerate(zip(init, shapes)):
+    for i, (F, shape) in enumerate(zip(init, shapes)):
         F = V.as_float_array(f"init[{i}]", F)
-        V.check_shape(f"init[{i}]", F, fs, f"filters of layer {i + 1}")
+        V.check_shape(f"init[{i}]", F, shape.filters, f"filters of layer {i + 1}")
         V.check_finite(f"init[{i}]", F)
         out.append(F.astype(dtype))
     return tuple(out)
 
 
-@partial(jax.jit, static_argnames=("signal_shape", "strides", "n_iter", "chunk", "pursuit"))
-def _evaluate(filters, images, lam, *, signal_shape, strides, n_iter, chunk, pursuit):
+@partial(jax.jit, static_argnames=("signal_shape", "strides", "n_iter", "chunk", "pursuit", "prox"))
+def _evaluate(filters, images, lam, *, signal_shape, strides, n_iter, chunk, pursuit, prox):
     layers = build_layers(filters, signal_shape, strides)
     chain = Chain(layers)
     op, L = _pursuit_operator(layers, pursuit, images.dtype)
@@ -385,64 +535,94 @@ def _evaluate(filters, images, lam, *, signal_shape, strides, n_iter, chunk, pur
     Yc = images.reshape((nb, chunk) + tuple(signal_shape))
 
     def body(Y):
-        GK = _fista_batch(op, L, Y, lam, n_iter, tuple(layers[-1].code_shape))
+        sol = _fista_batch(op, L, Y, lam, n_iter, tuple(layers[-1].code_shape), prox)
+        GK = sol.codes
         R = jax.vmap(chain.apply)(GK) - Y
         Gs = jax.vmap(lambda g: back_project(layers, g))(GK)
         zeros = jnp.stack([jnp.sum((G == 0).astype(jnp.float32)) for G in Gs])
-        return jnp.sum(R * R), jnp.sum(Y * Y), lam * jnp.sum(jnp.abs(GK)), zeros
+        return jnp.sum(R * R), jnp.sum(Y * Y), lam * jnp.sum(jnp.abs(GK)), zeros, jnp.sum(sol.diverged)
 
-    r2, y2, l1, zeros = lax.map(body, Yc)
-    return jnp.sum(r2), jnp.sum(y2), jnp.sum(l1), jnp.sum(zeros, axis=0)
+    r2, y2, l1, zeros, diverged = lax.map(body, Yc)
+    return jnp.sum(r2), jnp.sum(y2), jnp.sum(l1), jnp.sum(zeros, axis=0), jnp.sum(diverged)
 
 
 def evaluate_ml(filters, images, lam, strides, *, n_iter: int = 100, chunk: int = 50,
-                pursuit: str = "auto") -> dict:
-    """Code held-out ``images`` (N, *signal_shape) by projection pursuit with the given filters and strides.
+                pursuit: str = "auto", prox="soft") -> dict:
+    """Code held-out ``images`` (N, *signal_shape) by projection pursuit (``ml_codes``) with the given filters
+    and strides.
 
-    Returns a dict: rel_error = ||Y - D^{(1,K)} G_K||_F / ||Y||_F, objective = mean Lasso objective,
-    rep_sparsity = [fraction of zero entries of G_i, i = 1..K], filter_sparsity = [fraction of zero filter
-    entries of D_i]. Images are processed ``chunk`` at a time (N is truncated to a multiple of ``chunk``).
+    Args:
+      filters: (F_1, ..., F_K).
+      images: (N, C, L) or (N, C, H, W), finite.
+      lam: l1 weight of G_K (scalar >= 0).
+      strides: (s_1, ..., s_K).
+      n_iter: FISTA steps per image.
+      chunk: images coded at a time (N is truncated to a multiple of ``chunk``).
+      pursuit: "auto" | "dense" | "chain".
+      prox: the pursuit's shrinkage (``ml_codes``).
+
+    Returns:
+      A dict: rel_error = ||Y - D^{(1,K)} G_K||_F / ||Y||_F, objective = mean Lasso objective,
+      rep_sparsity = [fraction of zero entries of G_i, i = 1..K], filter_sparsity = [fraction of zero filter
+      entries of D_i], n_images, pursuit_diverged (number of images whose pursuit diverged).
+
+    Example:
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> LM = sj.learn.multilayer
+      >>> f = LM.init_filters(jax.random.PRNGKey(0), [(4, 3, 2)], (1, 9, 9))
+      >>> Y = jax.random.normal(jax.random.PRNGKey(1), (10, 1, 9, 9))
+      >>> out = LM.evaluate_ml(f, Y, 0.1, (2,), n_iter=20, chunk=5)
+      >>> out["n_images"], out["pursuit_diverged"], 0 < out["rel_error"] < 1
+      (10, 0, True)
     """
     images = _check_images(images)
     V.check_choice("pursuit", pursuit, PURSUITS)
+    prox = _check_prox(prox)
+    n_iter = V.check_positive_int("n_iter", n_iter)
     filters = tuple(jnp.asarray(F) for F in filters)
     strides = tuple(int(s) for s in strides)
-    chunk = min(int(chunk), images.shape[0])
+    chunk = min(V.check_positive_int("chunk", chunk), images.shape[0])
     n = (images.shape[0] // chunk) * chunk
     dtype = jnp.result_type(images.dtype, *[F.dtype for F in filters])
     signal_shape = tuple(images.shape[1:])
-    lam = _check_lam(lam, dtype)
-    r2, y2, l1, zeros = _evaluate(tuple(F.astype(dtype) for F in filters), images[:n].astype(dtype), lam,
-                                  signal_shape=signal_shape, strides=strides, n_iter=n_iter, chunk=chunk,
-                                  pursuit=pursuit)
+    lam = V.check_nonnegative_scalar("lam", lam).astype(dtype)
+    r2, y2, l1, zeros, diverged = _evaluate(tuple(F.astype(dtype) for F in filters), images[:n].astype(dtype), lam,
+                                            signal_shape=signal_shape, strides=strides, n_iter=n_iter, chunk=chunk,
+                                            pursuit=pursuit, prox=prox)
     layers = build_layers(filters, signal_shape, strides)
     sizes = [n * int(np.prod(D.code_shape)) for D in layers]
     return {"rel_error": float(np.sqrt(r2 / y2)), "objective": float((0.5 * r2 + l1) / n),
             "rep_sparsity": [float(z / s) for z, s in zip(np.asarray(zeros), sizes)],
-            "filter_sparsity": [float(np.mean(np.asarray(F) == 0)) for F in filters], "n_images": n}
+            "filter_sparsity": [float(np.mean(np.asarray(F) == 0)) for F in filters], "n_images": n,
+            "pursuit_diverged": int(diverged)}
 
 
 def learn_ml_dictionaries(images, architecture, *, lam, filter_l1=0.0, n_steps: int = 100, batch_size: int = 32,
                           key=None, optimizer=None, init=None, n_iter: int = 100, normalize: str = "layers",
-                          pursuit: str = "auto",
+                          pursuit: str = "auto", prox="soft",
                           checkpoint_dir=None, checkpoint_every: int = 50, resume: bool = True,
                           progress: bool = True, stop_after: Optional[int] = None) -> MLDictLearnResult:
-    """Learn the ML-CSC dictionaries D_1, ..., D_K on ``images`` (REFERENCE A11, unsupervised; module doc).
+    """Learn the ML-CSC dictionaries D_1, ..., D_K on ``images`` (unsupervised; Sulam, Papyan, Romano, Elad,
+    IEEE TSP 2018; module doc).
 
     Args:
-      images: (N, C, H, W) images or (N, C, L) signals (finite; MNIST: ``mnist.load_mnist`` layout).
-      architecture: sequence of ``LayerSpec(n_filters, kernel, stride)`` (or plain tuples), D_1 first;
-        ``MNIST_ARCHITECTURE`` is the lecture's net with strides 3, 5, 1.
+      images: (N, C, H, W) images or (N, C, L) signals (finite; MNIST: ``sparsejax.datasets.mnist.load_mnist``
+        layout).
+      architecture: an ``Architecture`` or a sequence of (n_filters, kernel, stride) layers, D_1 first;
+        ``sparsejax.multilayer.architecture.MNIST_ML_CSC`` is the MNIST model (strides 7, 1, 1).
       lam: l1 weight of the deepest code G_K (scalar >= 0).
       filter_l1: soft threshold applied to the filter entries after each step, one value or one per layer.
-      n_steps: mini-batch steps; batch_size: images per step (<= N).
+      n_steps: mini-batch steps.
+      batch_size: images per step (<= N).
       key: PRNG key (initial filters and mini-batches); default PRNGKey(0).
       optimizer: Optax optimiser (default ``optax.adam(1e-3)``).
       init: initial filters (F_1, ..., F_K) instead of random ones (normalised first).
       n_iter: FISTA steps of the projection pursuit per mini-batch.
       normalize: "layers" or "effective" (module doc, step 5).
       pursuit: "auto" | "dense" | "chain": how FISTA applies D^{(1,K)} (``ml_codes``).
-      checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``training.run_loop``
+      prox: the pursuit's shrinkage: "soft" (default), "nonneg_soft", "hard" or a callable (``ml_codes``).
+      checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``sparsejax.learn.loop.run_loop``
         (checkpoint of the full state, exact resume, divergence stop keeping the last good checkpoint).
 
     Returns:
@@ -450,13 +630,22 @@ def learn_ml_dictionaries(images, architecture, *, lam, filter_l1=0.0, n_steps: 
 
     Raises:
       ValueError / TypeError before any compilation: NaN / infinite images, a wrong shape, an architecture
-      that does not fit the images, batch_size > N, negative lam or filter_l1, a bad ``normalize``.
+      that does not fit the images, batch_size > N, negative lam or filter_l1, a bad ``normalize`` or ``prox``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (16, 1, 9, 9))
+      >>> res = sj.learn.multilayer.learn_ml_dictionaries(Y, [(4, 3, 2), (6, 2, 1)], lam=0.1, filter_l1=0.01,
+      ...                                                  n_steps=3, batch_size=8, n_iter=10, progress=False)
+      >>> [F.shape for F in res.filters], bool(jnp.mean(res.filters[0] == 0) > 0)
+      ([(4, 1, 3, 3), (6, 4, 2, 2)], True)
     """
     images = _check_images(images)
     signal_shape = tuple(int(v) for v in images.shape[1:])
-    specs = check_architecture(architecture, len(signal_shape) - 1)
-    shapes = layer_shapes(specs, signal_shape)
-    strides = tuple(sp.stride for sp in specs)
+    arch = Architecture(architecture)
+    shapes = arch.layer_shapes(signal_shape)
+    strides = arch.strides
     N = images.shape[0]
     batch_size = V.check_positive_int("batch_size", batch_size)
     if batch_size > N:
@@ -465,12 +654,13 @@ def learn_ml_dictionaries(images, architecture, *, lam, filter_l1=0.0, n_steps: 
     V.check_positive_int("n_iter", n_iter)
     V.check_choice("normalize", normalize, NORMALIZE)
     V.check_choice("pursuit", pursuit, PURSUITS)
+    prox = _check_prox(prox)
     dtype = images.dtype
-    lam = _check_lam(lam, dtype)
-    filter_l1 = _check_filter_l1(filter_l1, len(specs), dtype)
+    lam = V.check_nonnegative_scalar("lam", lam).astype(dtype)
+    filter_l1 = V.per_layer_scalars("filter_l1", filter_l1, len(arch), dtype)
     key = jax.random.PRNGKey(0) if key is None else key
     key, sub = jax.random.split(key)
-    f0 = init_filters(sub, specs, signal_shape, dtype) if init is None else _check_init(init, shapes, dtype)
+    f0 = init_filters(sub, arch, signal_shape, dtype) if init is None else _check_init(init, shapes, dtype)
     f0 = normalize_ml_filters(f0, signal_shape, strides, normalize)
     if optimizer is None:
         optimizer = optax.adam(1e-3)
@@ -478,7 +668,7 @@ def learn_ml_dictionaries(images, architecture, *, lam, filter_l1=0.0, n_steps: 
     state = ml_dl_init(f0, optimizer, key)
     step = partial(ml_dl_step, images=images, lam=lam, filter_l1=filter_l1, signal_shape=signal_shape,
                    strides=strides, batch_size=batch_size, optimizer=optimizer, n_iter=n_iter, normalize=normalize,
-                   pursuit=pursuit)
+                   pursuit=pursuit, prox=prox)
     loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                     resume=resume, progress=progress, desc="ML-CSC dictionary learning", stop_after=stop_after)
     filters = tuple(loop.state.filters)

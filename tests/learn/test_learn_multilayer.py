@@ -1,4 +1,5 @@
-"""ML-CSC dictionary learning (sparsejax.learn.multilayer; REFERENCE A11, Sulam et al. TSP 2018)."""
+"""ML-CSC dictionary learning (sparsejax.learn.multilayer; Sulam, Papyan, Romano, Elad, "Multilayer convolutional
+sparse modeling: pursuit and dictionary learning", IEEE TSP 2018)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,8 +25,9 @@ def _images(key, n, shape=SHAPE2D, dtype=np.float32):
 
 
 def test_molecule_sizes_and_coverage():
-    """The MNIST strides give molecules 7, 21, 28 (equal to mlmodel.molecules), codes that fit 28x28 exactly
-    and deepest molecules that reach every pixel; strides 3, 5 would leave pixel rows 13, 14 uncovered."""
+    """The MNIST strides give molecules 7, 21, 28 (equal to sparsejax.multilayer.model.molecules), codes that fit
+    28x28 exactly and deepest molecules that reach every pixel; strides 3, 5 would leave pixel rows 13, 14
+    uncovered."""
     assert LM.molecule_sizes(LM.MNIST_ARCHITECTURE) == ((7, 7), (21, 21), (28, 28))
     shapes = LM.layer_shapes(LM.MNIST_ARCHITECTURE, (1, 28, 28))
     assert [c for _, _, c in shapes] == [(32, 4, 4), (128, 2, 2), (1024, 1, 1)]
@@ -181,3 +183,25 @@ def test_bad_inputs():
         LM.learn_ml_dictionaries(Y, (4, 3, 1), **good)
     with pytest.raises(ValueError, match="init"):
         LM.learn_ml_dictionaries(Y, ARCH2D, init=(np.zeros((4, 1, 3, 3), np.float32),), **good)
+
+
+def test_pursuit_prox_and_flags():
+    """prox= sets the pursuit's shrinkage ("nonneg_soft": non-negative codes); the pursuit runs through
+    solve.iterate, whose divergence flag reaches the step metrics and evaluate_ml; a bad prox is refused."""
+    Y = _images(jax.random.PRNGKey(0), 6)
+    f = LM.init_filters(jax.random.PRNGKey(1), ARCH2D, SHAPE2D)
+    layers = LM.build_layers(f, SHAPE2D, STRIDES2D)
+    G, _ = codes(layers, Y, 0.05, n_iter=30)
+    Gp, _ = jax.jit(LM.ml_codes, static_argnames=("n_iter", "prox"))(layers, Y, 0.05, n_iter=30, prox="nonneg_soft")
+    assert float(jnp.min(G)) < 0 and float(jnp.min(Gp)) >= 0 and float(jnp.max(Gp)) > 0
+    sol, _ = jax.jit(LM.ml_codes, static_argnames=("n_iter", "return_solution"))(layers, Y, 0.05, n_iter=30,
+                                                                                  return_solution=True)
+    np.testing.assert_array_equal(sol.codes, G)
+    assert sol.diverged.shape == (6,) and not bool(jnp.any(sol.diverged))
+    assert np.all(np.asarray(sol.num_steps) == 30)
+    res = LM.learn_ml_dictionaries(Y, ARCH2D, lam=0.1, n_steps=2, batch_size=3, n_iter=10, prox="nonneg_soft",
+                                   progress=False)
+    assert list(res.loop.history["pursuit_diverged"]) == [0.0, 0.0]
+    assert LM.evaluate_ml(res.filters, Y, 0.1, STRIDES2D, n_iter=10, chunk=3)["pursuit_diverged"] == 0
+    with pytest.raises(ValueError, match="prox"):
+        LM.learn_ml_dictionaries(Y, ARCH2D, lam=0.1, n_steps=1, batch_size=2, prox="relu", progress=False)

@@ -10,7 +10,7 @@ import pytest
 from jax import lax
 
 from conftest import tol_for
-from sparsejax import ista, ml_ista, normalize_atoms
+from sparsejax import ista, ml_ista, normalize_atoms, shrink
 from sparsejax.nn import unfolded as U
 ARCH = ((4, 4, 2), (6, 3, 1))          # 12x12 -> 5x5 -> 3x3
 INPUT = (1, 12, 12)
@@ -152,7 +152,7 @@ def test_ml_ista_network_equals_library_ml_ista(dtype, fista):
     layers, lams = _layers_and_lams(v, dtype)
     one = jnp.ones((), dtype)
     ref = jax.vmap(lambda y: ml_ista(layers, y, lams, steps=(one, one), max_iter=T + 1, mode="scan",
-                                     tol=0.0, nonneg=True, fista=fista).state.G)(x)
+                                     tol=0.0, prox="nonneg_soft", fista=fista).state.G)(x)
     for G, R in zip(codes, ref):
         np.testing.assert_allclose(G, R, atol=10 * tol_for(dtype), rtol=0)
     # the unfolding changes the codes (it is not the CNN)
@@ -172,7 +172,7 @@ def test_lbp_network_equals_layerwise_ista(dtype):
     prev = x
     for D, lam, G in zip(layers, lams, codes):
         R = jax.vmap(lambda y: ista(D, y, lam, step=1.0, max_iter=T + 1, mode="scan", tol=0.0,
-                                    nonneg=True).codes)(prev)
+                                    prox="nonneg_soft").codes)(prev)
         np.testing.assert_allclose(G, R, atol=10 * tol_for(dtype), rtol=0)
         prev = G
 
@@ -242,3 +242,26 @@ def test_errors_before_tracing():
         U.layer_shapes(((4, 3),), INPUT)
     with pytest.raises(ValueError, match="x must have shape"):
         U.LISTA(4, 8, 1).init(jax.random.PRNGKey(0), jnp.zeros((2, 5)))
+
+
+@pytest.mark.parametrize("prox", ["soft", "hard", shrink.soft])
+def test_prox_names_the_shrinkage(prox):
+    """prox= (a name or a callable) is the shrinkage of every layer: the ML-ISTA network with prox equals the
+    library's ML-ISTA with the same prox; the default S+ gives non-negative codes."""
+    T = 2
+    key = jax.random.PRNGKey(8)
+    x = _images(key, 2) - 0.5
+    net = U.MLISTANet(arch=ARCH, input_shape=INPUT, T=T, prox=prox)
+    v = _variables(net, x, key, np.float32)
+    _, codes = jax.jit(lambda v, x: net.apply(v, x, return_codes=True))(v, x)
+    layers, lams = _layers_and_lams(v, np.float32)
+    one = jnp.ones((), np.float32)
+    ref = jax.vmap(lambda y: ml_ista(layers, y, lams, steps=(one, one), max_iter=T + 1, mode="scan",
+                                     tol=0.0, prox=prox).state.G)(x)
+    for G, R in zip(codes, ref):
+        np.testing.assert_allclose(G, R, atol=1e-5, rtol=0)
+    assert float(jnp.min(codes[-1])) < 0                     # signed codes
+    _, plus = U.LBPNet(arch=ARCH, input_shape=INPUT, T=T).apply(v, x, return_codes=True)
+    assert float(jnp.min(plus[-1])) >= 0                     # default: S+
+    with pytest.raises(ValueError, match="prox"):
+        U.CNN(arch=ARCH, input_shape=INPUT, prox="relu").init(key, x)

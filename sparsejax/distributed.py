@@ -20,7 +20,22 @@ __all__ = ["batch_mesh", "shard_batch"]
 
 
 def batch_mesh(devices: Optional[Sequence] = None, axis_name: str = "batch") -> Mesh:
-    """A 1-D mesh over ``devices`` (default: all local devices)."""
+    """A 1-D mesh over ``devices`` (default: all local devices), its one axis named ``axis_name``.
+
+    Args:
+      devices: the devices (default ``jax.local_devices()``).
+      axis_name: the name of the mesh axis.
+
+    Returns:
+      A ``jax.sharding.Mesh``.
+
+    Example:
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> mesh = sj.distributed.batch_mesh()
+      >>> mesh.axis_names, mesh.devices.size == len(jax.local_devices())
+      (('batch',), True)
+    """
     devices = list(jax.local_devices() if devices is None else devices)
     if not devices:
         raise ValueError("devices must name at least one device")
@@ -41,9 +56,16 @@ def shard_batch(fn: Callable, *, mesh: Optional[Mesh] = None, axis_name: str = "
       A jitted function with the same signature. A batch whose size is not a multiple of the
       number of devices is padded with zero signals, and the padding is dropped from the output.
 
-    Example:
-      >>> encode = shard_batch(jax.vmap(lambda y, D: sj.fista(D, y, 0.1).codes, in_axes=(0, None)))
-      >>> codes = encode(Y, D)
+    Example: a batch of 5 signals (padded to a multiple of the devices, then cropped), as the unsharded call.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = sj.normalize_atoms(jax.random.normal(jax.random.PRNGKey(0), (8, 16)))
+      >>> Y = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
+      >>> code = jax.vmap(lambda y, D: sj.fista(D, y, 0.1, max_iter=100).codes, in_axes=(0, None))
+      >>> codes = sj.distributed.shard_batch(code)(Y, D)
+      >>> codes.shape, bool(jnp.allclose(codes, code(Y, D), atol=1e-5))
+      ((5, 16), True)
     """
     mesh = batch_mesh(axis_name=axis_name) if mesh is None else mesh
     ndev = mesh.shape[axis_name]

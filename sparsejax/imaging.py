@@ -1,6 +1,8 @@
-"""Image restoration with a convolutional dictionary: denoising and inpainting by CSC (REFERENCE 1, A4).
+"""Image restoration with a convolutional dictionary: denoising and inpainting by convolutional sparse coding.
 
-Both follow SPORCO's examples (Wohlberg, IEEE TIP 2016; ICIP 2016): a grey image s (H, W) is split into a
+Both follow SPORCO's examples (Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP
+2016; Wohlberg, "Boundary handling for convolutional sparse representations", ICIP 2016): a grey image s (H, W) is
+split into a
 smooth low-pass part l, which sparse codes represent badly, and the rest, which is coded by convolutional
 BPDN (``cbpdn_admm``) with learned filters d_m (M, 1, h, w):
 
@@ -42,8 +44,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparsejax import _validate as V
+from sparsejax import shrink
 from sparsejax.conv.operator import conv_synthesis
 from sparsejax.pursuit.csc import cbpdn_admm
+from sparsejax.solve import check_iteration
 
 __all__ = ["psnr", "tikhonov_split", "masked_tikhonov", "csc_denoise", "csc_inpaint", "add_noise", "random_mask"]
 
@@ -75,12 +79,6 @@ def _mask(mask, img):
     return mask.astype(img.dtype)
 
 
-def _npad(npad):
-    if isinstance(npad, bool) or not isinstance(npad, (int, np.integer)) or npad < 0:
-        raise ValueError(f"npad must be a non-negative int, got {npad!r}")
-    return int(npad)
-
-
 def _filters(filters):
     filters = V.as_float_array("filters", filters)
     if filters.ndim == 3:
@@ -92,36 +90,52 @@ def _filters(filters):
     return filters
 
 
-def _scalar(name, v, strict=False):
-    a = V.as_float_array(name, v)
-    if a.ndim != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {tuple(a.shape)}")
-    V.check_nonnegative(name, a, strict=strict)
-    return a
-
-
 # ----------------------------------------------------------------------------------------------------
 # quality
 # ----------------------------------------------------------------------------------------------------
 def psnr(ref, img, data_range=1.0) -> jax.Array:
-    """Peak signal-to-noise ratio 10 log10(data_range^2 / mean((ref - img)^2)) in dB (inf when equal)."""
+    """Peak signal-to-noise ratio 10 log10(data_range^2 / mean((ref - img)^2)) in dB (inf when equal).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax import imaging
+      >>> round(float(imaging.psnr(jnp.zeros((4, 4)), jnp.full((4, 4), 0.1))), 4)
+      20.0
+    """
     ref = V.as_float_array("ref", ref)
     img = V.as_float_array("img", img)
     if tuple(ref.shape) != tuple(img.shape):
         raise ValueError(f"img must have the shape of ref {tuple(ref.shape)}, got {tuple(img.shape)}")
-    _scalar("data_range", data_range, strict=True)
+    V.check_nonnegative_scalar("data_range", data_range, strict=True)
     mse = jnp.mean((ref - img) ** 2)
     return 10.0 * jnp.log10(jnp.asarray(data_range, mse.dtype) ** 2 / mse)
 
 
 def add_noise(key, img, sigma):
-    """img + sigma * N(0, 1) (no clipping)."""
+    """img + sigma * N(0, 1) (no clipping), the noise drawn from ``key``.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax import imaging
+      >>> y = imaging.add_noise(jax.random.PRNGKey(0), jnp.zeros((200, 200)), 0.1)
+      >>> round(float(jnp.std(y)), 2)
+      0.1
+    """
     img = jnp.asarray(img)
     return img + sigma * jax.random.normal(key, img.shape, img.dtype)
 
 
 def random_mask(key, shape, frac_missing):
-    """Float mask of ``shape``: 1 = known, 0 = missing, each pixel missing with probability ``frac_missing``."""
+    """Float mask of ``shape``: 1 = known, 0 = missing, each pixel missing with probability ``frac_missing``.
+
+    Example:
+      >>> import jax
+      >>> from sparsejax import imaging
+      >>> m = imaging.random_mask(jax.random.PRNGKey(0), (100, 100), 0.3)
+      >>> round(float(1.0 - m.mean()), 1), sorted(set(m.ravel().tolist()))
+      (0.3, [0.0, 1.0])
+    """
     return (jax.random.uniform(key, tuple(shape)) >= frac_missing).astype(jnp.result_type(float))
 
 
@@ -162,10 +176,17 @@ def tikhonov_split(img, lam, npad: int = 16):
 
     Returns:
       (low, high), each (H, W), low + high = img.
+
+    Example: a constant image is all low-pass.
+      >>> import jax.numpy as jnp
+      >>> from sparsejax import imaging
+      >>> low, high = imaging.tikhonov_split(jnp.full((16, 16), 0.5), 5.0, npad=4)
+      >>> round(float(low.mean()), 4), round(float(jnp.abs(high).max()), 4)
+      (0.5, 0.0)
     """
     img = _image("img", img)
-    lam = _scalar("lam", lam)
-    return _tikhonov(img, lam.astype(img.dtype), npad=_npad(npad))
+    lam = V.check_nonnegative_scalar("lam", lam)
+    return _tikhonov(img, lam.astype(img.dtype), npad=V.check_int("npad", npad))
 
 
 @partial(jax.jit, static_argnames=("npad", "max_iter"))
@@ -195,14 +216,25 @@ def masked_tikhonov(img, mask, lam, npad: int = 16, *, max_iter: int = 300, tol:
       lam: smoothing weight > 0.
       npad: symmetric padding (static).
       max_iter, tol: CG iteration bound (static) and relative residual tolerance.
+
+    Returns:
+      low (H, W).
+
+    Example: a smooth ramp with half of its pixels missing is filled close to the ramp.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax import imaging
+      >>> ramp = jnp.add.outer(jnp.linspace(0.0, 1.0, 24), jnp.linspace(0.0, 0.5, 24)) / 1.5
+      >>> m = imaging.random_mask(jax.random.PRNGKey(0), ramp.shape, 0.5)
+      >>> bool(imaging.psnr(ramp, imaging.masked_tikhonov(m * ramp, m, 0.5, npad=8)) > 30.0)
+      True
     """
     img = _image("img", img)
     mask = _mask(mask, img)
-    lam = _scalar("lam", lam, strict=True)
-    V.check_positive_int("max_iter", max_iter)
-    _scalar("tol", tol)
-    return _masked_tik(img, mask, lam.astype(img.dtype), jnp.asarray(tol, img.dtype), npad=_npad(npad),
-                       max_iter=int(max_iter))
+    lam = V.check_nonnegative_scalar("lam", lam, strict=True)
+    max_iter = check_iteration(max_iter, tol, min_iter=1)
+    return _masked_tik(img, mask, lam.astype(img.dtype), jnp.asarray(tol, img.dtype), npad=V.check_int("npad", npad),
+                       max_iter=max_iter)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -230,17 +262,17 @@ def _info(low, high, dx, sol):
             "nnz_fraction": float(jnp.mean(codes != 0))}
 
 
-def _check_common(filters, lam, npad, max_iter):
+def _check_common(filters, lam, npad, max_iter, tol, prox):
     filters = _filters(filters)
-    lam = _scalar("lam", lam)
-    npad = filters.shape[-1] if npad is None else _npad(npad)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    lam = V.check_nonnegative_scalar("lam", lam)
+    npad = filters.shape[-1] if npad is None else V.check_int("npad", npad)
+    check_iteration(max_iter, tol, min_iter=1)
+    shrink.get(prox, allowed=shrink.SIGN_PROXES)
     return filters, lam, npad
 
 
 def csc_denoise(img, filters, lam=0.1, *, tik_lam=5.0, npad: int | None = 16, max_iter: int = 200,
-                tol=1e-3, rho=None, nonneg: bool = False):
+                tol=1e-3, rho=None, prox: str = "soft"):
     """Denoise a grey image by convolutional sparse coding of its high-pass part (module docstring).
 
     low, high = tikhonov_split(img, tik_lam, npad); x = CBPDN(high zero-padded by npad, lam);
@@ -253,22 +285,34 @@ def csc_denoise(img, filters, lam=0.1, *, tik_lam=5.0, npad: int | None = 16, ma
       tik_lam: Tikhonov weight of the low-pass split.
       npad: padding in pixels (Tikhonov: symmetric; CSC: zeros). None = the filter width.
       max_iter, tol, rho: ``cbpdn_admm`` settings (iterations, relative residual tolerance, initial penalty).
-      nonneg: non-negative codes.
+      prox: "soft" (signed codes) or "nonneg_soft" (non-negative codes).
 
     Returns:
       (clean (H, W), info) with info = {"low", "high", "high_fit" (= crop(D x)), "codes" (padded grid),
       "num_steps", "converged", "objective", "error", "nnz_fraction"}.
+
+    Example: an image made of a few atoms, with noise, comes back cleaner.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax import imaging
+      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (4, 1, 5, 5)))
+      >>> codes = jnp.zeros((4, 32, 32)).at[0, 8, 8].set(1.0).at[2, 20, 14].set(-1.0).at[3, 12, 24].set(1.0)
+      >>> x = 0.5 + sj.conv_synthesis(f, codes)[0]
+      >>> y = imaging.add_noise(jax.random.PRNGKey(1), x, 0.05)
+      >>> clean, info = imaging.csc_denoise(y, f, 0.1, npad=8, max_iter=100)
+      >>> clean.shape, bool(imaging.psnr(x, clean) > imaging.psnr(x, y))
+      ((32, 32), True)
     """
     img = _image("img", img)
-    filters, lam, npad = _check_common(filters, lam, npad, max_iter)
+    filters, lam, npad = _check_common(filters, lam, npad, max_iter, tol, prox)
     low, high = tikhonov_split(img, tik_lam, npad)
-    dx, sol = _csc_high(filters, high, lam, None, npad,
-                        dict(max_iter=int(max_iter), tol=tol, rho=rho, nonneg=nonneg))
+    dx, sol = _csc_high(filters, high, lam, None, npad, dict(max_iter=int(max_iter), tol=tol, rho=rho, prox=prox))
     return low + dx, _info(low, high, dx, sol)
 
 
 def csc_inpaint(img, mask, filters, lam=0.02, *, tik_lam=5.0, npad: int | None = 16, max_iter: int = 300,
-                tol=1e-3, rho=None, nonneg: bool = False, keep_known: bool = False, tik_iter: int = 300):
+                tol=1e-3, rho=None, prox: str = "soft", keep_known: bool = False, tik_iter: int = 300):
     """Inpaint (and denoise) a grey image with missing pixels by masked CSC (module docstring).
 
     low = masked_tikhonov(img, mask, tik_lam, npad); high = mask (img - low);
@@ -277,20 +321,32 @@ def csc_inpaint(img, mask, filters, lam=0.02, *, tik_lam=5.0, npad: int | None =
     Args:
       img: grey image (H, W); values at missing pixels are ignored (they must still be finite).
       mask: (H, W), 1 = known pixel, 0 = missing (weights in [0, 1] allowed); bool accepted.
-      filters, lam, tik_lam, npad, max_iter, tol, rho, nonneg: as ``csc_denoise``.
+      filters, lam, tik_lam, npad, max_iter, tol, rho, prox: as ``csc_denoise``.
       keep_known: copy the observed values back at known pixels (mask == 1) in the output.
       tik_iter: CG iterations of the masked Tikhonov step.
 
     Returns:
       (out (H, W), info) as ``csc_denoise``. With mask = 1 everywhere this is ``csc_denoise`` (same problem).
+
+    Example: a third of the pixels of an image made of a few atoms are missing.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax import imaging
+      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (4, 1, 5, 5)))
+      >>> codes = jnp.zeros((4, 32, 32)).at[0, 8, 8].set(1.0).at[2, 20, 14].set(-1.0).at[3, 12, 24].set(1.0)
+      >>> x = 0.5 + sj.conv_synthesis(f, codes)[0]
+      >>> m = imaging.random_mask(jax.random.PRNGKey(1), x.shape, 0.3)
+      >>> out, info = imaging.csc_inpaint(m * x, m, f, 0.01, tik_lam=1.0, npad=8, max_iter=100, keep_known=True)
+      >>> bool(imaging.psnr(x, out) > imaging.psnr(x, m * x)), bool(jnp.all(jnp.where(m > 0, out == x, True)))
+      (True, True)
     """
     img = _image("img", img)
     mask = _mask(mask, img)
-    filters, lam, npad = _check_common(filters, lam, npad, max_iter)
+    filters, lam, npad = _check_common(filters, lam, npad, max_iter, tol, prox)
     low = masked_tikhonov(img, mask, tik_lam, npad, max_iter=tik_iter)
     high = mask * (img - low)
-    dx, sol = _csc_high(filters, high, lam, mask, npad,
-                        dict(max_iter=int(max_iter), tol=tol, rho=rho, nonneg=nonneg))
+    dx, sol = _csc_high(filters, high, lam, mask, npad, dict(max_iter=int(max_iter), tol=tol, rho=rho, prox=prox))
     out = low + dx
     if keep_known:
         out = jnp.where(mask >= 1, img, out)

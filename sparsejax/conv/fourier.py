@@ -32,24 +32,53 @@ __all__ = ["rfft", "irfft", "sq", "fsq", "psum"]
 
 
 def rfft(x: jax.Array, sizes: Sequence[int]) -> jax.Array:
-    """Half-spectrum real FFT of ``x`` over its last ``len(sizes)`` axes, padded or cropped to ``sizes``."""
+    """Half-spectrum real FFT of ``x`` over its last ``len(sizes)`` axes, padded or cropped to ``sizes``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.conv.fourier import rfft
+      >>> rfft(jnp.ones((2, 3)), (4,)).shape, rfft(jnp.ones(4), (4,)).real.tolist()
+      ((2, 3), [4.0, 0.0, 0.0])
+    """
     d = len(sizes)
     return jnp.fft.rfftn(x, s=tuple(sizes), axes=tuple(range(-d, 0)))
 
 
 def irfft(x: jax.Array, sizes: Sequence[int]) -> jax.Array:
-    """Inverse of ``rfft``: the real array of spatial size ``sizes`` whose half spectrum is ``x``."""
+    """Inverse of ``rfft``: the real array of spatial size ``sizes`` whose half spectrum is ``x``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.conv.fourier import irfft, rfft
+      >>> irfft(rfft(jnp.arange(5.0), (5,)), (5,)).round(4).tolist()
+      [0.0, 1.0, 2.0, 3.0, 4.0]
+    """
     d = len(sizes)
     return jnp.fft.irfftn(x, s=tuple(sizes), axes=tuple(range(-d, 0)))
 
 
 def sq(x: jax.Array) -> jax.Array:
-    """sum(x * x): the squared l2 norm of a real array (all axes)."""
+    """sum(x * x): the squared l2 norm of a real array (all axes).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.conv.fourier import sq
+      >>> float(sq(jnp.array([[3.0], [4.0]])))
+      25.0
+    """
     return jnp.sum(x * x)
 
 
 def fsq(Xf: jax.Array, sizes: Sequence[int]) -> jax.Array:
-    """||x||_2^2 of the real array of spatial size ``sizes`` whose half spectrum is ``Xf`` (Parseval)."""
+    """||x||_2^2 of the real array of spatial size ``sizes`` whose half spectrum is ``Xf`` (Parseval).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.conv.fourier import fsq, rfft
+      >>> x = jnp.array([1.0, -2.0, 0.5, 3.0, 1.0])
+      >>> round(float(fsq(rfft(x, (5,)), (5,))), 4), float(jnp.sum(x * x))
+      (15.25, 15.25)
+    """
     L = Xf.shape[-1]
     w = np.full(L, 2.0)
     w[0] = 1.0
@@ -60,5 +89,15 @@ def fsq(Xf: jax.Array, sizes: Sequence[int]) -> jax.Array:
 
 
 def psum(x: jax.Array, axis: Optional[str]) -> jax.Array:
-    """``lax.psum(x, axis)`` inside a ``shard_map`` over mesh axis ``axis``; ``x`` itself when ``axis`` is None."""
+    """``lax.psum(x, axis)`` inside a ``shard_map`` over mesh axis ``axis``; ``x`` itself when ``axis`` is None.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.conv.fourier import psum
+      >>> float(psum(jnp.asarray(2.0), None))
+      2.0
+      >>> jax.vmap(lambda x: psum(x, "i"), axis_name="i")(jnp.arange(3.0)).tolist()
+      [3.0, 3.0, 3.0]
+    """
     return x if axis is None else jax.lax.psum(x, axis)

@@ -1,4 +1,4 @@
-"""Convolutional coherence and the local (stripe / patch) norms of REFERENCE section 2.
+"""Convolutional coherence and the local (stripe / patch) norms of the convolutional sparse coding model.
 
 Filters d_m (m = 1..M) of size n (1-D) or h x w (2-D), with C channels, shape (M, C, *k):
 
@@ -48,6 +48,12 @@ def conv_cross_correlation(filters, normalize: bool = True) -> jax.Array:
 
     Returns:
       (M, M, 2h - 1) or (M, M, 2h - 1, 2w - 1).
+
+    Example: the autocorrelation of one filter, peak 1 at shift 0 (the middle).
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.conv_cross_correlation(jnp.array([[[1.0, 1.0]]])).round(4).tolist()
+      [[[0.5, 1.0, 0.5]]]
     """
     filters = _filters(filters)
     if normalize:
@@ -74,6 +80,16 @@ def conv_coherence(filters, *, stride: int = 1) -> jax.Array:
 
     Returns:
       Scalar in [0, 1].
+
+    Papyan, Sulam & Elad, "Working locally thinking globally: theoretical guarantees for convolutional sparse
+    coding", IEEE TSP 2017 (sec. II).
+
+    Example: a filter and its shift by one sample are the same atom.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> f = jnp.array([[[1.0, 1.0, 0.0]], [[0.0, 1.0, 1.0]]])
+      >>> round(float(sj.conv_coherence(f)), 4), round(float(sj.conv_coherence(f, stride=2)), 4)
+      (1.0, 0.5)
     """
     return _coherence(_filters(filters), check_stride(stride))
 
@@ -143,6 +159,12 @@ def stripe_counts(codes, filter_shape, *, periodic: bool = True, power: int = 0)
 
     Returns:
       Array of shape P.
+
+    Example: one non-zero at position 4 of a 1-D map counts in the stripes at 2..6 (filter size 3).
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.stripe_counts(jnp.zeros((2, 10)).at[0, 4].set(1.0), 3).tolist()
+      [0, 0, 1, 1, 1, 1, 1, 0, 0, 0]
     """
     codes = V.as_float_array("codes", codes)
     k = _sizes("filter_shape", filter_shape, codes.ndim)
@@ -170,12 +192,36 @@ def stripe_l0_inf(codes, filter_shape, *, periodic: bool = True) -> jax.Array:
 
     Returns:
       int32 scalar.
+
+    Example: two non-zeros 3 apart share a stripe of width 2 n - 1 = 7, none of width 3.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> G = jnp.zeros((2, 16)).at[0, 4].set(1.0).at[1, 7].set(1.0)
+      >>> int(sj.stripe_l0_inf(G, 4)), int(sj.stripe_l0_inf(G, 2))
+      (2, 1)
     """
     return jnp.max(stripe_counts(codes, filter_shape, periodic=periodic, power=0))
 
 
 def stripe_l2_inf(codes, filter_shape, *, periodic: bool = True) -> jax.Array:
-    """Stripe l2,inf norm ||G||^s_{2,inf} = max_i ||gamma_i||_2 (same windows as ``stripe_l0_inf``)."""
+    """Stripe l2,inf norm ||G||^s_{2,inf} = max_i ||gamma_i||_2 (same windows as ``stripe_l0_inf``; Papyan, Sulam &
+    Elad, IEEE TSP 2017).
+
+    Args:
+      codes: (M, *P) (any leading axes are summed over); trailing axes spatial.
+      filter_shape: n (1-D) or (h, w) (2-D).
+      periodic: wrap windows around the edges (default) or zero-pad.
+
+    Returns:
+      Scalar.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> G = jnp.zeros((2, 16)).at[0, 4].set(3.0).at[1, 7].set(4.0)
+      >>> round(float(sj.stripe_l2_inf(G, 4)), 4), round(float(sj.stripe_l2_inf(G, 2)), 4)
+      (5.0, 4.0)
+    """
     return jnp.sqrt(jnp.max(stripe_counts(codes, filter_shape, periodic=periodic, power=2)))
 
 
@@ -190,6 +236,12 @@ def patch_l2_inf(signal, patch_shape, *, periodic: bool = True) -> jax.Array:
 
     Returns:
       Scalar.
+
+    Example: the energy of a 3-sample patch, at most 1 + 4 + 4 here.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> round(float(sj.patch_l2_inf(jnp.array([[0.0, 1.0, 2.0, 2.0, 0.0, 0.0]]), 3)), 4)
+      3.0
     """
     signal = V.as_float_array("signal", signal)
     k = _sizes("patch_shape", patch_shape, signal.ndim)

@@ -1,4 +1,4 @@
-"""Convolutional synthesis and its adjoint (CSC, REFERENCE section 1), and the ``Conv`` dictionary operator.
+"""Convolutional synthesis and its adjoint (the convolutional sparse coding model), and the ``Conv`` operator.
 
 Shapes (d = 1 or 2 spatial dimensions):
 
@@ -88,29 +88,6 @@ __all__ = [
 
 
 _HI = lax.Precision.HIGHEST
-# an FFT "flop" of the cost model (complex arithmetic, transform memory traffic) weighs this many direct
-# multiply-adds; on CPU the FFT path ran ~3x slower than direct at equal counts (benchmarks/conv.py)
-
-
-# ----------------------------------------------------------------------------------------------------
-# geometry (static, pure Python)
-# ----------------------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -157,7 +134,6 @@ def _fold(x, N: Tuple[int, ...]):
         x = lax.pad(x, jnp.zeros((), x.dtype), cfg)
         x = x.reshape(x.shape[:ax] + (r, n) + x.shape[ax + 1:]).sum(axis=ax)
     return x
-
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -365,7 +341,20 @@ def conv_synthesis(filters, codes, *, stride: int = 1, boundary: str = "circular
     Returns:
       The signal, shape (C, *N), dtype ``result_type(filters, codes)``.
 
-    Reference: Wohlberg 2016, "Efficient algorithms for convolutional sparse representations".
+    Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016 (the model, sec. I).
+
+    Example: one spike places the filter; "full" is ``numpy.convolve``.
+      >>> import jax.numpy as jnp
+      >>> import numpy as np
+      >>> import sparsejax as sj
+      >>> d = jnp.array([[[1.0, 2.0, 3.0]]])                          # M = 1 filter, C = 1 channel, k = 3
+      >>> g = jnp.array([[0.0, 1.0, 0.0, -1.0]])                      # codes (M, P)
+      >>> sj.conv_synthesis(d, g, boundary="full").round(4).tolist()
+      [[0.0, 1.0, 2.0, 2.0, -2.0, -3.0]]
+      >>> np.convolve([0.0, 1.0, 0.0, -1.0], [1.0, 2.0, 3.0]).tolist()
+      [0.0, 1.0, 2.0, 2.0, -2.0, -3.0]
+      >>> sj.conv_synthesis(d, g, stride=2, boundary="full").shape    # atoms every 2 samples: N = (P - 1) 2 + k
+      (1, 9)
     """
     filters = check_filters(filters)
     codes = V.as_float_array("codes", codes)
@@ -408,6 +397,19 @@ def conv_adjoint(filters, signal, *, stride: int = 1, boundary: str = "circular"
 
     Returns:
       Codes of shape (M, *P) (P from the module docstring), dtype ``result_type(filters, signal)``.
+
+    Example: <D g, y> = <g, D^T y>.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+      >>> d = jax.random.normal(k1, (3, 2, 4, 4))
+      >>> y = jax.random.normal(k2, (2, 12, 12))
+      >>> z = sj.conv_adjoint(d, y, stride=2, boundary="full")
+      >>> g = jax.random.normal(k3, z.shape)
+      >>> lhs = jnp.sum(sj.conv_synthesis(d, g, stride=2, boundary="full", signal_size=12) * y)
+      >>> z.shape, bool(jnp.allclose(lhs, jnp.sum(g * z), rtol=1e-4))
+      ((3, 5, 5), True)
     """
     filters = check_filters(filters)
     signal = V.as_float_array("signal", signal)
@@ -418,8 +420,6 @@ def conv_adjoint(filters, signal, *, stride: int = 1, boundary: str = "circular"
                          f"filters of shape {tuple(filters.shape)}, got {tuple(signal.shape)}")
     g = geometry(filters.shape, signal.shape[1:], stride, boundary)
     return _adjoint(filters, signal, g, resolve_method(g, method))
-
-
 
 
 def _circular_lipschitz(filters, N):
@@ -434,26 +434,6 @@ def _circular_lipschitz(filters, N):
     else:
         G = jnp.einsum("fmc,fnc->fmn", Dh, jnp.conj(Dh), precision=_HI)
     return jnp.max(jnp.linalg.eigvalsh(G)[:, -1])
-
-
-def _start_vector(shape, dtype):
-    """A fixed, generic start vector for power iteration (a cheap hash: no PRNG to compile)."""
-    i = jnp.arange(math.prod(shape), dtype=dtype)
-    v = jnp.sin(i * 12.9898 + 78.233) * 43758.5453
-    return (v - jnp.floor(v) - 0.5).reshape(shape)
-
-
-def _power_iteration(normal_fn, v, num_iter: int):
-    """lambda_max of the PSD map ``normal_fn`` from the start ``v`` (fixed count: jittable, differentiable)."""
-    dtype = v.dtype
-    v = v / jnp.sqrt(jnp.sum(v * v))
-
-    def body(_, v):
-        w = normal_fn(v)
-        return w / jnp.maximum(jnp.sqrt(jnp.sum(w * w)), jnp.finfo(dtype).tiny)
-
-    v = lax.fori_loop(0, num_iter, body, v)
-    return jnp.sum(v * normal_fn(v))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -474,9 +454,18 @@ class Conv(LinearOperator):
       boundary: "circular" | "full" | "valid" | "same".
       method: "auto" | "fft" | "direct".
 
+    Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016; Papyan, Sulam &
+    Elad, "Working locally thinking globally: theoretical guarantees for convolutional sparse coding", IEEE TSP 2017.
+
     Example:
-      >>> D = Conv(normalize_filters(jax.random.normal(key, (8, 1, 5, 5))), (1, 32, 32))
-      >>> sol = fista(D, image[None], lam=0.1)          # codes of shape (8, 32, 32)
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (8, 1, 5, 5)))
+      >>> D = sj.Conv(f, (1, 32, 32))
+      >>> image = jax.random.normal(jax.random.PRNGKey(1), (1, 32, 32))
+      >>> sol = sj.fista(D, image, 0.5, max_iter=50)
+      >>> D.code_shape, sol.codes.shape
+      ((8, 32, 32), (8, 32, 32))
     """
 
     def __init__(self, filters, signal_shape, *, stride: int = 1, boundary: str = "circular",
@@ -508,47 +497,143 @@ class Conv(LinearOperator):
 
     @property
     def signal_shape(self):
+        """(C, *N), the shape of a signal.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> sj.Conv(jnp.ones((4, 3, 5, 5)), (3, 16, 16)).signal_shape
+          (3, 16, 16)
+        """
         return self._signal_shape
 
     @property
     def code_shape(self):
+        """(M, *P), the shape of the codes (P from the boundary and stride, module docstring).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> sj.Conv(jnp.ones((4, 1, 5)), (1, 16), boundary="valid").code_shape     # P = N + k - 1
+          (4, 20)
+          >>> sj.Conv(jnp.ones((4, 1, 5)), (1, 16), stride=2, boundary="full").code_shape
+          (4, 6)
+        """
         g = self._geom()
         return (g.M,) + g.P
 
     @property
     def dtype(self):
+        """The dtype of the filters.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> str(sj.Conv(jnp.ones((4, 1, 5), jnp.float32), (1, 16)).dtype)
+          'float32'
+        """
         return self.filters.dtype
 
     @property
     def num_filters(self) -> int:
+        """M, the number of filters (code maps).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> sj.Conv(jnp.ones((4, 3, 5, 5)), (3, 16, 16)).num_filters
+          4
+        """
         return self.filters.shape[0]
 
     @property
     def num_channels(self) -> int:
+        """C, the number of signal channels.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> sj.Conv(jnp.ones((4, 3, 5, 5)), (3, 16, 16)).num_channels
+          3
+        """
         return self.filters.shape[1]
 
     @property
     def filter_shape(self):
+        """k, the spatial size of a filter: (h,) or (h, w).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> sj.Conv(jnp.ones((4, 3, 5, 7)), (3, 16, 16)).filter_shape
+          (5, 7)
+        """
         return tuple(self.filters.shape[2:])
 
     @property
     def resolved_method(self) -> str:
-        """The implementation "auto" picks for this geometry ("fft" or "direct")."""
+        """The implementation "auto" picks for this geometry ("fft" or "direct"; cost model in the module docstring).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> sj.Conv(jnp.ones((4, 1, 3, 3)), (1, 64, 64), method="auto").resolved_method   # small filters
+          'direct'
+          >>> sj.Conv(jnp.ones((4, 1, 3, 3)), (1, 64, 64), method="fft").resolved_method
+          'fft'
+        """
         return resolve_method(self._geom(), self.method)
 
     # -- maps -------------------------------------------------------------
     def apply(self, codes):
+        """Synthesis D G = (sum_m d_{m,c} * G_m)_c: codes (M, *P) -> signal (C, *N) (``conv_synthesis``).
+
+        Example: a unit spike at the origin reproduces the filter (circular boundary).
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> D = sj.Conv(jnp.array([[[1.0, 2.0, 3.0]]]), (1, 6))
+          >>> D.apply(jnp.zeros((1, 6)).at[0, 0].set(1.0)).round(4).tolist()
+          [[1.0, 2.0, 3.0, 0.0, 0.0, 0.0]]
+        """
         g = self._geom()
         return _synthesis(self.filters, codes, g, resolve_method(g, self.method))
 
     def adjoint(self, signal):
+        """Analysis D^T Y = (sum_c d_{m,c} (star) Y_c)_m: signal (C, *N) -> codes (M, *P) (``conv_adjoint``).
+
+        Example: the correlation of a signal with the filter.
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> D = sj.Conv(jnp.array([[[1.0, 2.0, 3.0]]]), (1, 6))
+          >>> D.adjoint(jnp.array([[1.0, 2.0, 3.0, 0.0, 0.0, 0.0]])).round(4).tolist()   # peak ||d||^2 = 14
+          [[14.0, 8.0, 3.0, 0.0, 3.0, 8.0]]
+        """
         g = self._geom()
         return _adjoint(self.filters, signal, g, resolve_method(g, self.method))
 
     def lipschitz(self, num_iter: int = 100, key=None) -> jax.Array:
         """||D||_2^2. Exact for circular stride 1: max_f lambda_max(D(f) D(f)^H) (per-frequency M x C
-        matrix of filter DFTs); otherwise ``num_iter`` power iterations on D^T D (converge from below) from a
-        fixed generic start vector, or a random one drawn from ``key``."""
+        matrix of filter DFTs); otherwise ``num_iter`` steps of ``sparsejax.power_iteration`` on D^T D (converges
+        from below) from its fixed generic start vector, or from a random one drawn from ``key``.
+
+        Args:
+          num_iter: power steps (static).
+          key: PRNG key of a random start vector; None: the fixed start (jitted once per geometry).
+
+        Returns:
+          A scalar of ``dtype``.
+
+        Example: equal to the largest singular value of the dense matrix, squared.
+          >>> import jax
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> f = jax.random.normal(jax.random.PRNGKey(0), (3, 2, 3))
+          >>> for D in (sj.Conv(f, (2, 8)), sj.Conv(f, (2, 8), boundary="valid")):
+          ...     exact = jnp.linalg.norm(D.to_dense(), 2) ** 2
+          ...     print(bool(jnp.allclose(D.lipschitz(num_iter=500), exact, rtol=1e-3)))
+          True
+          True
+        """
         if self.boundary == "circular" and self.stride == 1:
             return _circular_lipschitz(self.filters, self._signal_shape[1:]).astype(self.dtype)
         if key is not None:
@@ -556,17 +641,43 @@ class Conv(LinearOperator):
         return _conv_power_iteration(self, num_iter)
 
     def normalize_filters(self, eps: float = 0.0) -> "Conv":
-        """The same operator with unit-norm filters."""
+        """The same operator with unit-norm filters (``sparsejax.normalize_filters``: filters with norm <= ``eps``
+        become zero).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> D = sj.Conv(jnp.full((2, 1, 4), 3.0), (1, 8)).normalize_filters()
+          >>> jnp.linalg.norm(D.filters.reshape(2, -1), axis=1).round(4).tolist()
+          [1.0, 1.0]
+        """
         return Conv(normalize_filters(self.filters, eps), self._signal_shape, stride=self.stride,
                     boundary=self.boundary, method=self.method)
 
     def coherence(self) -> jax.Array:
         """Convolutional mutual coherence of the normalised filters (shifts that are multiples of the
-        stride); see ``sparsejax.conv.norms.conv_coherence``."""
+        stride); see ``sparsejax.conv.norms.conv_coherence``.
+
+        Example: a filter and its shift by one sample.
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> f = jnp.array([[[1.0, 1.0, 0.0]], [[0.0, 1.0, 1.0]]])
+          >>> round(float(sj.Conv(f, (1, 8)).coherence()), 4)
+          1.0
+          >>> round(float(sj.Conv(f, (1, 8), stride=2, boundary="full").coherence()), 4)
+          0.5
+        """
         return conv_coherence(self.filters, stride=self.stride)
 
     def to_dense(self) -> jax.Array:
-        """The explicit (prod signal_shape) x (prod code_shape) matrix; columns = atoms (row-major order)."""
+        """The explicit (prod signal_shape) x (prod code_shape) matrix; columns = atoms (row-major order).
+
+        Example: a circulant matrix for one filter.
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> sj.Conv(jnp.array([[[1.0, 2.0]]]), (1, 3)).to_dense().round(4).tolist()
+          [[1.0, 0.0, 2.0], [2.0, 1.0, 0.0], [0.0, 2.0, 1.0]]
+        """
         return _to_dense(self)
 
     # -- pytree -----------------------------------------------------------
@@ -588,7 +699,7 @@ class Conv(LinearOperator):
 
 @partial(jax.jit, static_argnums=1)
 def _conv_power_iteration(op: Conv, num_iter: int):
-    return _power_iteration(op.normal, _start_vector(op.code_shape, op.dtype), num_iter)
+    return power_iteration(op.normal, op.code_shape, op.dtype, num_iter, start="fixed")
 
 
 @jax.jit
@@ -614,6 +725,21 @@ class BatchConv(LinearOperator):
     Args:
       conv: the per-image ``Conv`` (any boundary and stride; its ``method`` is ignored).
       batch: B, the number of images.
+
+    Example: the same maps as ``Conv`` image by image, and the same gradients.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> f = jax.random.normal(jax.random.PRNGKey(0), (4, 1, 3, 3))
+      >>> D = sj.Conv(f, (1, 12, 12), stride=2, boundary="full")
+      >>> Db = sj.BatchConv(D, 3)
+      >>> Y = jax.random.normal(jax.random.PRNGKey(1), (3, 1, 12, 12))
+      >>> Db.code_shape, bool(jnp.allclose(Db.adjoint(Y), jax.vmap(D.adjoint)(Y), atol=1e-4))
+      ((3, 4, 5, 5), True)
+      >>> g = jax.grad(lambda f: jnp.sum(sj.BatchConv(sj.Conv(f, (1, 12, 12), stride=2, boundary="full"), 3)
+      ...                                .adjoint(Y) ** 2))(f)
+      >>> g.shape
+      (4, 1, 3, 3)
     """
 
     def __init__(self, conv: Conv, batch: int):
@@ -623,24 +749,53 @@ class BatchConv(LinearOperator):
             raise ValueError(f"batch must be a positive int (the number of images), got {batch!r}")
         self.conv, self.batch = conv, int(batch)
 
-    filters = property(lambda self: self.conv.filters)
-    stride = property(lambda self: self.conv.stride)
-    signal_shape = property(lambda self: (self.batch,) + tuple(self.conv.signal_shape))
-    code_shape = property(lambda self: (self.batch,) + tuple(self.conv.code_shape))
-    dtype = property(lambda self: self.conv.dtype)
+    filters = property(lambda self: self.conv.filters, doc="The filters (M, C, *k) of the per-image ``Conv``.")
+    stride = property(lambda self: self.conv.stride, doc="The stride of the per-image ``Conv``.")
+    signal_shape = property(lambda self: (self.batch,) + tuple(self.conv.signal_shape),
+                            doc="(B, C, *N): B signals of the per-image ``Conv``.")
+    code_shape = property(lambda self: (self.batch,) + tuple(self.conv.code_shape),
+                          doc="(B, M, *P): B code maps of the per-image ``Conv``.")
+    dtype = property(lambda self: self.conv.dtype, doc="The dtype of the filters.")
 
     def apply(self, codes):
+        """Synthesis image by image: codes (B, M, *P) -> signals (B, C, *N), (D G)[b] = D_conv G[b].
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> Db = sj.BatchConv(sj.Conv(jnp.array([[[1.0, 2.0]]]), (1, 4)), 2)
+          >>> G = jnp.zeros((2, 1, 4)).at[1, 0, 2].set(1.0)
+          >>> Db.apply(G).round(4).tolist()
+          [[[0.0, 0.0, 0.0, 0.0]], [[0.0, 0.0, 1.0, 2.0]]]
+        """
         g = self.conv._geom()
         dtype = jnp.result_type(self.filters.dtype, codes.dtype)
         return _synthesis_direct(self.filters.astype(dtype), codes.astype(dtype), g, _synthesis_batch)
 
     def adjoint(self, signal):
+        """Analysis image by image: signals (B, C, *N) -> codes (B, M, *P), (D^T Y)[b] = D_conv^T Y[b].
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> Db = sj.BatchConv(sj.Conv(jnp.array([[[1.0, 2.0]]]), (1, 4)), 2)
+          >>> Db.adjoint(jnp.ones((2, 1, 4))).round(4).tolist()
+          [[[3.0, 3.0, 3.0, 3.0]], [[3.0, 3.0, 3.0, 3.0]]]
+        """
         g = self.conv._geom()
         dtype = jnp.result_type(self.filters.dtype, signal.dtype)
         return _adjoint_direct(self.filters.astype(dtype), signal.astype(dtype), g, _analysis_batch)
 
     def lipschitz(self, num_iter: int = 100, key=None) -> jax.Array:
-        """||D||_2^2 of the block-diagonal operator = that of one image's ``Conv``."""
+        """||D||_2^2 of the block-diagonal operator = that of one image's ``Conv`` (``Conv.lipschitz``).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> D = sj.Conv(jnp.array([[[1.0, 2.0]]]), (1, 4))
+          >>> float(sj.BatchConv(D, 5).lipschitz()) == float(D.lipschitz())      # (1 + 2)^2 at frequency 0
+          True
+        """
         return self.conv.lipschitz(num_iter, key)
 
     def tree_flatten(self):

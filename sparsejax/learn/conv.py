@@ -1,4 +1,4 @@
-"""Convolutional dictionary learning (REFERENCE A11, CSC part), 1-D and 2-D, on a batch of K signals / images.
+"""Convolutional dictionary learning, 1-D and 2-D, on a batch of K signals / images.
 
 Problem (circular boundary, single-channel signals s_k of size N, filters d_m with support in a window of size k):
 
@@ -8,10 +8,13 @@ Problem (circular boundary, single-channel signals s_k of size N, filters d_m wi
 Two learners, both pure jitted steps on a NamedTuple state driven by ``sparsejax.learn.loop.run_loop``
 (progress, atomic checkpoints of the full state, exact resume, divergence stop):
 
-* ``method="admm"`` -- interleaved ADMM as SPORCO's ``ConvBPDNDictLearn`` (Wohlberg, IEEE TIP 2016;
-  Garcia-Cardona & Wohlberg, IEEE TCI 2018): each outer step runs ``x_iter`` iterations of the CBPDN ADMM
-  (``sparsejax.pursuit.csc.cbpdn_solver``; its state -- codes z, scaled dual u, rho -- persists from step to
-  step, so the coefficient update is warm-started) with the current filters, then ``d_iter`` iterations of the
+* ``method="admm"`` -- interleaved ADMM as SPORCO's ``ConvBPDNDictLearn`` (Wohlberg, "Efficient algorithms for
+  convolutional sparse representations", IEEE TIP 2016; Garcia-Cardona & Wohlberg, "Convolutional dictionary
+  learning: a comparative review and new algorithms", IEEE TCI 2018): each outer step runs ``x_iter`` iterations
+  of the CBPDN ADMM (``sparsejax.pursuit.csc.cbpdn_admm_solver`` driven by ``sparsejax.solve.iterate``, with the
+  dictionary-learning balancing of rho as its ``rho_balancing`` option; its state -- codes z, scaled dual u, rho --
+  persists from step to step, so the coefficient update is warm-started) with the current filters, then
+  ``d_iter`` iterations of the
   ConvCnstrMOD ADMM (``dict_update_step``) with the new sparse codes z, whose state (projected filters g, dual
   u, rho) also persists. The dictionary update, with Z the K x M matrix of code DFTs at frequency f:
 
@@ -25,13 +28,13 @@ Two learners, both pure jitted steps on a NamedTuple state driven by ``sparsejax
   Z_f Z_f^H are formed once per dictionary update and rho I + Z_f Z_f^H is factored L D L^H by unrolled
   elementwise recurrences over the frequency arrays in every iteration (exact for every rho, as SPORCO's
   iterated Sherman-Morrison; cheap, where a batched K x K ``eigh`` per frequency cost about half the
-  dictionary step). With ``mesh`` the filters and their maps are split over devices (``admm_step``). Penalties of both
-  ADMMs are balanced as in SPORCO's dictionary-learning defaults: every ``rho_period`` (10) iterations rho is
-  multiplied by 2 when r > ``rho_ratio`` (10) s and divided by 2 when s > ``rho_ratio`` r (r, s the relative
-  primal / dual residuals). ``dict_update`` (the dictionary problem solved on its own) balances every
-  iteration with ratio 2 during its first 100 iterations, then keeps rho fixed (so that ADMM settles): the
-  unit-norm constraint is non-convex and with the loose rule and a small rho the ADMM can stall far from
-  feasibility.
+  dictionary step). With ``mesh`` the filters and their maps are split over devices (``admm_step``). Penalties of
+  both ADMMs are balanced as in SPORCO's dictionary-learning defaults (one ``sparsejax.pursuit.csc.RhoBalancing``
+  rule): every ``rho_period`` (10) iterations rho is multiplied by 2 when r > ``rho_ratio`` (10) s and divided by 2
+  when s > ``rho_ratio`` r (r, s the relative primal / dual residuals). ``dict_update`` (the dictionary problem
+  solved on its own) balances every iteration with ratio 2 during its first 100 iterations, then keeps rho fixed
+  (so that ADMM settles): the unit-norm constraint is non-convex and with the loose rule and a small rho the ADMM
+  can stall far from feasibility.
 * ``method="optax"`` -- gradient-based: codes z from ``x_iter`` warm-started CBPDN ADMM iterations, then one
   step of any Optax optimiser on grad_d [1/2 ||sum_m d_m * z_m - s||^2 + lam ||z||_1] / K at fixed z, then the
   filters are projected onto C.
@@ -54,7 +57,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from sparsejax import _validate as V
@@ -62,7 +64,8 @@ from sparsejax.conv.fourier import fsq, irfft, psum, rfft, sq
 from sparsejax.conv.operator import normalize_filters
 from sparsejax.datasets.images import save_image
 from sparsejax.learn.loop import run_loop
-from sparsejax.pursuit.csc import CBPDNState, cbpdn_objective, cbpdn_solver
+from sparsejax.pursuit.csc import CBPDNState, RhoBalancing, cbpdn_admm_solver, cbpdn_objective
+from sparsejax.solve import iterate
 
 __all__ = [
     "DictUpdateState",
@@ -93,7 +96,15 @@ METHODS = ("admm", "optax")
 class DictUpdateState(NamedTuple):
     """ConvCnstrMOD ADMM state. g: projected filters (M, 1, *k) (the dictionary); u: scaled dual (M, *N);
     rho: penalty; k: iterations done; primal_res, dual_res: relative residuals ||d - g|| / max(||d||, ||g||)
-    and ||g - g_prev|| / ||u||."""
+    and ||g - g_prev|| / ||u||.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.conv import dict_update_init
+      >>> st = dict_update_init(jnp.ones((3, 1, 4)), (16,), 10.0)
+      >>> st.g.shape, st.u.shape, float(st.rho), int(st.k)
+      ((3, 1, 4), (3, 16), 10.0, 0)
+    """
 
     g: jax.Array
     u: jax.Array
@@ -105,14 +116,33 @@ class DictUpdateState(NamedTuple):
 
 class ConvDLState(NamedTuple):
     """State of the interleaved ADMM learner: ``x`` the CBPDN ADMM state (codes ``x.z`` (K, M, *N)), ``d`` the
-    dictionary-update state (filters ``d.g``)."""
+    dictionary-update state (filters ``d.g``).
+
+    Example:
+      >>> import jax
+      >>> from sparsejax.learn.conv import admm_init
+      >>> s = jax.random.normal(jax.random.PRNGKey(0), (2, 16))
+      >>> st = admm_init(jax.random.normal(jax.random.PRNGKey(1), (3, 1, 4)), s, 0.1)
+      >>> st.x.z.shape, st.d.g.shape
+      ((2, 3, 16), (3, 1, 4))
+    """
 
     x: CBPDNState
     d: DictUpdateState
 
 
 class ConvOptaxState(NamedTuple):
-    """State of the Optax learner: filters (M, 1, *k), the CBPDN ADMM state ``x`` and the optimiser state."""
+    """State of the Optax learner: filters (M, 1, *k), the CBPDN ADMM state ``x`` and the optimiser state.
+
+    Example:
+      >>> import jax
+      >>> import optax
+      >>> from sparsejax.learn.conv import optax_init
+      >>> s = jax.random.normal(jax.random.PRNGKey(0), (2, 16))
+      >>> st = optax_init(jax.random.normal(jax.random.PRNGKey(1), (3, 1, 4)), s, 0.1, optax.adam(1e-2))
+      >>> st.filters.shape, st.x.z.shape
+      ((3, 1, 4), (2, 3, 16))
+    """
 
     filters: jax.Array
     x: CBPDNState
@@ -126,6 +156,11 @@ class ConvDictLearnResult(NamedTuple):
     (the learner's last coefficient iterate); loop: ``sparsejax.learn.loop.LoopResult`` (state, history with
     ``loss`` (objective), ``sparsity`` (fraction of non-zero codes), residuals and penalties, steps, status,
     message); method: "admm" or "optax".
+
+    Example: see ``learn_conv_dictionary``.
+      >>> from sparsejax.learn.conv import ConvDictLearnResult
+      >>> ConvDictLearnResult._fields
+      ('filters', 'codes', 'loop', 'method')
     """
 
     filters: jax.Array
@@ -150,6 +185,13 @@ def project_filters(filters, zero_mean: bool = False) -> jax.Array:
     """P_C: (optionally) remove each filter's mean, then scale it to unit l2 norm (a zero filter stays zero).
 
     ``filters`` (M, C, *k) already live in the window; cropping is the caller's part of the projection.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.conv import project_filters
+      >>> g = project_filters(jnp.array([[[1.0, 2.0, 3.0]]]), zero_mean=True)
+      >>> g.round(4).tolist()
+      [[[-0.7071, 0.0, 0.7071]]]
     """
     if zero_mean:
         axes = tuple(range(2, filters.ndim))
@@ -157,24 +199,34 @@ def project_filters(filters, zero_mean: bool = False) -> jax.Array:
     return normalize_filters(filters)
 
 
-def _balance(rho, r, s, k, period, enabled, ratio=10.0, scale=2.0, until=None):
-    """SPORCO's dictionary-learning AutoRho (Period ``period``, Scaling 2, RsdlRatio 10, RsdlTarget 1, no
-    AutoScaling): the factor f by which rho is multiplied and the scaled dual divided after iteration k."""
-    if not enabled:
-        return jnp.ones_like(rho)
-    f = jnp.where(r > ratio * s, scale, jnp.where(s > ratio * r, 1.0 / scale, 1.0))
-    ok = ((k + 1) % period == 0) & (k > 0) & jnp.isfinite(r) & jnp.isfinite(s)
-    if until is not None:
-        ok = ok & (k < until)
-    return jnp.where(ok, f, 1.0).astype(rho.dtype)
+def _dictionary_balancing(period, ratio) -> RhoBalancing:
+    """SPORCO's dictionary-learning AutoRho (Period ``period``, Scaling 2, RsdlRatio ``ratio``, RsdlTarget 1, no
+    AutoScaling): rho doubled when r > ratio s, halved when s > ratio r, the scaled dual divided by the same factor."""
+    return RhoBalancing(period=period, ratio=ratio, scaling=2.0, auto_scaling=False, target=1.0)
 
 
 def cdl_objective(filters, s, codes, lam) -> jax.Array:
     """F(d, x) = 1/2 sum_k ||sum_m d_m * x_{k,m} - s_k||^2 + lam sum |x| (circular boundary).
 
-    Args: filters (M, 1, *k); s (K, *N); codes (K, M, *N); lam scalar. Returns a scalar.
+    Args:
+      filters: (M, 1, *k).
+      s: signals (K, *N).
+      codes: (K, M, *N).
+      lam: scalar l1 weight.
+
+    Returns:
+      The scalar F (differentiable in every argument).
+
+    Example: a unit spike per signal reproduces the filter exactly, leaving lam ||x||_1.
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.conv import cdl_objective
+      >>> d = jnp.array([[[0.6, 0.8]]])
+      >>> x = jnp.zeros((2, 1, 8)).at[:, 0, 3].set(1.0)
+      >>> s = jnp.zeros((2, 8)).at[:, 3].set(0.6).at[:, 4].set(0.8)
+      >>> round(float(cdl_objective(d, s, x, 0.5)), 4)
+      1.0
     """
-    return cbpdn_objective(filters, s[:, None], lam, codes)
+    return cbpdn_objective(filters, s[:, None], codes, lam)
 
 
 _LDL_MAX_K = 16      # up to this many signals the K x K solves are unrolled LDL^H (elementwise over frequencies)
@@ -239,7 +291,14 @@ def _code_solve(cf: _CodeFactors, b, rho, axis=None):
 # dictionary update (ConvCnstrMOD by ADMM)
 # ----------------------------------------------------------------------------------------------------
 def dict_update_init(filters, N, rho) -> DictUpdateState:
-    """Initial ConvCnstrMOD state for filters (M, 1, *k) on signals of spatial size N (dual u = 0)."""
+    """Initial ConvCnstrMOD state for filters (M, 1, *k) on signals of spatial size N (dual u = 0, penalty rho).
+
+    Example: see ``DictUpdateState``.
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.conv import dict_update_init
+      >>> float(jnp.abs(dict_update_init(jnp.ones((2, 1, 3, 3)), (8, 8), 1.0).u).max())
+      0.0
+    """
     dtype = filters.dtype
     inf = jnp.asarray(jnp.inf, dtype)
     return DictUpdateState(filters, jnp.zeros((filters.shape[0],) + tuple(N), dtype), jnp.asarray(rho, dtype),
@@ -264,7 +323,8 @@ def _dict_iteration(st: DictUpdateState, cf, ZHs, N, alpha, zero_mean, auto_rho,
     sums = psum(jnp.stack([sq(d - Gn), sq(d), sq(Gn), sq(Gn - G), sq(u)]), axis)
     r = jnp.sqrt(sums[0]) / jnp.maximum(jnp.sqrt(jnp.maximum(sums[1], sums[2])), tiny)
     sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), tiny)
-    f = _balance(rho, r, sd, st.k, rho_period, auto_rho, ratio, until=until)
+    f = (_dictionary_balancing(rho_period, ratio).factor(rho, r, sd, st.k, jnp.asarray(1.0, dtype), until)
+         if auto_rho else jnp.ones_like(rho))
     return DictUpdateState(g, u / f, rho * f, st.k + 1, r, sd)
 
 
@@ -288,6 +348,17 @@ def dict_update_step(st: DictUpdateState, z, s, *, alpha=1.8, zero_mean: bool = 
 
     Returns:
       the new ``DictUpdateState``; the filters are ``state.g`` (M, 1, *k).
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.conv import dict_update_init, dict_update_step
+      >>> z = jnp.zeros((2, 3, 16)).at[:, :, ::5].set(1.0)
+      >>> s = jax.random.normal(jax.random.PRNGKey(0), (2, 16))
+      >>> st = dict_update_init(jax.random.normal(jax.random.PRNGKey(1), (3, 1, 4)), (16,), 1.0)
+      >>> st = dict_update_step(st, z, s, n_iter=5)
+      >>> int(st.k), bool(jnp.allclose(jnp.linalg.norm(st.g.reshape(3, -1), axis=1), 1.0, atol=1e-5))
+      (5, True)
     """
     N = tuple(s.shape[1:])
     return _dict_iterations(st, z, s, N, n_iter, jnp.asarray(alpha, s.dtype), zero_mean, auto_rho, rho_period)[0]
@@ -303,6 +374,19 @@ def dict_update(filters, z, s, *, rho=10.0, n_iter: int = 100, alpha=1.8, zero_m
 
     Returns:
       the final ``DictUpdateState`` (filters ``.g``, residuals ``.primal_res`` / ``.dual_res``).
+
+    Garcia-Cardona & Wohlberg, "Convolutional dictionary learning: a comparative review and new algorithms",
+    IEEE TCI 2018, sec. IV (ConvCnstrMOD).
+
+    Example: with the codes of a planted filter, the filter comes back.
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.conv import cdl_objective, dict_update
+      >>> d = jnp.array([[[0.6, 0.0, 0.8]]])
+      >>> z = jnp.zeros((1, 1, 16)).at[0, 0, ::4].set(1.0)
+      >>> s = jnp.fft.irfft(jnp.fft.rfft(z[:, 0]) * jnp.fft.rfft(d[0], 16), 16)
+      >>> st = dict_update(jnp.ones((1, 1, 3)), z, s, rho=1.0, n_iter=200)
+      >>> st.g.round(3).tolist(), round(float(cdl_objective(st.g, s, z, 0.0)), 6)
+      ([[[0.6, 0.0, 0.8]]], 0.0)
     """
     filters = V.as_float_array("filters", filters)
     z = V.as_float_array("z", z)
@@ -335,29 +419,26 @@ def _lam_full(lam, d):
 
 
 def _x_iterations(xst: CBPDNState, filters, s, lam, alpha, n, auto_rho, rho_period, ratio=10.0, axis=None):
-    """``n`` CBPDN ADMM iterations on the batch (layout (K, 1, *N): one shared rho, SPORCO's dimK = 1).
+    """``n`` CBPDN ADMM iterations on the batch (layout (K, 1, *N): one shared rho, SPORCO's dimK = 1), continuing
+    from ``xst``, with the dictionary-learning balancing of rho for ever (``_dictionary_balancing``).
 
     All maps in one chunk: with K images a chunk of c maps is K c maps, and streaming over chunks of the
     (K, M, *N) arrays (strided slices) was measured slower here (5 x 32 maps of 256 x 256: 0.34 s per
     iteration unchunked, 0.76 s with c = 1). ``axis``: the mesh axis the filters and maps are split over.
     """
     d = s.ndim - 1
-    solver = cbpdn_solver(filters, s[:, None], _lam_full(lam, d), xst.rho, alpha, xst.z, auto_rho=False,
-                          chunk=filters.shape[0], axis=axis)
-
-    def body(_, st):
-        st = solver.step(st)
-        f = _balance(st.rho, st.primal_res, st.dual_res, st.k - 1, rho_period, auto_rho, ratio)
-        return st._replace(rho=st.rho * f, u_scale=st.u_scale / f)
-
-    return jax.lax.fori_loop(0, n, body, xst)
+    solver = cbpdn_admm_solver(filters, s[:, None], _lam_full(lam, d), xst.rho, alpha, xst.z, auto_rho=auto_rho,
+                               auto_rho_iter=None, rho_balancing=_dictionary_balancing(rho_period, ratio),
+                               chunk=filters.shape[0], axis=axis, state=xst)
+    # the learner reports its own objective (at the updated filters): none is evaluated inside the coding step
+    return iterate(solver._replace(objective=None), max_iter=n, tol=0.0, mode="scan").state
 
 
 def _x_init(filters, s, lam, rho):
     K, M = s.shape[0], filters.shape[0]
     x0 = jnp.zeros((K, M) + tuple(s.shape[1:]), s.dtype)
-    return cbpdn_solver(filters, s[:, None], _lam_full(lam, s.ndim - 1), rho, jnp.asarray(1.8, s.dtype), x0,
-                        auto_rho=False).init()
+    return cbpdn_admm_solver(filters, s[:, None], _lam_full(lam, s.ndim - 1), rho, jnp.asarray(1.8, s.dtype), x0,
+                             auto_rho=False).init()
 
 
 def _metrics(obj, z, xst, extra):
@@ -375,6 +456,13 @@ def admm_init(filters, s, lam, *, x_rho=None, d_rho=10.0, zero_mean: bool = Fals
 
     filters (M, 1, *k); s (K, *N); x_rho default 50 lam + 0.5 (SPORCO's example); d_rho: 10 (SPORCO's
     example), None: K (SPORCO's ConvCnstrMOD default).
+
+    Example: see ``ConvDLState``.
+      >>> import jax
+      >>> from sparsejax.learn.conv import admm_init
+      >>> st = admm_init(jax.random.normal(jax.random.PRNGKey(1), (3, 1, 4)), jax.numpy.ones((2, 16)), 0.1)
+      >>> round(float(st.x.rho), 4), float(st.d.rho)                   # 50 lam + 0.5, 10
+      (5.5, 10.0)
     """
     dtype = s.dtype
     d_rho = float(s.shape[0]) if d_rho is None else d_rho
@@ -417,6 +505,15 @@ def admm_step(state: ConvDLState, s, lam, alpha=1.8, *, x_iter: int = 1, d_iter:
     Returns:
       (new state, metrics): loss = F(new filters, codes), sparsity = fraction of non-zero codes, the relative
       residuals and penalties of both ADMMs.
+
+    Example:
+      >>> import jax
+      >>> from sparsejax.learn.conv import admm_init, admm_step
+      >>> s = jax.random.normal(jax.random.PRNGKey(0), (2, 16))
+      >>> st = admm_init(jax.random.normal(jax.random.PRNGKey(1), (3, 1, 4)), s, 0.1)
+      >>> st, metrics = admm_step(st, s, 0.1, x_iter=2, d_iter=2)
+      >>> int(st.x.k), int(st.d.k), sorted(metrics)[:3]
+      (2, 2, ['d_dual_res', 'd_primal_res', 'd_rho'])
     """
     dtype = s.dtype
     lam = jnp.asarray(lam, dtype)
@@ -435,7 +532,17 @@ def admm_step(state: ConvDLState, s, lam, alpha=1.8, *, x_iter: int = 1, d_iter:
 
 
 def optax_init(filters, s, lam, optimizer, *, x_rho=None, zero_mean: bool = False) -> ConvOptaxState:
-    """Initial Optax-learner state (filters projected onto C, codes 0, ``optimizer.init(filters)``)."""
+    """Initial Optax-learner state (filters projected onto C, codes 0, ``optimizer.init(filters)``; x_rho default
+    50 lam + 0.5).
+
+    Example: see ``ConvOptaxState``.
+      >>> import jax
+      >>> import optax
+      >>> from sparsejax.learn.conv import optax_init
+      >>> st = optax_init(jax.numpy.ones((2, 1, 3)), jax.numpy.ones((1, 8)), 0.1, optax.sgd(0.1), zero_mean=True)
+      >>> st.filters.round(4).tolist()                                  # projected: zero mean, unit norm
+      [[[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]]]
+    """
     dtype = s.dtype
     lam = jnp.asarray(lam, dtype)
     x_rho = 50.0 * lam + 0.5 if x_rho is None else jnp.asarray(x_rho, dtype)
@@ -452,6 +559,17 @@ def optax_step(state: ConvOptaxState, s, lam, *, optimizer, x_iter: int = 5, zer
     Returns:
       (new state, metrics): loss = F(filters before the step, z) (the value the gradient was taken at),
       sparsity, CBPDN residuals and rho, grad_norm.
+
+    Example:
+      >>> import jax
+      >>> import optax
+      >>> from sparsejax.learn.conv import optax_init, optax_step
+      >>> s = jax.random.normal(jax.random.PRNGKey(0), (2, 16))
+      >>> opt = optax.adam(1e-2)
+      >>> st = optax_init(jax.random.normal(jax.random.PRNGKey(1), (3, 1, 4)), s, 0.1, opt)
+      >>> st, metrics = optax_step(st, s, 0.1, optimizer=opt, x_iter=3)
+      >>> int(st.x.k), bool(metrics["grad_norm"] > 0)
+      (3, True)
     """
 
     dtype = s.dtype
@@ -486,29 +604,20 @@ def _check_inputs(images, n_filters, filter_size, lam, method, n_steps):
                          "a leading batch axis (images[None])")
     if ksize is None:
         ksize = (filter_size,) * d
-    for k in ksize:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"filter_size must hold positive ints, got {filter_size!r}")
-    ksize = tuple(int(k) for k in ksize)
+    ksize = tuple(V.check_positive_int("filter_size", k) for k in ksize)
     N = tuple(images.shape[1:])
     for a, (n, k) in enumerate(zip(N, ksize)):
         if k > n:
             raise ValueError(f"filter_size {ksize} is larger than the images {N} on spatial axis {a} "
                              f"({k} > {n})")
-    if isinstance(n_filters, bool) or not isinstance(n_filters, (int, np.integer)):
-        raise TypeError(f"n_filters must be an int, got {type(n_filters).__name__}")
-    if n_filters < 1:
-        raise ValueError(f"n_filters must be >= 1, got {n_filters}")
+    n_filters = V.check_positive_int("n_filters", n_filters)
     if images.shape[0] < 1:
         raise ValueError("images must hold at least one signal (K >= 1)")
     V.check_choice("method", method, METHODS)
     V.check_finite("images", images)
-    lam = V.as_float_array("lam", lam)
-    if lam.ndim != 0:
-        raise ValueError(f"lam must be a scalar, got shape {tuple(lam.shape)}")
-    V.check_nonnegative("lam", lam)
+    lam = V.check_nonnegative_scalar("lam", lam)
     V.check_positive_int("n_steps", n_steps)
-    return images, int(n_filters), ksize, lam
+    return images, n_filters, ksize, lam
 
 
 def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: str = "admm", n_steps: int = 100,
@@ -518,7 +627,10 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
                           checkpoint_every: int = 50,
                           resume: bool = True, progress: bool = True,
                           stop_after: Optional[int] = None, mesh=None) -> ConvDictLearnResult:
-    """Learn ``n_filters`` convolutional filters for a batch of 1-D signals or 2-D images (REFERENCE A11).
+    """Learn ``n_filters`` convolutional filters for a batch of 1-D signals or 2-D images.
+
+    Garcia-Cardona & Wohlberg, "Convolutional dictionary learning: a comparative review and new algorithms",
+    IEEE TCI 2018 (the interleaved ADMM of SPORCO's ConvBPDNDictLearn); Wohlberg, IEEE TIP 2016 (CBPDN).
 
         min_{d in C, x} 1/2 sum_k ||sum_m d_m * x_{k,m} - s_k||^2 + lam ||x||_1   (circular boundary; module doc)
 
@@ -554,6 +666,18 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
     Raises:
       ValueError / TypeError (before any compilation) for NaN images, a wrong shape, a filter larger than the
       images, n_filters < 1, a bad method or lam.
+
+    Example: the objective falls, the filters keep unit norm.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.conv import learn_conv_dictionary
+      >>> S = jax.random.normal(jax.random.PRNGKey(0), (3, 32))
+      >>> res = learn_conv_dictionary(S, 4, 5, 0.1, n_steps=20, x_iter=2, d_iter=2, progress=False)
+      >>> loss = res.loop.history["loss"]
+      >>> res.loop.status, res.filters.shape, res.codes.shape, bool(loss[-1] < loss[0])
+      ('completed', (4, 1, 5), (3, 4, 32), True)
+      >>> bool(jnp.allclose(jnp.linalg.norm(res.filters.reshape(4, -1), axis=1), 1.0, atol=1e-5))
+      True
     """
     images, M, ksize, lam = _check_inputs(images, n_filters, filter_size, lam, method, n_steps)
 
@@ -581,10 +705,7 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
     if mesh is not None:
         if method != "admm":
             raise ValueError(f"mesh (filters split over devices) needs method='admm', got method={method!r}")
-        if not isinstance(mesh, Mesh) or len(mesh.axis_names) != 1:
-            raise ValueError(f"mesh must be a 1-D jax.sharding.Mesh, got {mesh!r}")
-        if M % mesh.devices.size:
-            raise ValueError(f"mesh: n_filters = {M} must be a multiple of the {mesh.devices.size} devices")
+        V.check_mesh(mesh, M, "n_filters")
 
     if method == "admm":
         state = admm_init(f0, images, lam, x_rho=x_rho, d_rho=d_rho, zero_mean=zero_mean)
@@ -621,6 +742,13 @@ def filters_to_image(filters, *, ncols: Optional[int] = None, pad: int = 1, scal
 
     Returns:
       numpy float64 array (H, W) in [0, 1].
+
+    Example: two 2 x 2 filters side by side, white (1.0) borders.
+      >>> import numpy as np
+      >>> from sparsejax.learn.conv import filters_to_image
+      >>> img = filters_to_image(np.array([[[[1.0, -1.0], [0.0, 0.5]]], [[[2.0, 0.0], [0.0, 0.0]]]]), ncols=2)
+      >>> img.shape, img[1:3, 1:3].tolist()
+      ((4, 7), [[1.0, 0.0], [0.5, 0.75]])
     """
     f = np.asarray(filters, np.float64)
     if f.ndim == 4:
@@ -653,6 +781,20 @@ def filters_to_image(filters, *, ncols: Optional[int] = None, pad: int = 1, scal
 
 
 def save_filters_png(path, filters, **kw) -> Path:
-    """Write ``filters_to_image(filters, **kw)`` as an 8-bit grey PNG (``sparsejax.datasets.images.save_image``)."""
+    """Write ``filters_to_image(filters, **kw)`` as an 8-bit grey PNG (``sparsejax.datasets.images.save_image``).
+
+    Returns:
+      The path written.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> import numpy as np
+      >>> from sparsejax.learn.conv import save_filters_png
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = save_filters_png(Path(d) / "filters.png", np.ones((4, 1, 3, 3)), scale=2)
+      ...     print(path.name, path.stat().st_size > 0)
+      filters.png True
+    """
 
     return save_image(path, filters_to_image(filters, **kw))

@@ -1,4 +1,4 @@
-"""Dense dictionary learning (REFERENCE A11): MOD, K-SVD, online (Mairal 2009) and Optax-driven learning.
+"""Dense dictionary learning: MOD, K-SVD, online (Mairal et al.) and Optax-driven learning.
 
 Problem: given signals y_1..y_N (rows of ``Y``, shape (N, n)) find D in R^{n x m} with unit-norm
 columns and sparse codes a_i (rows of ``A``, shape (N, m)) such that y_i ~ D a_i:
@@ -9,12 +9,15 @@ columns and sparse codes a_i (rows of ``A``, shape (N, m)) such that y_i ~ D a_i
 Every method is a pure, jitted step on a ``DictState(D, stats, key)`` NamedTuple, so that
 ``sparsejax.learn.loop.run_loop`` can checkpoint and resume it exactly:
 
-* ``mod_step``    -- Method of Optimal Directions (Engan, Aase & Husoy 1999): Batch-OMP codes, then
+* ``mod_step``    -- Method of Optimal Directions (Engan, Aase & Husoy, "Method of optimal directions for frame
+                     design", ICASSP 1999): Batch-OMP codes, then
                      D = argmin_D ||Y^T - D A^T||_F = Y^T A (A^T A)^{-1} (least squares), normalised.
-* ``ksvd_step``   -- K-SVD (Aharon, Elad & Bruckstein 2006): Batch-OMP codes, then for j = 1..m the
+* ``ksvd_step``   -- K-SVD (Aharon, Elad & Bruckstein, "K-SVD: an algorithm for designing overcomplete
+                     dictionaries for sparse representation", IEEE TSP 2006): Batch-OMP codes, then for j = 1..m the
                      rank-1 SVD of the error E_j = Y^T - sum_{i != j} d_i a^i restricted to the signals that
                      use atom j (columns masked, no Python loop over signals) replaces (d_j, a^j).
-* ``online_step`` -- online dictionary learning (Mairal, Bach, Ponce & Sapiro 2009): a mini-batch is coded,
+* ``online_step`` -- online dictionary learning (Mairal, Bach, Ponce & Sapiro, "Online learning for matrix
+                     factorization and sparse coding", JMLR 2010, Algorithms 1-2): a mini-batch is coded,
                      the sufficient statistics A_t = beta_t A_{t-1} + <a a^T>, B_t = beta_t B_{t-1} + <y a^T>
                      (forgetting beta_t = (1 - 1/t)^rho) are updated and the dictionary is refined by block
                      coordinate descent u_j = d_j + (b_j - D a_j) / A_jj, d_j = u_j / max(||u_j||, 1).
@@ -40,10 +43,11 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax.dictionary import normalize_atoms
-from sparsejax.differentiate import lasso_codes
+from sparsejax.differentiate import GRAD_MODES, lasso_codes
 from sparsejax.learn.loop import run_loop
 from sparsejax.pursuit.lasso_batch import lasso_batch
 from sparsejax.pursuit.omp import omp_batch
+from sparsejax.solve import check_iteration
 
 __all__ = [
     "DictState",
@@ -74,6 +78,14 @@ class DictState(NamedTuple):
     stats: method state: ``()`` for MOD / K-SVD, ``OnlineStats`` for online learning, the Optax
       optimiser state for ``optax``.
     key: PRNG key (mini-batch sampling).
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn import dense
+      >>> st = dense.init_state("ksvd", jnp.eye(4), jax.random.PRNGKey(0))
+      >>> st.D.shape, st.stats
+      ((4, 4), ())
     """
 
     D: jax.Array
@@ -82,8 +94,17 @@ class DictState(NamedTuple):
 
 
 class OnlineStats(NamedTuple):
-    """Sufficient statistics of Mairal et al. 2009: A = sum beta a a^T (m, m), B = sum beta y a^T (n, m),
-    t = mini-batches seen (float scalar)."""
+    """Sufficient statistics of online dictionary learning (Mairal et al., JMLR 2010, Algorithm 1):
+    A = sum beta a a^T (m, m), B = sum beta y a^T (n, m), t = mini-batches seen (float scalar).
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn import dense
+      >>> st = dense.init_state("online", jnp.ones((3, 5)), jax.random.PRNGKey(0)).stats
+      >>> st.A.shape, st.B.shape, float(st.t)
+      ((5, 5), (3, 5), 0.0)
+    """
 
     A: jax.Array
     B: jax.Array
@@ -99,6 +120,11 @@ class DictLearnResult(NamedTuple):
     loop: the ``sparsejax.learn.loop.LoopResult`` (final state, history of loss / sparsity / ..., steps,
       status "completed" | "diverged" | "stopped", message).
     method: the method name.
+
+    Example: see ``learn_dictionary``.
+      >>> from sparsejax.learn.dense import DictLearnResult
+      >>> DictLearnResult._fields
+      ('dictionary', 'codes', 'loop', 'method')
     """
 
     dictionary: jax.Array
@@ -112,7 +138,15 @@ class DictLearnResult(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 
 def representation_error(D, Y, codes) -> jax.Array:
-    """Relative representation error ||Y - A D^T||_F / ||Y||_F (signals as rows of Y, codes as rows of A)."""
+    """Relative representation error ||Y - A D^T||_F / ||Y||_F (signals as rows of Y, codes as rows of A).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.dense import representation_error
+      >>> Y = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+      >>> round(float(representation_error(jnp.eye(2), Y, jnp.array([[1.0, 0.0], [0.0, 0.0]]))), 4)   # 2 / sqrt 5
+      0.8944
+    """
     R = Y - codes @ D.T
     return jnp.sqrt(jnp.sum(R * R) / jnp.maximum(jnp.sum(Y * Y), jnp.finfo(Y.dtype).tiny))
 
@@ -193,6 +227,15 @@ def mod_update(Y, codes) -> jax.Array:
 
     Returns:
       (n, m) dictionary.
+
+    Example: exact codes give back the dictionary.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.dense import mod_update
+      >>> D = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
+      >>> A = jax.random.normal(jax.random.PRNGKey(1), (20, 3))
+      >>> bool(jnp.allclose(mod_update(A @ D.T, A), D, atol=1e-4))
+      True
     """
     G = codes.T @ codes
     used = jnp.diagonal(G) > 0
@@ -222,6 +265,19 @@ def ksvd_dictionary_update(D, Y, codes):
 
     Returns:
       (D_new, codes_new, unused) with ``unused`` the (m,) mask of atoms with no user.
+
+    Example: the representation error does not grow, an atom nobody uses is flagged.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.learn.dense import ksvd_dictionary_update, representation_error
+      >>> D = sj.normalize_atoms(jax.random.normal(jax.random.PRNGKey(0), (6, 4)))
+      >>> Y = jax.random.normal(jax.random.PRNGKey(1), (30, 6))
+      >>> codes = sj.omp_batch(D[:, :3], Y, k=2).codes
+      >>> codes = jnp.concatenate([codes, jnp.zeros((30, 1))], axis=1)        # atom 3 unused
+      >>> D1, C1, unused = ksvd_dictionary_update(D, Y, codes)
+      >>> bool(representation_error(D1, Y, C1) <= representation_error(D, Y, codes)), unused.tolist()
+      (True, [False, False, False, True])
     """
     R0 = Y - codes @ D.T                                        # (N, n)
 
@@ -246,8 +302,8 @@ def ksvd_dictionary_update(D, Y, codes):
 
 
 def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1):
-    """Block coordinate descent of Mairal et al. 2009 (Algorithm 2) on
-    min_D 1/2 Tr(D^T D A) - Tr(D^T B), ||d_j|| <= 1:
+    """Block coordinate descent of Mairal et al., "Online learning for matrix factorization and sparse coding",
+    JMLR 2010 (Algorithm 2) on min_D 1/2 Tr(D^T D A) - Tr(D^T B), ||d_j|| <= 1:
 
         u_j = d_j + (b_j - D a_j) / A_jj,   d_j = u_j / max(||u_j||_2, 1),
 
@@ -260,6 +316,13 @@ def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1):
 
     Returns:
       (n, m) updated dictionary.
+
+    Example: with A = I and B = T (a unit-norm target) one sweep reaches D = T.
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.dense import OnlineStats, online_dictionary_update
+      >>> T = jnp.array([[0.6, 0.0], [0.8, 1.0]])
+      >>> online_dictionary_update(jnp.zeros((2, 2)), OnlineStats(jnp.eye(2), T, jnp.asarray(1.0))).round(4).tolist()
+      [[0.6, 0.0], [0.8, 1.0]]
     """
     A, B = stats.A, stats.B
     m = D.shape[1]
@@ -284,9 +347,28 @@ def mod_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = Non
     """One MOD iteration: Batch-OMP codes with ``sparsity`` atoms, D = Y^T A (A^T A)^{-1}, unit-norm atoms,
     unused and duplicated atoms replaced by the worst-represented signals.
 
+    Args:
+      state: ``DictState``.
+      Y: (N, n) signals as rows.
+      sparsity: atoms per signal of the OMP coder (static).
+      batch_size: signals per step drawn without replacement (None: all).
+      dup_threshold: replace an atom with |<d_i, d_j>| above this for an earlier atom (>= 1: never).
+      min_usage: also replace atoms used by fewer than this fraction of the mean usage.
+
     Returns:
       (new_state, metrics) with metrics loss = mean 1/2||y - D a||^2, rel_error, nnz, sparsity (measured at the
-      sparse-coding stage, with the dictionary on entry).
+      sparse-coding stage, with the dictionary on entry), replaced.
+
+    Engan, Aase & Husoy, "Method of optimal directions for frame design", ICASSP 1999.
+
+    Example:
+      >>> import jax
+      >>> from sparsejax.learn import dense
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (40, 6))
+      >>> st = dense.init_state("mod", dense.init_dictionary(Y, 8, jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
+      >>> st, metrics = dense.mod_step(st, Y, sparsity=2)
+      >>> st.D.shape, sorted(metrics)
+      ((6, 8), ['loss', 'nnz', 'rel_error', 'replaced', 'sparsity'])
     """
     Yb, key = _batch(Y, state.key, batch_size)
     codes = _omp_codes(state.D, Yb, sparsity)
@@ -306,12 +388,24 @@ def mod_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = Non
 @partial(jax.jit, static_argnames=("sparsity", "batch_size", "dup_threshold"))
 def ksvd_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = None, dup_threshold: float = 0.99,
          min_usage=0.0):
-    """One K-SVD iteration (Aharon, Elad & Bruckstein 2006): Batch-OMP codes with ``sparsity`` atoms, the
-    atom-by-atom rank-1 SVD update (``ksvd_dictionary_update``), then unused atoms and atoms duplicating an
-    earlier one (|<d_i, d_j>| > ``dup_threshold``) replaced by the worst-represented signals.
+    """One K-SVD iteration (Aharon, Elad & Bruckstein, "K-SVD: an algorithm for designing overcomplete dictionaries
+    for sparse representation", IEEE TSP 2006): Batch-OMP codes with ``sparsity`` atoms, the atom-by-atom rank-1 SVD
+    update (``ksvd_dictionary_update``), then unused atoms and atoms duplicating an earlier one
+    (|<d_i, d_j>| > ``dup_threshold``) replaced by the worst-represented signals.
+
+    Args: as ``mod_step``.
 
     Returns:
       (new_state, metrics), metrics as in ``mod_step`` plus ``rel_error_after`` (after the dictionary stage).
+
+    Example:
+      >>> import jax
+      >>> from sparsejax.learn import dense
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (40, 6))
+      >>> st = dense.init_state("ksvd", dense.init_dictionary(Y, 8, jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
+      >>> st, metrics = dense.ksvd_step(st, Y, sparsity=2)
+      >>> bool(metrics["rel_error_after"] <= metrics["rel_error"])
+      True
     """
     Yb, key = _batch(Y, state.key, batch_size)
     codes = _omp_codes(state.D, Yb, sparsity)
@@ -328,7 +422,8 @@ def ksvd_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = No
 @partial(jax.jit, static_argnames=("sparsity", "batch_size", "n_sweeps", "dup_threshold"))
 def online_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, batch_size: int | None = None,
                 forget=1.0, n_sweeps: int = 1, dup_threshold: float = 0.99, min_usage=0.0):
-    """One mini-batch of online dictionary learning (Mairal, Bach, Ponce & Sapiro, ICML 2009).
+    """One mini-batch of online dictionary learning (Mairal, Bach, Ponce & Sapiro, "Online learning for matrix
+    factorization and sparse coding", JMLR 2010).
 
     Codes a_i of the mini-batch (Batch-OMP with ``sparsity`` atoms when given, else the Lasso with ``lam``
     by ``lasso_batch``), then with t <- t + 1 and beta_t = (1 - 1/t)^forget
@@ -339,8 +434,24 @@ def online_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, b
     (A_jj = 0) or duplicating an earlier one is replaced by the worst-represented signal of the batch and
     its statistics are reset.
 
+    Args:
+      state: ``DictState`` whose ``stats`` are ``OnlineStats``.
+      Y: (N, n) signals as rows; lam: l1 weight of the Lasso coder (when ``sparsity`` is None).
+      sparsity: atoms per signal of the OMP coder (static), or None.
+      batch_size: mini-batch size (None: all of Y); forget: the exponent rho of beta_t;
+      n_sweeps: coordinate-descent passes (static); dup_threshold, min_usage: as ``mod_step``.
+
     Returns:
       (new_state, metrics) as in ``mod_step``.
+
+    Example:
+      >>> import jax
+      >>> from sparsejax.learn import dense
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (40, 6))
+      >>> st = dense.init_state("online", dense.init_dictionary(Y, 8, jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
+      >>> st, metrics = dense.online_step(st, Y, sparsity=2, batch_size=16)
+      >>> float(st.stats.t), st.stats.A.shape
+      (1.0, (8, 8))
     """
     st: OnlineStats = state.stats
     Yb, key = _batch(Y, state.key, batch_size)
@@ -371,36 +482,52 @@ def online_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, b
 
 
 
-def _batch_lasso_codes(D, Y, lam, grad, max_iter, tol):
+def _batch_lasso_codes(D, Y, lam, mode, grad, max_iter, tol):
     L = jnp.linalg.norm(D, 2) ** 2                                  # ||D||_2^2, once for the batch
-    return jax.vmap(lambda y: lasso_codes(D, y, lam, grad=grad, max_iter=max_iter, tol=tol, L=L))(Y)
+    return jax.vmap(lambda y: lasso_codes(D, y, lam, mode=mode, grad=grad, max_iter=max_iter, tol=tol, L=L))(Y)
 
 
-@partial(jax.jit, static_argnames=("grad", "max_iter"))
-def _optax_codes(D, Y, lam, *, grad, max_iter, tol=1e-6):
-    return _batch_lasso_codes(D, Y, lam, grad, max_iter, tol)
+@partial(jax.jit, static_argnames=("mode", "grad", "max_iter"))
+def _optax_codes(D, Y, lam, *, mode, grad, max_iter, tol=1e-6):
+    return _batch_lasso_codes(D, Y, lam, mode, grad, max_iter, tol)
 
 
-@partial(jax.jit, static_argnames=("optimizer", "batch_size", "grad", "max_iter"))
-def optax_step(state: DictState, Y, lam, *, optimizer, batch_size: int | None = None, grad: str = "unrolled",
-               max_iter: int = 100, tol=1e-6):
+@partial(jax.jit, static_argnames=("optimizer", "batch_size", "mode", "grad", "max_iter"))
+def optax_step(state: DictState, Y, lam, *, optimizer, batch_size: int | None = None, mode: str | None = None,
+               max_iter: int = 100, tol=1e-6, grad: str | None = None):
     """One Optax step on L(D) = mean_i [1/2 ||y_i - D a_i(D)||^2 + lam ||a_i(D)||_1], a_i(D) the Lasso codes
-    of a differentiable pursuit (``sparsejax.differentiate.lasso_codes`` with ``grad`` = "unrolled" |
-    "checkpointed" | "implicit"), then D <- normalise(optax.apply_updates(D, updates)).
+    of a differentiable pursuit (``sparsejax.differentiate.lasso_codes`` with its ``mode``), then
+    D <- normalise(optax.apply_updates(D, updates)).
 
     Args:
       state: ``DictState`` whose ``stats`` is ``optimizer.init(D)``.
       Y: (N, n) signals; lam: l1 weight (traced).
       optimizer: an ``optax.GradientTransformation`` (static: hashed by identity).
+      batch_size: mini-batch size (None: all of Y).
+      mode: how the codes are differentiated, one of ``sparsejax.solve.MODES`` (default "scan", unrolled).
+      max_iter, tol: the pursuit's iterations and tolerance (``lasso_codes``).
+      grad: deprecated alias of ``mode`` ("unrolled", "checkpointed", "implicit").
 
     Returns:
       (new_state, metrics) as in ``mod_step`` (loss includes lam ||a||_1), plus ``grad_norm``.
+
+    Example:
+      >>> import jax
+      >>> import optax
+      >>> from sparsejax.learn import dense
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (16, 6))
+      >>> opt = optax.adam(1e-2)
+      >>> D0 = dense.init_dictionary(Y, 8, jax.random.PRNGKey(1))
+      >>> st = dense.init_state("optax", D0, jax.random.PRNGKey(2), optimizer=opt)
+      >>> st, metrics = dense.optax_step(st, Y, 0.1, optimizer=opt, max_iter=20)
+      >>> st.D.shape, bool(metrics["grad_norm"] > 0)
+      ((6, 8), True)
     """
 
     Yb, key = _batch(Y, state.key, batch_size)
 
     def loss_fn(D):
-        codes = _batch_lasso_codes(D, Yb, lam, grad, max_iter, tol)
+        codes = _batch_lasso_codes(D, Yb, lam, mode, grad, max_iter, tol)
         R = Yb - codes @ D.T
         loss = 0.5 * jnp.mean(jnp.sum(R * R, axis=1)) + lam * jnp.mean(jnp.sum(jnp.abs(codes), axis=1))
         return loss, codes
@@ -430,7 +557,27 @@ def _init_jit(Y, key, *, n_atoms, kind):
 
 def init_dictionary(Y, n_atoms: int, key, init="data") -> jax.Array:
     """Initial dictionary: ``"data"`` = ``n_atoms`` distinct signals drawn at random, normalised (as in the
-    K-SVD paper); ``"random"`` = unit-norm Gaussian atoms; or an (n, n_atoms) array (normalised)."""
+    K-SVD paper, Aharon, Elad & Bruckstein, IEEE TSP 2006); ``"random"`` = unit-norm Gaussian atoms; or an
+    (n, n_atoms) array (normalised).
+
+    Args:
+      Y: (N, n) signals as rows.
+      n_atoms: m.
+      key: PRNG key.
+      init: "data", "random" or an (n, m) array.
+
+    Returns:
+      (n, m) dictionary with unit-norm atoms.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.dense import init_dictionary
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (20, 5))
+      >>> D = init_dictionary(Y, 7, jax.random.PRNGKey(1))
+      >>> D.shape, bool(jnp.allclose(jnp.linalg.norm(D, axis=0), 1.0, atol=1e-5))
+      ((5, 7), True)
+    """
     Y = jnp.asarray(Y)
     n = Y.shape[1]
     if isinstance(init, str):
@@ -443,7 +590,18 @@ def init_dictionary(Y, n_atoms: int, key, init="data") -> jax.Array:
 
 
 def init_state(method: str, D, key, *, optimizer=None) -> DictState:
-    """The initial ``DictState`` of a method for the dictionary ``D`` (n, m)."""
+    """The initial ``DictState`` of a method for the dictionary ``D`` (n, m): empty statistics for "mod" / "ksvd",
+    zero ``OnlineStats`` for "online", ``optimizer.init(D)`` for "optax".
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from sparsejax.learn.dense import init_state
+      >>> st = init_state("optax", jnp.eye(3), jax.random.PRNGKey(0), optimizer=optax.sgd(0.1))
+      >>> st.D.shape, type(st.stats).__name__
+      ((3, 3), 'tuple')
+    """
     V.check_choice("method", method, METHODS)
     D = jnp.asarray(D)
     n, m = D.shape
@@ -472,11 +630,7 @@ def _check_inputs(Y, n_atoms, method, sparsity, lam, n_steps, batch_size):
     if sparsity is not None:
         sparsity = V.check_positive_int("sparsity", sparsity, min(n, n_atoms), "min(signal dimension, n_atoms)")
     if lam is not None:
-        lam = V.as_float_array("lam", lam)
-        if lam.ndim != 0:
-            raise ValueError(f"lam must be a scalar, got shape {tuple(lam.shape)}")
-        V.check_nonnegative("lam", lam)
-        lam = lam.astype(Y.dtype)
+        lam = V.check_nonnegative_scalar("lam", lam).astype(Y.dtype)
     if method in ("ksvd", "mod") and sparsity is None:
         raise ValueError(f"method={method!r} codes with OMP: give sparsity (atoms per signal, an int)")
     if method == "optax" and lam is None:
@@ -486,14 +640,23 @@ def _check_inputs(Y, n_atoms, method, sparsity, lam, n_steps, batch_size):
     return Y, n_atoms, sparsity, lam, n_steps, batch_size
 
 
+def _check_optax_pursuit(mode, grad, max_iter):
+    """The Optax learner's pursuit arguments before tracing: ``mode`` one of ``sparsejax.solve.MODES``, ``grad``
+    (its deprecated alias) one of ``sparsejax.differentiate.GRAD_MODES``, ``max_iter`` a positive int
+    (``lasso_codes`` maps ``grad`` to its ``mode`` and refuses both at once)."""
+    check_iteration(max_iter, mode=mode, min_iter=1)
+    if grad is not None:
+        V.check_choice("grad", grad, GRAD_MODES)
+
+
 def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | None = None, lam=None,
                      n_steps: int = 50, batch_size: int | None = None, key=None, init="data", optimizer=None,
-                     forget: float = 10.0, n_sweeps: int = 1, grad: str = "unrolled", max_iter: int = 100,
+                     forget: float = 10.0, n_sweeps: int = 1, mode: str | None = None, max_iter: int = 100,
                      dup_threshold: float = 0.99, min_usage: float = 0.0, checkpoint_dir=None,
                      checkpoint_every: int = 50,
                      resume: bool = True, progress: bool = True, stop_after: int | None = None,
-                     return_codes: bool = True) -> DictLearnResult:
-    """Learn an (n, n_atoms) dictionary for the signals in the rows of ``Y`` (REFERENCE A11).
+                     return_codes: bool = True, grad: str | None = None) -> DictLearnResult:
+    """Learn an (n, n_atoms) dictionary for the signals in the rows of ``Y`` (MOD, K-SVD, online or Optax).
 
     Runs ``n_steps`` of ``<method>_step`` through ``sparsejax.learn.loop.run_loop`` (progress bar, atomic
     checkpoints of the full state every ``checkpoint_every`` steps, exact resume, divergence stop).
@@ -501,8 +664,9 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
     Args:
       Y: (N, n) training signals, one per row (finite, N >= n_atoms).
       n_atoms: number of atoms m.
-      method: "ksvd" (Aharon et al. 2006), "mod" (Engan et al. 1999), "online" (Mairal et al. 2009) or
-        "optax" (gradient-based through a differentiable Lasso).
+      method: "ksvd" (Aharon, Elad & Bruckstein, IEEE TSP 2006), "mod" (Engan, Aase & Husoy, ICASSP 1999),
+        "online" (Mairal, Bach, Ponce & Sapiro, JMLR 2010) or "optax" (gradient-based through a differentiable
+        Lasso).
       sparsity: atoms per signal for the OMP coder (required by "ksvd" / "mod"; "online" uses OMP when given).
       lam: l1 weight of the Lasso coder ("optax", and "online" without ``sparsity``).
       n_steps: iterations (full passes for ksvd / mod, mini-batches for online / optax).
@@ -512,18 +676,35 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
       optimizer: Optax optimiser for "optax" (default ``optax.adam(3e-2)``).
       forget: online forgetting exponent rho in beta_t = (1 - 1/t)^rho.
       n_sweeps: online block-coordinate-descent sweeps per mini-batch.
-      grad, max_iter: differentiation mode and iterations of the "optax" pursuit.
+      mode, max_iter: how the "optax" pursuit is differentiated (one of ``sparsejax.solve.MODES``, default "scan":
+        unrolled) and its iterations (``sparsejax.differentiate.lasso_codes``).
       dup_threshold: replace an atom with |<d_i, d_j>| above this for an earlier atom i (>= 1: never).
       min_usage: also replace atoms used by fewer than ``min_usage`` x (mean signals per atom) signals of the
         batch (0: only unused atoms; ~0.25 escapes the "dead atom" local minima of planted problems).
       checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``run_loop``.
       return_codes: also code all of ``Y`` with the learned dictionary.
+      grad: deprecated alias of ``mode`` ("unrolled", "checkpointed", "implicit").
 
     Returns:
       ``DictLearnResult(dictionary, codes, loop, method)``.
+
+    Example: K-SVD recovers a planted dictionary from 300 signals of 2 atoms each.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.learn.dense import atom_recovery, learn_dictionary
+      >>> k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+      >>> D = sj.normalize_atoms(jax.random.normal(k1, (10, 12)))
+      >>> support = jax.vmap(lambda k: jax.random.choice(k, 12, (2,), replace=False))(jax.random.split(k2, 300))
+      >>> A = jnp.zeros((300, 12)).at[jnp.arange(300)[:, None], support].set(jax.random.normal(k3, (300, 2)))
+      >>> res = learn_dictionary(A @ D.T, 12, sparsity=2, n_steps=40, progress=False)
+      >>> res.loop.status, res.dictionary.shape, atom_recovery(res.dictionary, D) >= 0.9
+      ('completed', (10, 12), True)
     """
     Y, n_atoms, sparsity, lam, n_steps, batch_size = _check_inputs(Y, n_atoms, method, sparsity, lam, n_steps,
                                                                     batch_size)
+    if method == "optax":
+        _check_optax_pursuit(mode, grad, max_iter)
 
     key = jax.random.PRNGKey(0) if key is None else key
     key, sub = jax.random.split(key)
@@ -548,7 +729,7 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
                        forget=jnp.asarray(forget, Y.dtype), n_sweeps=n_sweeps, dup_threshold=dup_threshold,
                        min_usage=jnp.asarray(min_usage, Y.dtype))
     else:
-        step = partial(optax_step, Y=Y, lam=lam, optimizer=optimizer, batch_size=batch_size, grad=grad,
+        step = partial(optax_step, Y=Y, lam=lam, optimizer=optimizer, batch_size=batch_size, mode=mode, grad=grad,
                        max_iter=max_iter)
 
     loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
@@ -559,7 +740,7 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
         if sparsity is not None:
             codes = omp_batch(D, Y, k=sparsity).codes
         elif method == "optax":                  # the pursuit the dictionary was trained with
-            codes = _optax_codes(D, Y, lam, grad=grad, max_iter=max_iter)
+            codes = _optax_codes(D, Y, lam, mode=mode, grad=grad, max_iter=max_iter)
         else:
             codes = lasso_batch(D, Y, lam).codes
     return DictLearnResult(D, codes, loop, method)
@@ -575,6 +756,13 @@ def atom_recovery(D_learned, D_true, threshold: float = 0.99) -> float:
 
     Returns:
       Python float in [0, 1].
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.dense import atom_recovery
+      >>> T = jnp.eye(3)
+      >>> atom_recovery(-T[:, ::-1], T), atom_recovery(jnp.ones((3, 3)), T)      # sign and order do not matter
+      (1.0, 0.0)
     """
     D_learned = V.as_float_array("D_learned", getattr(D_learned, "atoms", D_learned))
     D_true = V.as_float_array("D_true", getattr(D_true, "atoms", D_true))

@@ -1,16 +1,16 @@
-"""Convolutional sparse coding pursuits (REFERENCE A1, A4): Fourier-domain ADMM for convolutional BPDN,
-its masked variant, and convolutional thresholding.
+"""Convolutional sparse coding pursuits: Fourier-domain ADMM for convolutional BPDN (Wohlberg, "Efficient algorithms
+for convolutional sparse representations", IEEE TIP 2016), its masked variant, and convolutional thresholding.
 
 Convolutional BPDN (CBPDN), circular boundary, filters d_{m,c} (M, C, *k), maps x_m (M, *N), signal s (C, *N):
 
-    min_x 1/2 || sum_m d_m * x_m - s ||_2^2 + lam sum_m ||x_m||_1            (nonneg: + indicator(x >= 0))
+    min_x 1/2 || sum_m d_m * x_m - s ||_2^2 + lam sum_m ||x_m||_1     (prox="nonneg_soft": + indicator(x >= 0))
 
 ADMM with the splitting x = z, scaled dual u and over-relaxation alpha (Wohlberg 2016, sec. III; Boyd et al.
 2011, sec. 3.4.3):
 
     x <- (D^T D + rho I)^{-1} (D^T s + rho (z - u))         solved per frequency in the DFT domain
     v <- alpha x + (1 - alpha) z
-    z <- S_{lam/rho}(v + u)                                  (nonneg: S+)
+    z <- S_{lam/rho}(v + u)                                  (prox="nonneg_soft": S+)
     u <- u + v - z
 
 The x-update is block diagonal in the DFT domain: at frequency f the system is (D_f^H D_f + rho I) with D_f the
@@ -46,12 +46,19 @@ penalty parameter selection by residual balancing", arXiv:1704.06209, 2017): wit
     r = ||A x - y|| / max(||A x||, ||y||),   s = rho ||A^T (y - y_prev)|| / (rho ||A^T u||)
 
 (masked form: A^T u = D^T u0 + u1 tends to 0, so the dual scale is rho max(||D^T u0||, ||u1||))
-(``state.primal_res``, ``state.dual_res``; ``Solution.error`` = max(r, s); stop when <= tol). With ``auto_rho``
-rho is multiplied by f = min(tau, sqrt(r / (xi s)) or its inverse) when r > xi mu s (divided when
-s > (mu / xi) r), u is divided by the same factor (tau = 1000, mu = 1.2, xi = 1 + 18.3^(log10(lam) + 1) for
-CBPDN and xi = 1 for the masked form: SPORCO's ConvBPDN defaults). Default rho = 50 lam + 1 (SPORCO's).
-Unlike SPORCO, balancing stops after ``auto_rho_iter`` iterations (then ADMM converges with a fixed rho; with
-balancing on for ever both SPORCO and this code can stall at low accuracy).
+(``state.primal_res``, ``state.dual_res``; ``Solution.error`` = max(r, s); stop when <= tol).
+
+Residual balancing (``auto_rho``, the rule a ``RhoBalancing``): after iteration k (k > 0, every ``period``
+iterations) rho is multiplied by a factor f and the scaled dual u divided by it,
+
+    f = tau'        when r > xi mu s,      f = 1 / tau'    when s > (mu / xi) r,      else 1,
+
+with tau' = min(tau, sqrt(r / (xi s)) or its inverse) (``auto_scaling``) or tau' = tau. The default rule is
+SPORCO's ConvBPDN one (period 1, mu = 1.2, tau = 1000, auto-scaling, xi = 1 + 18.3^(log10(lam) + 1) for CBPDN and
+xi = 1 for the masked form); ``sparsejax.learn.conv`` codes with SPORCO's dictionary-learning rule (period 10,
+mu = 10, tau = 2, no auto-scaling, xi = 1). Default rho = 50 lam + 1 (SPORCO's). Unlike SPORCO, balancing stops
+after ``auto_rho_iter`` iterations (then ADMM converges with a fixed rho; with balancing on for ever both SPORCO and
+this code can stall at low accuracy).
 
 References:
   B. Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 25(1), 2016.
@@ -67,34 +74,104 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from sparsejax import _validate as V
 from sparsejax import shrink
 from sparsejax.conv.fourier import fsq, irfft, psum, rfft, sq
 from sparsejax.conv.operator import Conv
-from sparsejax.solve import Solution, Solver, iterate
+from sparsejax.solve import Solution, Solver, Status, check_iteration, iterate, stop_status
 
-__all__ = ["cbpdn_admm", "cbpdn_solver", "cbpdn_objective", "conv_thresholding", "CBPDNState"]
+__all__ = ["cbpdn_admm", "cbpdn_admm_solver", "cbpdn_solver", "cbpdn_objective", "conv_thresholding", "CBPDNState",
+           "RhoBalancing"]
 
-# SPORCO ConvBPDN AutoRho defaults (Scaling with AutoScaling, RsdlRatio)
-_TAU = 1000.0
-_MU = 1.2
+
+# ----------------------------------------------------------------------------------------------------
+# residual balancing of rho
+# ----------------------------------------------------------------------------------------------------
+class RhoBalancing(NamedTuple):
+    """A residual-balancing rule for the ADMM penalty rho (module docstring; SPORCO's ``AutoRho`` options).
+
+    Boyd et al., "Distributed optimization and statistical learning via the alternating direction method of
+    multipliers", FnT ML 2011, sec. 3.4.1; Wohlberg, "ADMM penalty parameter selection by residual balancing",
+    arXiv:1704.06209, 2017. The default is SPORCO's ConvBPDN rule; ``sparsejax.learn.conv`` codes with
+    ``RhoBalancing(period=10, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)``, SPORCO's
+    dictionary-learning rule.
+
+    Attributes:
+      period: balance after every ``period``-th iteration (SPORCO ``Period``).
+      ratio: mu, the residual ratio that triggers a change (``RsdlRatio``).
+      scaling: tau, the factor (the cap of the factor with ``auto_scaling``) (``Scaling``).
+      auto_scaling: the factor sqrt(r / (xi s)) (or its inverse), capped at tau, instead of tau (``AutoScaling``).
+      target: xi, the target ratio r / s (``RsdlTarget``); None: 1 + 18.3^(log10(max lam) + 1) for CBPDN, 1 for
+        the masked form (SPORCO's defaults).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.pursuit.csc import RhoBalancing
+      >>> doubling = RhoBalancing(period=1, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)
+      >>> one = jnp.asarray(1.0)
+      >>> float(doubling.factor(one, jnp.asarray(50.0), one, 3, one))   # primal residual 50x the dual: rho x 2
+      2.0
+    """
+
+    period: int = 1
+    ratio: float = 1.2
+    scaling: float = 1000.0
+    auto_scaling: bool = True
+    target: Optional[float] = None
+
+    def factor(self, rho, r, s, k, xi, until=None) -> jax.Array:
+        """The factor f by which rho is multiplied (and the scaled dual divided) after iteration ``k``.
+
+        Args:
+          rho: the penalty (its dtype is the result's).
+          r, s: the relative primal and dual residuals of iteration ``k``.
+          k: the iteration (0-based, may be traced); no change at k = 0 or when the residuals are not finite.
+          xi: the target ratio (``target``, or the solver's default when ``target`` is None), may be traced.
+          until: no change from iteration ``until`` on (may be traced); None: balance for ever.
+
+        Returns:
+          f, a scalar of rho's dtype (1 when nothing changes).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from sparsejax.pursuit.csc import RhoBalancing
+          >>> one = jnp.asarray(1.0)
+          >>> float(RhoBalancing().factor(one, jnp.asarray(4.0), one, 5, one))   # sqrt(r / s)
+          2.0
+          >>> float(RhoBalancing().factor(one, jnp.asarray(4.0), one, 5, one, until=5))
+          1.0
+        """
+        if self.auto_scaling:
+            tiny = jnp.finfo(rho.dtype).tiny
+            ratio = jnp.where(r > s * xi, r / jnp.maximum(s * xi, tiny), s * xi / jnp.maximum(r, tiny))
+            mlt = jnp.where((s == 0) | (r == 0), self.scaling, jnp.minimum(jnp.sqrt(ratio), self.scaling))
+        else:
+            mlt = self.scaling
+        f = jnp.where(r > xi * self.ratio * s, mlt, jnp.where(s > (self.ratio / xi) * r, 1.0 / mlt, 1.0))
+        finite = jnp.isfinite(f) if self.auto_scaling else jnp.isfinite(r) & jnp.isfinite(s)
+        ok = (k > 0) & ((k + 1) % self.period == 0) & finite
+        if until is not None:
+            ok = ok & (k < until)
+        return jnp.where(ok, f, 1.0).astype(rho.dtype)
+
+
+def _check_balancing(balancing) -> RhoBalancing:
+    if not isinstance(balancing, RhoBalancing):
+        raise TypeError(f"rho_balancing must be a RhoBalancing, got {type(balancing).__name__}")
+    V.check_positive_int("rho_balancing.period", balancing.period)
+    V.check_nonnegative_scalar("rho_balancing.ratio", balancing.ratio, strict=True)
+    V.check_nonnegative_scalar("rho_balancing.scaling", balancing.scaling, strict=True)
+    if balancing.target is not None:
+        V.check_nonnegative_scalar("rho_balancing.target", balancing.target, strict=True)
+    return balancing
 
 
 # ----------------------------------------------------------------------------------------------------
 # Fourier-domain helpers (all arrays carry a leading "independent channel" axis K: K = 1 unless a
 # single-channel dictionary codes a multi-channel signal)
 # ----------------------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
 class _Freq(NamedTuple):
     """Per-frequency factors of the dictionary. Df (M, C, *F); E (C, M, *F) = V^H D_f; e (C, *F) eigenvalues of
     D_f D_f^H (for C = 1: E = D_f, e = ||D_f||^2)."""
@@ -102,8 +179,6 @@ class _Freq(NamedTuple):
     Df: jax.Array
     E: jax.Array
     e: jax.Array
-
-
 
 
 def _freq_factors(filters, N, axis=None) -> _Freq:
@@ -142,11 +217,20 @@ def _solve_f(fq: _Freq, b, rho):
     return (b - jnp.sum(jnp.conj(fq.E)[None] * t[:, :, None], axis=1)) / rho
 
 
+def _default_chunk(M, bytes_per_map, target=1 << 20):
+    """The largest divisor c of M with c maps of ``bytes_per_map`` bytes within ``target`` (at least 1)."""
+    best = 1
+    for c in range(1, M + 1):
+        if M % c == 0 and c * bytes_per_map <= target:
+            best = c
+    return best
+
+
 # ----------------------------------------------------------------------------------------------------
 # the solver
 # ----------------------------------------------------------------------------------------------------
 class CBPDNState(NamedTuple):
-    """ADMM state (internal layout: leading axis K of independent channels).
+    """ADMM state of ``cbpdn_admm_solver`` (internal layout: leading axis K of independent channels).
 
     x: least-squares variable (K, M, *N); z: sparse codes (= y1 for the masked form); u: scaled dual of x = z;
     y0, u0: masked form only, the split D x = y0 and its scaled dual (K, C, *N), else None;
@@ -155,6 +239,15 @@ class CBPDNState(NamedTuple):
     u_scale: unmasked form only: the scaled dual is ``u * u_scale`` (the residual-balancing rescaling of u is
     applied lazily, inside the next iteration's pass over u, instead of costing a pass of its own); x is None in the
     unmasked form (the least-squares variable is never needed outside one iteration).
+
+    Example:
+      >>> import jax
+      >>> import sparsejax as sj
+      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (2, 1, 3, 3)))
+      >>> s = jax.random.normal(jax.random.PRNGKey(1), (1, 8, 8))
+      >>> st = sj.cbpdn_admm(f, s, 0.1, max_iter=50).state
+      >>> st.z.shape, st.x is None, int(st.k) > 0
+      ((1, 2, 8, 8), True, True)
     """
 
     x: jax.Array
@@ -171,33 +264,28 @@ class CBPDNState(NamedTuple):
     u_scale: Optional[jax.Array] = None
 
 
-def _balance(rho, r, s, k, xi, auto_rho, auto_rho_iter):
-    """SPORCO AutoRho (period 1, AutoScaling): the factor f by which rho is multiplied (u is divided);
-    1 from iteration ``auto_rho_iter`` on."""
-    if not auto_rho:
-        return jnp.ones_like(rho)
-    tiny = jnp.finfo(rho.dtype).tiny
-    ratio = jnp.where(r > s * xi, r / jnp.maximum(s * xi, tiny), s * xi / jnp.maximum(r, tiny))
-    mlt = jnp.where((s == 0) | (r == 0), _TAU, jnp.minimum(jnp.sqrt(ratio), _TAU))
-    f = jnp.where(r > xi * _MU * s, mlt, jnp.where(s > (_MU / xi) * r, 1.0 / mlt, 1.0))
-    f = jnp.where((k > 0) & (k < auto_rho_iter) & jnp.isfinite(f), f, 1.0)
-    return f.astype(rho.dtype)
+def cbpdn_objective(filters, s, codes, lam, mask=None, axis=None) -> jax.Array:
+    """F(x) = 1/2 ||W (sum_m d_m * x_m - s)||^2 + sum(lam |x|), the (masked) CBPDN objective (circular boundary).
 
+    Internal layout of the solver (a leading axis K of independent channels, module docstring).
 
-def _chunk_size(M, bytes_per_map, target=1 << 20):
-    """The largest divisor c of M with c maps of ``bytes_per_map`` bytes within ``target`` (at least 1)."""
-    best = 1
-    for c in range(1, M + 1):
-        if M % c == 0 and c * bytes_per_map <= target:
-            best = c
-    return best
+    Args:
+      filters: (M, C, *k).
+      s: signals (K, C, *N).
+      codes: (K, M, *N).
+      lam: l1 weight, broadcastable to ``codes``.
+      mask: W, broadcastable to ``s``, or None (W = 1).
+      axis: the mesh axis over which filters and codes are split (inside ``shard_map``), or None.
 
+    Returns:
+      The scalar F.
 
-def cbpdn_objective(filters, s, lam, codes, mask=None, axis=None):
-    """F(x) = 1/2||W (sum_m d_m * x_m - s)||^2 + sum(lam |x|) (circular boundary; internal layout (K, ...)).
-
-    ``filters`` (M, C, *k), ``s`` (K, C, *N), ``codes`` (K, M, *N), ``mask`` broadcastable to ``s`` or None;
-    ``axis``: mesh axis over which filters and codes are split (inside ``shard_map``), or None.
+    Example: zero codes cost half the signal's energy.
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.pursuit.csc import cbpdn_objective
+      >>> s = jnp.ones((1, 1, 8))
+      >>> float(cbpdn_objective(jnp.ones((2, 1, 3)), s, jnp.zeros((1, 2, 8)), 0.1))
+      4.0
     """
     N = tuple(s.shape[2:])
     fq = rfft(filters, N)
@@ -207,31 +295,82 @@ def cbpdn_objective(filters, s, lam, codes, mask=None, axis=None):
     return 0.5 * sq(r) + psum(jnp.sum(lam * jnp.abs(codes)), axis)
 
 
-def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, auto_rho=True,
-                 auto_rho_iter=100, chunk=None, axis=None) -> Solver:
-    """The (init, step) pair of Fourier-domain ADMM for (masked) CBPDN; codes are the sparse variable z.
+def _target(balancing: RhoBalancing, lam, axis, masked, dtype):
+    """xi: the rule's target, or SPORCO's default (1 + 18.3^(log10(max lam) + 1) for CBPDN, 1 masked)."""
+    if balancing.target is not None:
+        return jnp.asarray(balancing.target, dtype)
+    if masked:
+        return jnp.asarray(1.0, dtype)
+    tiny = jnp.finfo(dtype).tiny
+    lam_s = jnp.max(lam) if axis is None else jax.lax.pmax(jnp.max(lam), axis)
+    return jnp.where(lam_s > 0, 1.0 + 18.3 ** (jnp.log10(jnp.maximum(lam_s, tiny)) + 1.0), 1.0).astype(dtype)
 
-    Internal layout: ``s`` (K, C, *N), ``lam`` broadcastable to and ``x0`` of shape (K, M, *N), ``mask`` (K, C, *N) or
-    None; all traced. ``chunk`` (static): maps per chunk of the unmasked iteration (None: about 1 MiB of one
-    image's maps, see ``_chunk_size``). ``axis`` (unmasked form only): the mesh axis over which the filters, codes
-    and duals are split when the solver runs inside ``shard_map`` (sums over maps become ``psum`` s), or None.
+
+def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str = "soft", auto_rho: bool = True,
+                      auto_rho_iter=100, rho_balancing: RhoBalancing = RhoBalancing(), chunk: Optional[int] = None,
+                      axis=None, state: Optional[CBPDNState] = None) -> Solver:
+    """The ``Solver`` pair of Fourier-domain ADMM for (masked) CBPDN (module docstring); its codes are z.
+
+    Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016, sec. III (the
+    per-frequency solve); Wohlberg, "Boundary handling for convolutional sparse representations", ICIP 2016 (mask).
+    Run it with ``sparsejax.solve.iterate``; ``cbpdn_admm`` checks the arguments and does.
+
+    Args:
+      filters: (M, C, *k).
+      s: signals in the internal layout (K, C, *N).
+      lam: l1 weight with the dimensions of the codes (K, M, *N), broadcastable to them (traced): (1, 1, 1, 1) for
+        one weight of 2-D codes, (1, M, 1, 1) per map.
+      rho: initial penalty (traced).
+      alpha: over-relaxation (traced).
+      x0: initial codes (K, M, *N); the dual starts at lam / rho sign(x0).
+      mask: W (K, C, *N) or None (traced).
+      prox: "soft" or "nonneg_soft" (codes >= 0), one of ``sparsejax.shrink.SIGN_PROXES``.
+      auto_rho: residual balancing of rho.
+      auto_rho_iter: balance during the first ``auto_rho_iter`` iterations only (traced int); None: always.
+      rho_balancing: the balancing rule, a ``RhoBalancing`` (static).
+      chunk: (static) maps per chunk of the unmasked iteration (None: about 1 MiB of one image's maps).
+      axis: unmasked form only: the mesh axis over which the filters, codes and duals are split when the solver
+        runs inside ``shard_map`` (sums over maps become ``psum`` s), or None.
+      state: a ``CBPDNState`` of an earlier run to continue from (codes, duals, rho and iteration count), instead
+        of the start from ``x0`` and ``rho`` (the warm start of an alternating method such as dictionary learning).
+
+    Returns:
+      ``Solver(init, step, codes, error, objective)``: error = max(r, s), objective ``cbpdn_objective``.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.pursuit.csc import cbpdn_admm_solver
+      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (2, 1, 3, 3)))
+      >>> s = jax.random.normal(jax.random.PRNGKey(1), (1, 1, 8, 8))
+      >>> lam = jnp.full((1, 1, 1, 1), 0.1)
+      >>> solver = cbpdn_admm_solver(f, s, lam, jnp.asarray(6.0), 1.8, jnp.zeros((1, 2, 8, 8)))
+      >>> sol = sj.iterate(solver, max_iter=300, tol=1e-4)
+      >>> bool(sol.converged), sol.codes.shape
+      (True, (1, 2, 8, 8))
     """
-    prox = shrink.nonneg_soft if nonneg else shrink.soft
+    prox_fn = shrink.get(prox, allowed=shrink.SIGN_PROXES)   # the z-update is the prox of a convex penalty
+    balancing = _check_balancing(rho_balancing)
     N = tuple(s.shape[2:])
     dtype = s.dtype
     tiny = jnp.finfo(dtype).tiny
     fq = _freq_factors(filters, N, axis)
     Sf = rfft(s, N)
     inf = jnp.asarray(jnp.inf, dtype)
-    lam_s = jnp.max(lam) if axis is None else jax.lax.pmax(jnp.max(lam), axis)
-    xi = jnp.where(lam_s > 0, 1.0 + 18.3 ** (jnp.log10(jnp.maximum(lam_s, tiny)) + 1.0), 1.0).astype(dtype)
+    xi = _target(balancing, lam, axis, mask is not None, dtype)
     one = jnp.asarray(1.0, dtype)
-    objective = lambda st: cbpdn_objective(filters, s, lam, st.z, mask, axis)
+    objective = lambda st: cbpdn_objective(filters, s, st.z, lam, mask, axis)  # noqa: E731
+
+    def balance(rho, r, sd, k):
+        if not auto_rho:
+            return jnp.ones_like(rho)
+        return balancing.factor(rho, r, sd, k, xi, auto_rho_iter)
 
     if mask is None:
         DHs = _adj_f(fq, Sf)                                  # D^H s, once per call (K, M, *F)
         K, M = x0.shape[:2]
-        c = _chunk_size(M, K * math.prod(N) * jnp.dtype(dtype).itemsize) if chunk is None else chunk
+        c = _default_chunk(M, K * math.prod(N) * jnp.dtype(dtype).itemsize) if chunk is None else chunk
         if M % c:
             raise ValueError(f"chunk must divide the number of filters M = {M}, got {c}")
         n = M // c
@@ -263,7 +402,7 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
                 x = irfft(Xf, N)
                 zo, uo = sl(z, j), us * sl(u, j)
                 v = alpha * x + (1.0 - alpha) * zo
-                zn = prox(v + uo, lam_c(j) / rho)
+                zn = prox_fn(v + uo, lam_c(j) / rho)
                 un = uo + v - zn
                 sums = sums + jnp.stack([sq(x - zn), sq(x), sq(zn), sq(zn - zo), sq(un)])
                 return put(z, zn, j), put(u, un, j), sums
@@ -272,81 +411,86 @@ def cbpdn_solver(filters, s, lam, rho, alpha, x0, mask=None, *, nonneg=False, au
             sums = psum(sums, axis)
             r = jnp.sqrt(sums[0]) / jnp.maximum(jnp.sqrt(jnp.maximum(sums[1], sums[2])), tiny)
             sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), tiny)
-            f = _balance(rho, r, sd, st.k, xi, auto_rho, auto_rho_iter)
+            f = balance(rho, r, sd, st.k)
             return CBPDNState(None, z, u, None, None, None, None, rho * f, st.k + 1, r, sd, 1.0 / f)
 
         def init():
             u = jnp.broadcast_to((lam / rho) * jnp.sign(x0), x0.shape)
             return CBPDNState(None, x0, u, None, None, None, None, rho, jnp.asarray(0, jnp.int32), inf, inf, one)
 
-        return Solver(init=init, step=step, codes=lambda st: st.z,
-                      error=lambda old, new: jnp.maximum(new.primal_res, new.dual_res), objective=objective)
+    else:
+        W2 = mask * mask
+        W2s = W2 * s
 
-    W2 = mask * mask
-    W2s = W2 * s
+        def step(st):
+            rho = st.rho
+            b = _adj_f(fq, rfft(st.y0 - st.u0, N)) + (st.Zf - st.Uf)
+            Xf = _solve_f(fq, b, one)
+            x = irfft(Xf, N)
+            Dx = irfft(_syn_f(fq, Xf), N)
+            v0 = alpha * Dx + (1.0 - alpha) * st.y0
+            v1 = alpha * x + (1.0 - alpha) * st.z
+            y0 = (W2s + rho * (v0 + st.u0)) / (W2 + rho)
+            z = prox_fn(v1 + st.u, lam / rho)
+            u0 = st.u0 + v0 - y0
+            u = st.u + v1 - z
+            Zf = rfft(z, N)
+            Uf = st.Uf + alpha * Xf + (1.0 - alpha) * st.Zf - Zf
+            Ax = jnp.sqrt(sq(Dx) + sq(x))
+            y = jnp.sqrt(sq(y0) + sq(z))
+            r = jnp.sqrt(sq(Dx - y0) + sq(x - z)) / jnp.maximum(jnp.maximum(Ax, y), tiny)
+            dy = _adj_f(fq, rfft(y0 - st.y0, N)) + (Zf - st.Zf)        # A^T (y - y_prev)
+            # A^T u = D^T u0 + u1 vanishes at the optimum (x has no cost): scale by its parts instead
+            un = jnp.sqrt(jnp.maximum(fsq(_adj_f(fq, rfft(u0, N)), N), sq(u)))
+            sd = jnp.sqrt(fsq(dy, N)) / jnp.maximum(un, tiny)
+            f = balance(rho, r, sd, st.k)
+            return CBPDNState(x, z, u / f, y0, u0 / f, Zf, Uf / f, rho * f, st.k + 1, r, sd)
 
-    def step_m(st):
-        rho = st.rho
-        b = _adj_f(fq, rfft(st.y0 - st.u0, N)) + (st.Zf - st.Uf)
-        Xf = _solve_f(fq, b, one)
-        x = irfft(Xf, N)
-        Dx = irfft(_syn_f(fq, Xf), N)
-        v0 = alpha * Dx + (1.0 - alpha) * st.y0
-        v1 = alpha * x + (1.0 - alpha) * st.z
-        y0 = (W2s + rho * (v0 + st.u0)) / (W2 + rho)
-        z = prox(v1 + st.u, lam / rho)
-        u0 = st.u0 + v0 - y0
-        u = st.u + v1 - z
-        Zf = rfft(z, N)
-        Uf = st.Uf + alpha * Xf + (1.0 - alpha) * st.Zf - Zf
-        Ax = jnp.sqrt(sq(Dx) + sq(x))
-        y = jnp.sqrt(sq(y0) + sq(z))
-        r = jnp.sqrt(sq(Dx - y0) + sq(x - z)) / jnp.maximum(jnp.maximum(Ax, y), tiny)
-        dy = _adj_f(fq, rfft(y0 - st.y0, N)) + (Zf - st.Zf)        # A^T (y - y_prev)
-        # A^T u = D^T u0 + u1 vanishes at the optimum (x has no cost): scale by its parts instead
-        un = jnp.sqrt(jnp.maximum(fsq(_adj_f(fq, rfft(u0, N)), N), sq(u)))
-        sd = jnp.sqrt(fsq(dy, N)) / jnp.maximum(un, tiny)
-        f = _balance(rho, r, sd, st.k, one, auto_rho, auto_rho_iter)
-        return CBPDNState(x, z, u / f, y0, u0 / f, Zf, Uf / f, rho * f, st.k + 1, r, sd)
+        def init():
+            X0f = rfft(x0, N)
+            y0 = irfft(_syn_f(fq, X0f), N)
+            u0 = W2 * (y0 - s) / rho
+            u = (lam / rho) * jnp.sign(x0)
+            return CBPDNState(x0, x0, u, y0, u0, X0f, rfft(u, N), rho, jnp.asarray(0, jnp.int32), inf, inf)
 
-    def init_m():
-        X0f = rfft(x0, N)
-        y0 = irfft(_syn_f(fq, X0f), N)
-        u0 = W2 * (y0 - s) / rho
-        u = (lam / rho) * jnp.sign(x0)
-        return CBPDNState(x0, x0, u, y0, u0, X0f, rfft(u, N), rho, jnp.asarray(0, jnp.int32), inf, inf)
-
-    return Solver(init=init_m, step=step_m, codes=lambda st: st.z,
+    return Solver(init=init if state is None else (lambda: state), step=step, codes=lambda st: st.z,
                   error=lambda old, new: jnp.maximum(new.primal_res, new.dual_res), objective=objective)
 
 
-def _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, nonneg, auto_rho,
-               history, chunk, axis=None):
+cbpdn_solver = cbpdn_admm_solver  # deprecated alias (the solver factories are named <problem>_<algorithm>_solver)
+
+
+def _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, prox, auto_rho,
+               rho_balancing, history, chunk, axis=None):
     dtype = s.dtype
-    solver = cbpdn_solver(filters, s, lam, rho, alpha, x0, mask, nonneg=nonneg, auto_rho=auto_rho,
-                          auto_rho_iter=auto_rho_iter, chunk=chunk, axis=axis)
+    solver = cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask, prox=prox, auto_rho=auto_rho,
+                               auto_rho_iter=auto_rho_iter, rho_balancing=rho_balancing, chunk=chunk, axis=axis)
     sol = iterate(solver, max_iter=max_iter, tol=jnp.asarray(tol, dtype), mode=mode, history=history)
-    if axis is not None:   # the finiteness test saw this device's maps only: combine
+    if axis is not None:   # the finiteness tests saw this device's maps only: combine
         div = jax.lax.pmax(sol.diverged.astype(jnp.int32), axis) > 0
-        sol = sol._replace(diverged=div, converged=sol.converged & ~div)
+        bad = jax.lax.pmax((sol.status == Status.NONFINITE_INPUT).astype(jnp.int32), axis) > 0
+        converged = sol.converged & ~div
+        sol = sol._replace(diverged=div, converged=converged, status=stop_status(converged, div, bad))
     return sol
 
 
-@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "auto_rho", "history", "squeeze", "chunk", "mesh"))
-def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, nonneg, auto_rho, history,
-           squeeze, chunk, mesh=None):
+@partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "auto_rho", "rho_balancing", "history", "squeeze",
+                                   "chunk", "mesh"))
+def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, prox, auto_rho,
+           rho_balancing, history, squeeze, chunk, mesh=None):
     dtype = s.dtype
     if rho is None:
         rho = 50.0 * jnp.max(lam) + 1.0
     rho = jnp.asarray(rho, dtype)
-    kw = dict(max_iter=max_iter, mode=mode, nonneg=nonneg, auto_rho=auto_rho, history=history, chunk=chunk)
+    kw = dict(max_iter=max_iter, mode=mode, prox=prox, auto_rho=auto_rho, rho_balancing=rho_balancing,
+              history=history, chunk=chunk)
     if mesh is None:
         sol = _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, **kw)
     else:
         ax = mesh.axis_names[0]
         maps = P(None, ax)
         state = CBPDNState(None, maps, maps, None, None, None, None, P(), P(), P(), P(), P())
-        out_specs = Solution(maps, P(), P(), P(), P(), P(), state, P() if history else None)
+        out_specs = Solution(maps, P(), P(), P(), P(), P(), state, P() if history else None, P())
         in_specs = (P(ax), P(), maps if lam.shape[1] > 1 else P(), P(), P(), maps, P(), P())
         run = partial(_cbpdn_run, mask=None, axis=ax, **kw)
         body = lambda f, s_, l_, r_, a_, x_, t_, k_: run(f, s_, l_, r_, a_, x_, tol=t_, auto_rho_iter=k_)  # noqa: E731
@@ -414,14 +558,62 @@ def _prepare_lam(lam, code_shape, dtype, squeeze, name="lam"):
     return lam[None] if squeeze else lam
 
 
+def _check_alpha(alpha) -> jax.Array:
+    alpha = V.check_scalar("alpha", alpha)
+    if V.is_concrete(alpha) and not (0.0 < float(alpha) < 2.0):
+        raise ValueError(f"alpha (over-relaxation) must lie in (0, 2), got {float(alpha)}")
+    return alpha
+
+
+def _prepare_x0(x0, code_shape, K, M, N, dtype):
+    if x0 is None:
+        return jnp.zeros((K, M) + N, dtype)
+    x0 = V.as_float_array("x0", x0)
+    V.check_shape("x0", x0, code_shape, "the code shape")
+    return x0.astype(dtype).reshape((K, M) + N)
+
+
+def _prepare_mask(mask, s, sK, dtype):
+    if mask is None:
+        return None
+    mask = V.as_float_array("mask", mask)
+    try:
+        np.broadcast_shapes(tuple(mask.shape), tuple(s.shape))
+    except ValueError:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} must broadcast against the signal s of shape "
+                         f"{tuple(jnp.shape(s))}") from None
+    V.check_nonnegative("mask", mask)
+    return jnp.broadcast_to(mask.astype(dtype), tuple(jnp.shape(s))).reshape(sK.shape)
+
+
+def _check_chunk(chunk, M, mesh, masked):
+    """``chunk`` a positive divisor of the maps per device; ``mesh`` a 1-D mesh whose devices divide M."""
+    per_device = M
+    if mesh is not None:
+        if masked:
+            raise ValueError("mesh (filters split over devices) supports the unmasked form only; got a mask")
+        per_device = M // V.check_mesh(mesh, M, "the number of filters M")
+    if chunk is None:
+        return None
+    chunk = V.check_positive_int("chunk", chunk)
+    if per_device % chunk:
+        what = "the number of filters M" if mesh is None else "the filters per device M / devices"
+        raise ValueError(f"chunk must be a positive divisor of {what} = {per_device}, got {chunk!r}")
+    return chunk
+
+
 def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rho_iter: int = 100,
-               max_iter: int = 500, tol=1e-4, mode: str = "while", nonneg: bool = False, x0=None, mask=None,
-               history: bool = False, chunk: Optional[int] = None, mesh=None) -> Solution:
+               rho_balancing: RhoBalancing = RhoBalancing(), max_iter: int = 500, tol=1e-4, mode: str = "while",
+               prox: str = "soft", x0=None, mask=None, history: bool = False, chunk: Optional[int] = None,
+               mesh=None) -> Solution:
     """Fourier-domain ADMM for convolutional BPDN (one signal; batch with ``jax.vmap``).
 
         min_x 1/2 || W (sum_m d_m * x_m - s) ||_2^2 + lam sum_m ||x_m||_1     (circular boundary, W = 1 by default)
 
-    Algorithm, per-frequency solves, residuals and rho balancing: module docstring.
+    Algorithm, per-frequency solves, residuals and rho balancing: module docstring. Wohlberg, "Efficient
+    algorithms for convolutional sparse representations", IEEE TIP 2016; Wohlberg, "Boundary handling for
+    convolutional sparse representations", ICIP 2016 (mask); Boyd et al., "Distributed optimization and statistical
+    learning via the alternating direction method of multipliers", FnT ML 2011.
 
     Args:
       D: a ``Conv`` with boundary "circular" and stride 1, or a filter array (M, C, h[, w]).
@@ -429,15 +621,18 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
       lam: l1 weight >= 0 (traced): scalar or broadcastable to the codes (per-map / per-coefficient weights).
       rho: initial ADMM penalty > 0 (traced); default 50 max(lam) + 1.
       alpha: over-relaxation parameter in (0, 2) (traced); 1 is plain ADMM.
-      auto_rho: residual balancing of rho (SPORCO AutoRho, period 1).
+      auto_rho: residual balancing of rho.
       auto_rho_iter: rho is balanced during the first ``auto_rho_iter`` iterations only (traced int), then frozen:
         balancing on every iteration for ever can keep ADMM from converging at high accuracy (the changes must
         stop or become summable; SPORCO's unbounded rule makes the residuals grow again once they reach
         ~1e-5 on some small problems, and stalls there).
+      rho_balancing: the balancing rule, a ``RhoBalancing`` (default: SPORCO's ConvBPDN rule).
       max_iter: static iteration bound.
       tol: stop when max(relative primal, relative dual residual) <= tol.
-      mode: "while" (early stop) or "scan" (exactly ``max_iter`` steps, reverse-differentiable).
-      nonneg: constrain x >= 0 (projection in the z-update).
+      mode: one of ``sparsejax.solve.MODES``: "while" (early stop), "scan" (exactly ``max_iter`` steps,
+        reverse-differentiable), ... (passed to ``sparsejax.solve.iterate``).
+      prox: "soft" (signed codes) or "nonneg_soft" (codes x >= 0: projection in the z-update), one of
+        ``sparsejax.shrink.SIGN_PROXES``.
       x0: warm start for the codes (default zeros); the dual starts at lam / rho sign(x0).
       mask: W >= 0 broadcastable to ``s`` (masked / inpainting / boundary-handling variant; module doc).
       history: record the objective after every step (``mode="scan"``).
@@ -459,64 +654,39 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
       channel axis) holding ``rho``, ``primal_res``, ``dual_res``.
 
     Example:
-      >>> D = sj.Conv(filters, (1, 256, 256))
-      >>> sol = cbpdn_admm(D, image[None], lam=0.05, max_iter=200)
-      >>> codes = jax.vmap(lambda y: cbpdn_admm(D, y, 0.05).codes)(images)     # batch (B, 1, 256, 256)
-
-    References: Wohlberg, IEEE TIP 2016; Wohlberg, ICIP 2016 (mask); Boyd et al. 2011.
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (4, 1, 3, 3)))
+      >>> s = jax.random.normal(jax.random.PRNGKey(1), (1, 16, 16))
+      >>> sol = sj.cbpdn_admm(f, s, 0.1, max_iter=300)
+      >>> sol.codes.shape, bool(sol.converged), sj.solve.status_name(sol.status)
+      ((4, 16, 16), True, 'converged')
+      >>> pos = sj.cbpdn_admm(f, s, 0.1, max_iter=300, prox="nonneg_soft")
+      >>> bool(jnp.all(pos.codes >= 0))
+      True
+      >>> batch = jax.vmap(lambda y: sj.cbpdn_admm(f, y, 0.1, chunk=4).codes)(jnp.stack([s, -s]))
+      >>> batch.shape
+      (2, 4, 16, 16)
     """
     filters, sK, K, squeeze, dtype = _prepare(D, s)
     M = filters.shape[0]
     N = tuple(sK.shape[2:])
     code_shape = (M,) + N if squeeze else (K, M) + N
-    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative Python int, got {max_iter!r}")
-    V.check_nonnegative("tol", tol)
-    V.check_choice("mode", mode, ("while", "scan"))
+    check_iteration(max_iter, tol, mode)
+    shrink.get(prox, allowed=shrink.SIGN_PROXES)
+    rho_balancing = _check_balancing(rho_balancing)
     lam = _prepare_lam(lam, code_shape, dtype, squeeze)
     if rho is not None:
-        rho = V.as_float_array("rho", rho)
-        if rho.ndim != 0:
-            raise ValueError(f"rho must be a scalar, got shape {tuple(rho.shape)}")
-        V.check_nonnegative("rho", rho, strict=True)
-    alpha_a = V.as_float_array("alpha", alpha)
-    if alpha_a.ndim != 0:
-        raise ValueError(f"alpha must be a scalar, got shape {tuple(alpha_a.shape)}")
-    if V.is_concrete(alpha_a) and not (0.0 < float(alpha_a) < 2.0):
-        raise ValueError(f"alpha (over-relaxation) must lie in (0, 2), got {float(alpha_a)}")
-    if x0 is None:
-        x0 = jnp.zeros((K, M) + N, dtype)
-    else:
-        x0 = V.as_float_array("x0", x0)
-        V.check_shape("x0", x0, code_shape, "the code shape")
-        x0 = x0.astype(dtype).reshape((K, M) + N)
-    if mask is not None:
-        mask = V.as_float_array("mask", mask)
-        try:
-            np.broadcast_shapes(tuple(mask.shape), tuple(s.shape))
-        except ValueError:
-            raise ValueError(f"mask of shape {tuple(mask.shape)} must broadcast against the signal s of shape "
-                             f"{tuple(jnp.shape(s))}") from None
-        V.check_nonnegative("mask", mask)
-        mask = jnp.broadcast_to(mask.astype(dtype), tuple(jnp.shape(s))).reshape(sK.shape)
-    if mesh is not None:
-        if not isinstance(mesh, Mesh) or len(mesh.axis_names) != 1:
-            raise ValueError(f"mesh must be a 1-D jax.sharding.Mesh, got {mesh!r}")
-        if mask is not None:
-            raise ValueError("mesh (filters split over devices) supports the unmasked form only; got a mask")
-        ndev = mesh.devices.size
-        if M % ndev:
-            raise ValueError(f"mesh: the number of filters M = {M} must be a multiple of the {ndev} devices")
-        if chunk is not None and (M // ndev) % chunk:
-            raise ValueError(f"chunk must divide the filters per device M / devices = {M // ndev}, got {chunk!r}")
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1
-                              or M % chunk):
-        raise ValueError(f"chunk must be a positive divisor of the number of filters M = {M}, got {chunk!r}")
-    if isinstance(auto_rho_iter, bool) or not isinstance(auto_rho_iter, (int, np.integer)) or auto_rho_iter < 0:
-        raise ValueError(f"auto_rho_iter must be a non-negative int, got {auto_rho_iter!r}")
-    return _cbpdn(filters, sK, lam, rho, alpha_a.astype(dtype), x0, mask, jnp.asarray(tol, dtype),
+        rho = V.check_nonnegative_scalar("rho", rho, strict=True)
+    alpha = _check_alpha(alpha)
+    x0 = _prepare_x0(x0, code_shape, K, M, N, dtype)
+    mask = _prepare_mask(mask, s, sK, dtype)
+    chunk = _check_chunk(chunk, M, mesh, mask is not None)
+    auto_rho_iter = V.check_int("auto_rho_iter", auto_rho_iter)
+    return _cbpdn(filters, sK, lam, rho, alpha.astype(dtype), x0, mask, jnp.asarray(tol, dtype),
                   jnp.asarray(auto_rho_iter, jnp.int32),
-                  max_iter=max_iter, mode=mode, nonneg=bool(nonneg), auto_rho=bool(auto_rho),
+                  max_iter=max_iter, mode=mode, prox=prox, auto_rho=bool(auto_rho), rho_balancing=rho_balancing,
                   history=bool(history), squeeze=squeeze, chunk=chunk, mesh=mesh)
 
 
@@ -534,22 +704,38 @@ def _conv_thr(filters, s, lam, *, prox, squeeze):
     finite = jnp.all(jnp.isfinite(a))
     codes = a[0] if squeeze else a
     return Solution(codes=codes, num_steps=jnp.asarray(1, jnp.int32), converged=finite, diverged=~finite,
-                    objective=0.5 * rr, error=jnp.sqrt(rr))
+                    objective=0.5 * rr, error=jnp.sqrt(rr), status=stop_status(finite, ~finite))
 
 
 def conv_thresholding(D, s, lam, prox: str = "soft") -> Solution:
-    """Convolutional thresholding pursuit x = P_lam(D^T s), D^T s the correlation with each filter (REFERENCE A1).
+    """Convolutional thresholding pursuit x = P_lam(D^T s), D^T s the correlation of s with each filter.
+
+    The one-step pursuit of the convolutional model (Papyan, Sulam & Elad, "Working locally thinking globally:
+    theoretical guarantees for convolutional sparse coding", IEEE TSP 2017, and the layered thresholding of
+    Papyan, Romano & Elad, "Convolutional neural networks analyzed via convolutional sparse coding", JMLR 2017).
 
     Args:
       D: a ``Conv`` (circular, stride 1) or a filter array (M, C, h[, w]).
       s: signal (C, *N) (single-channel filters and a C-channel signal: each channel separately).
       lam: threshold >= 0, scalar or broadcastable to the codes (traced).
-      prox: "soft" (sign(z) max(|z| - lam, 0)), "hard" (z 1{|z| > lam}) or "nonneg_soft" (max(z - lam, 0)).
+      prox: "soft" (sign(z) max(|z| - lam, 0)), "hard" (z 1{|z| > lam}), "nonneg_soft" (max(z - lam, 0)) or a
+        callable (z, threshold) -> z (``sparsejax.shrink.get``).
 
     Returns:
-      ``Solution``: codes (M, *N) (or (C, M, *N)); objective = 1/2||s - D x||^2; error = ||s - D x||.
+      ``Solution``: codes (M, *N) (or (C, M, *N)); objective = 1/2||s - D x||^2; error = ||s - D x||; one step.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (4, 1, 3, 3)))
+      >>> s = jax.random.normal(jax.random.PRNGKey(1), (1, 16, 16))
+      >>> sol = sj.conv_thresholding(f, s, 1.0, prox="hard")
+      >>> D = sj.Conv(f, (1, 16, 16))
+      >>> bool(jnp.allclose(sol.codes, sj.shrink.hard(D.adjoint(s), 1.0), atol=1e-5)), int(sol.num_steps)
+      (True, 1)
     """
-    V.check_choice("prox", prox, ("soft", "hard", "nonneg_soft"))
+    shrink.get(prox)
     filters, sK, K, squeeze, dtype = _prepare(D, s)
     M = filters.shape[0]
     N = tuple(sK.shape[2:])

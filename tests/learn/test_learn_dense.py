@@ -1,4 +1,4 @@
-"""Dense dictionary learning (REFERENCE A11): planted-dictionary recovery (the K-SVD paper's synthetic
+"""Dense dictionary learning: planted-dictionary recovery (the K-SVD paper's synthetic
 experiment), the MOD and K-SVD dictionary stages, online BCD, bad input, float64 and exact resume."""
 import jax
 import jax.numpy as jnp
@@ -28,7 +28,7 @@ RECOVERY = {
     "ksvd": dict(sparsity=3, n_steps=60, min_usage=0.25),
     "mod": dict(sparsity=3, n_steps=50, min_usage=0.25),
     "online": dict(sparsity=3, n_steps=150, batch_size=256, forget=10.0, min_usage=0.25),
-    "optax": dict(lam=0.1, n_steps=200, batch_size=256, grad="unrolled", max_iter=50),
+    "optax": dict(lam=0.1, n_steps=200, batch_size=256, mode="scan", max_iter=50),
 }
 
 

@@ -1,4 +1,5 @@
-"""Convolutional sparse coding: Fourier-domain ADMM (cbpdn_admm), masked and nonneg variants, conv thresholding.
+"""Convolutional sparse coding: Fourier-domain ADMM (cbpdn_admm), masked and non-negative (prox="nonneg_soft")
+variants, conv thresholding.
 
 The maths first: KKT conditions of the (masked) CBPDN objective in float64, agreement with FISTA on the same
 ``Conv`` operator and with SPORCO's ConvBPDN; then jit/vmap behaviour, tracing counts and input errors.
@@ -166,11 +167,11 @@ def test_nonneg(x64):
     f, s = _problem(C=3, seed=7)
     D = Conv(f, s.shape)
     lam = 0.3
-    sol = cbpdn_admm(D, s, lam, max_iter=3000, tol=1e-10, nonneg=True)
+    sol = cbpdn_admm(D, s, lam, max_iter=3000, tol=1e-10, prox="nonneg_soft")
     assert float(jnp.min(sol.codes)) >= 0.0
     off, on = _kkt(D, s, sol.codes, lam, nonneg=True)
     assert off <= lam * (1 + 1e-6) and on <= 1e-6
-    ref = sj.fista(D, s, lam, max_iter=20000, tol=1e-13, nonneg=True)
+    ref = sj.fista(D, s, lam, max_iter=20000, tol=1e-13, prox="nonneg_soft")
     assert float(sol.objective) == pytest.approx(float(ref.objective), rel=1e-8)
 
 

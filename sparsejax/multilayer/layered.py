@@ -342,7 +342,13 @@ def _ml_ista(layers, y, lams, steps, tol, *, max_iter, mode, prox, fista):
     G0 = tuple(jnp.zeros(tuple(D.code_shape), dtype) for D in layers)
     solver = ml_ista_solver(layers, y, lams, steps, G0, prox=prox, fista=fista)
     sol = iterate(solver, max_iter=max_iter, tol=tol, mode=mode)
-    return MLSolution.from_solution(sol.state.G, sol)
+    if mode == "implicit":
+        # only G_K = sol.codes carries the implicit derivative (the state is not differentiated): the other layers
+        # are the sweep from it, equal to the last sweep's at the fixed point
+        G = ml_ista_step(layers, y, lams, steps, sol.codes, prox)[:-1] + (sol.codes,)
+    else:
+        G = sol.state.G
+    return MLSolution.from_solution(G, sol)
 
 
 def ml_ista(layers, y, lams, *, steps=None, max_iter: int = 100, tol=1e-6, mode: str = "while",
@@ -367,7 +373,8 @@ def ml_ista(layers, y, lams, *, steps=None, max_iter: int = 100, tol=1e-6, mode:
 
     Returns:
       ``MLSolution`` with ``codes`` = (G_1, ..., G_K) of the last sweep (G_i, i < K, is the thresholded layer,
-      not the back-projection D^{(i+1,K)} G_K), ``objective`` the ML-BP objective at G_K (without the
+      not the back-projection D^{(i+1,K)} G_K; with ``mode="implicit"`` the sweep from the returned G_K, so that
+      every layer carries the implicit derivative), ``objective`` the ML-BP objective at G_K (without the
       nonnegativity indicator) with the weights the iteration targets, w_i = lam_i / (r_1 ... r_{i-1})
       (``objective_weights``; w = lam for unit steps: to solve ML-BP with weights w pass
       lam_i = w_i r_1 ... r_{i-1}), ``state`` the ``MLISTAState`` / ``MLFISTAState``; one joint solve, so

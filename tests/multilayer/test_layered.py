@@ -1,4 +1,5 @@
-"""Multi-layer CSC: layered thresholding (A5) and ML-ISTA / ML-FISTA (A8)."""
+"""Multi-layer CSC: layered thresholding (Papyan, Romano, Elad, JMLR 2017) and ML-ISTA / ML-FISTA (Sulam, Aberdam,
+Beck, Elad, IEEE TPAMI 2020)."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,5 @@
-"""Layered BP (A6), its unfolded form, and projection pursuit (A7): optimality conditions and reductions."""
+"""Layered BP (Papyan, Romano, Elad, JMLR 2017), its unfolded form, and projection pursuit (Sulam, Papyan, Romano,
+Elad, IEEE TSP 2018): optimality conditions and reductions."""
 import jax
 import jax.numpy as jnp
 import numpy as np

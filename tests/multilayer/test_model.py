@@ -32,7 +32,8 @@ def _conv_layers(dtype, seed=0, boundaries=("full", "full"), strides=(2, 2)):
 
 
 def _mnist_like(dtype, seed=3):
-    """The MNIST net geometry of REFERENCE section 6 (fewer filters): 6x6 s2, 6x6 s2, 4x4 s1 on 28x28."""
+    """The MNIST net geometry of Sulam, Aberdam, Beck, Elad (IEEE TPAMI 2020), fewer filters: 6x6 s2, 6x6 s2, 4x4 s1
+    on 28x28."""
     rng = np.random.default_rng(seed)
     f1, f2, f3 = (jnp.asarray(rng.standard_normal(s), dtype)
                   for s in ((3, 1, 6, 6), (4, 3, 6, 6), (5, 4, 4, 4)))

@@ -25,7 +25,7 @@ What is asserted, per instance (hundreds per filter bank, all seeded):
   solution), and the convolutional Lasso (FISTA on ``Conv``) at lam = 1e-3 has supp == supp(G); LS on it == G.
 * T4 (lam = 4 ||E||^p_{2,inf}, FISTA on ``Conv``, converged to tol 1e-13): supp(G_BP) inside supp(G),
   ||G_BP - G||_inf <= 7.5 ||E||^p_{2,inf}, every |G_i| > 7.5 ||E||^p_{2,inf} found. The constants are
-  REFERENCE's "(verify)" reading: asserted to hold, not to be tight (observed max err / bound: 0.6-0.75).
+  the papers' constants as read: asserted to hold, not to be tight (observed max err / bound: 0.6-0.75).
 """
 from functools import partial
 

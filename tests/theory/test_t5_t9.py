@@ -1,4 +1,4 @@
-"""T5-T9 (REFERENCE section 5): multi-layer guarantees as executable checks (``sparsejax.theory.multilayer``).
+"""T5-T9 (the theorems of ``sparsejax.theory``): multi-layer guarantees as executable checks (``sparsejax.theory.multilayer``).
 
 Model: ``theory_ml.incoherent_conv_layers`` -- 1-D circular, D_1 = Barker-13 (mu = 1/13), D_2 = one length-4
 filter with equal taps on the Golomb ruler {0, 1, 3} (mu = 1/3), N = 256; signals from
@@ -97,7 +97,7 @@ def test_bound_functions_hand_values():
     worse = tm.lt_bound(jnp.array([0.1]), st, 0.2)               # lo 0.4 > hi 0.3
     assert not bool(worse.condition[0]) and not bool(worse.stripe_condition[0])
     assert np.isinf(worse.linf[0]) and np.isinf(worse.eps[0])
-    # the REFERENCE inequality equals "window non-empty" on a grid (and mu = 0 is allowed)
+    # the published inequality equals "window non-empty" on a grid (and mu = 0 is allowed)
     mu, eps, k = (a.ravel() for a in np.meshgrid([0.0, 0.05, 0.2, 0.5], np.linspace(0, 0.5, 11), [1, 2, 3, 5]))
     grid = jax.jit(jax.vmap(lambda m, e, kk: tm.lt_bound(m[None], tm.ModelStats(
         kk[None], jnp.ones(1), kk[None], jnp.full(1, 0.3), jnp.ones(1)), e)))(mu, eps, k.astype(float))
@@ -112,7 +112,7 @@ def test_bound_functions_hand_values():
     np.testing.assert_allclose(lb.eps, [7.5 * np.sqrt(3) * 0.01, 7.5 ** 2 * np.sqrt(3 * 6) * 0.01], rtol=1e-6)
     np.testing.assert_allclose(lb.xi, [0.04, 4 * 7.5 * np.sqrt(3) * 0.01], rtol=1e-6)
     assert not bool(tm.lbp_bound(jnp.array([0.25, 0.25]), st2, 0.01).condition[0])   # 3 < 5/3 fails
-    # T7: REFERENCE form = the general inequality with s = 2k, delta = eps, unit atoms
+    # T7: the published form = the general inequality with s = 2k, delta = eps, unit atoms
     for mu, k, eps in [(0.1, 2, 0.3), (0.41, 1, 0.05), (0.05, 5, 1.0)]:
         np.testing.assert_allclose(tm.projection_bound(mu, k, eps), 4 * eps ** 2 / (1 - (2 * k - 1) * mu))
         np.testing.assert_allclose(tm.projection_error_bound(mu, 2 * k, eps, eps), tm.projection_bound(mu, k, eps))
@@ -285,7 +285,7 @@ def test_t7_projection(x64):
         bound = tm.projection_error_bound(mu_e, s, eps, delta, nu_min, nu_max)
         assert bool(jnp.all(jnp.isfinite(bound)))
         assert bool(jnp.all(jnp.sum((est - sig.codes[-1]) ** 2, axis=(1, 2)) <= bound))
-    # the REFERENCE form applies to the debiased estimate when its stripe sparsity <= k and residual <= eps;
+    # the published form applies to the debiased estimate when its stripe sparsity <= k and residual <= eps;
     # nu = 1 there is replaced by the measured effective norms (the molecules have ||.||^2 ~= 1.05)
     delta = jnp.sqrt(jnp.sum((sig.y[:, 0] - Gd[:, 0] @ A.T) ** 2, axis=1))
     kd = jax.vmap(lambda g: conv_norms.stripe_l0_inf(g, mol_len))(Gd)

@@ -1,29 +1,31 @@
 """Adversarial robustness of unfolded pursuits (Romano, Aberdam, Sulam & Elad, "Adversarial noise attacks of
-deep learning architectures: stability analysis via sparse-modeled signals", JMIV 2020; REFERENCE T9).
+deep learning architectures: stability analysis via sparse-modeled signals", J. Math. Imaging Vis. 62, 2020; the
+T9 margin of ``sparsejax.theory.multilayer``).
 
 Two parts.
 
 (a) MNIST. The CNN (layered thresholding), the unfolded ML-ISTA and the unfolded layered BP networks of
 ``sparsejax.nn.unfolded`` (same parameter count) are trained with the training function of the
 ``mnist_classification`` experiment (imported, not copied), or loaded from its checkpoints when they are in
-the output folder. Each is attacked in l_inf with
+the output folder. Each is attacked in l_inf with ``sparsejax.nn.attacks``:
 
-    FGSM  x' = clip(x + eps sign(grad_x l(x, y)), 0, 1)                        (Goodfellow et al. 2015)
+    FGSM  x' = clip(x + eps sign(grad_x l(x, y)), 0, 1)                        (Goodfellow et al., ICLR 2015)
     PGD   x_{t+1} = clip(P_eps(x_t + alpha sign(grad_x l(x_t, y))), 0, 1), x_0 = x, alpha = 2.5 eps / steps,
           P_eps the projection onto ||x' - x||_inf <= eps; per image the iterate of largest loss is kept
-          (Madry et al. 2018, without the random start; with steps = 1 and alpha = eps it is FGSM)
+          (Madry et al., ICLR 2018, without the random start; with steps = 1 and alpha = eps it is FGSM)
 
 and its test accuracy is reported at each attack size eps with a 95% Wilson binomial interval. The claim
-tested (the better pursuit is more robust) is reported (``claim_more_robust``), not asserted.
+tested (the better pursuit is more robust) is reported (``claim_more_robust_than_cnn`` per network, and the
+result's ``claim_shown``: both ML-ISTA and LBP ahead of the CNN), not asserted.
 
-(b) Synthetic margin check of T9 on the two-layer circular ML-CSC model ``theory_ml.incoherent_conv_layers``
-(D_1 Barker-13, mu = 1/13; D_2 a sparse length-4 filter, mu = 1/3) with signals from
-``ml_signals.conv_multilayer_signal`` (spikes of G_2 32 apart, contrast 0.8), a linear classifier
-sign(<w, G_2>) on the deepest code (w = G_2/||G_2|| + Gaussian noise). The certified radii
-``lt_certified_radius`` (layered hard thresholding with the T5 window midpoints as thresholds) and
-``lbp_certified_radius`` (layered BP with the T6 weights xi_i = 4 eps_{i-1} of the budget 0.99 x radius, kept
-fixed for every perturbation size) bound the size eps_0 = ||E||^p_{2,inf} of a
-perturbation that cannot flip the decision. Asserted on every draw: perturbations (random directions and the
+(b) Synthetic margin check of T9 on the two-layer circular ML-CSC model
+``sparsejax.theory.multilayer.incoherent_conv_layers`` (D_1 Barker-13, mu = 1/13; D_2 a sparse length-4 filter,
+mu = 1/3) with signals from ``sparsejax.multilayer.signals.conv_multilayer_signal`` (spikes of G_2 32 apart,
+contrast 0.8), a linear classifier sign(<w, G_2>) on the deepest code (w = G_2/||G_2|| + Gaussian noise). The
+certified radii ``lt_certified_radius`` (layered hard thresholding with the T5 window midpoints as thresholds) and
+``lbp_certified_radius`` (layered BP with the T6 weights xi_i = 4 eps_{i-1} of the budget 0.99 x radius, kept fixed
+for every perturbation size) bound the size eps_0 = ||E||^p_{2,inf} of a perturbation that cannot flip the decision.
+Asserted on every draw: perturbations (random directions and the
 model attack direction -label D_1 D_2 w) of size 0.99 x radius never flip it. Reported: how often
 perturbations of larger, common sizes flip it, for layered thresholding vs layered BP.
 
@@ -52,9 +54,20 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+from matplotlib.figure import Figure
 
-from sparsejax import _validate as V
-from sparsejax.reproduce.report import experiment_main, save_figure, select_preset
+from sparsejax.datasets.mnist import load_mnist
+from sparsejax.learn.checkpoint import load_checkpoint
+from sparsejax.multilayer.layered import layered_thresholding
+from sparsejax.multilayer.layered_bp import layered_bp
+from sparsejax.multilayer.model import Chain
+from sparsejax.multilayer.signals import conv_multilayer_signal
+from sparsejax.nn.attacks import pgd, wilson_interval
+from sparsejax.nn.unfolded import count_params
+from sparsejax.reproduce.experiment import Experiment, save_figure
+from sparsejax.reproduce.registry import load_experiment
+from sparsejax.theory import multilayer as tm
 
 NAME = "adversarial"
 TITLE = "Adversarial robustness: FGSM / PGD on CNN vs ML-ISTA vs LBP, and the T9 certified margin"
@@ -73,102 +86,13 @@ PRESETS = {
                  pgd_steps=20, chunk=1000, t9_draws=64, t9_random=64,
                  t9_grid=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)),
 }
+EXPERIMENT = Experiment(NAME, TITLE, __doc__, PRESETS, default="short")
 
 
 # ----------------------------------------------------------------------------------------------------
-# attacks
+# accuracy under attack (the attacks: sparsejax.nn.attacks)
 # ----------------------------------------------------------------------------------------------------
-def _check_attack(loss_fn, x, eps):
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable (x, y) -> per-example losses, got {type(loss_fn).__name__}")
-    x = V.as_float_array("x", x)
-    if x.ndim < 1:
-        raise ValueError("x must be a batch (B, ...) of inputs, got a scalar")
-    V.check_nonnegative("eps", eps)
-    return x
-
-
-def fgsm(loss_fn, x, y, eps, lo=0.0, hi=1.0):
-    """Fast gradient sign method: x' = clip(x + eps sign(grad_x sum_b l(x_b, y_b)), lo, hi).
-
-    Args:
-      loss_fn: ``loss_fn(x, y) -> (B,)`` per-example losses (each depending on its own example only).
-      x: (B, ...) inputs. y: labels (anything ``loss_fn`` accepts). eps: l_inf attack size >= 0.
-      lo, hi: the valid input range (``-inf, inf`` for none).
-
-    Returns:
-      The adversarial batch, same shape as x.
-
-    Reference: I. Goodfellow, J. Shlens, C. Szegedy, "Explaining and harnessing adversarial examples", 2015.
-    """
-    x = _check_attack(loss_fn, x, eps)
-    g = jax.grad(lambda v: jnp.sum(loss_fn(v, y)))(x)
-    return jnp.clip(x + eps * jnp.sign(g), lo, hi)
-
-
-def pgd(loss_fn, x, y, eps, steps, alpha=None, lo=0.0, hi=1.0, key=None):
-    """Projected gradient descent in the l_inf ball (on the loss: ascent), keeping per example the iterate of
-    largest loss:  x_{t+1} = clip(x + clip(x_t + alpha sign(g_t) - x, -eps, eps), lo, hi).
-
-    Args:
-      loss_fn: ``loss_fn(x, y) -> (B,)`` per-example losses.
-      x: (B, ...) clean inputs. y: labels. eps: l_inf radius >= 0.
-      steps: number of gradient steps (an int, traced allowed: a ``while_loop``); 0 returns x.
-      alpha: step size (default 2.5 eps / steps).
-      lo, hi: valid input range.
-      key: optional PRNG key for a uniform random start in the ball (Madry et al.); None starts at x.
-
-    Returns:
-      The adversarial batch (within eps of x in l_inf and within [lo, hi]). With steps = 1, alpha = eps and
-      no key it equals ``fgsm``.
-
-    Reference: A. Madry et al., "Towards deep learning models resistant to adversarial attacks", ICLR 2018.
-    """
-    x = _check_attack(loss_fn, x, eps)
-    V.check_nonnegative("steps", steps)
-    if alpha is not None:
-        V.check_nonnegative("alpha", alpha)
-    eps = jnp.asarray(eps, x.dtype)
-    steps = jnp.asarray(steps, jnp.int32)
-    alpha = 2.5 * eps / jnp.maximum(steps, 1).astype(x.dtype) if alpha is None else jnp.asarray(alpha, x.dtype)
-    B = x.shape[0]
-    start = x if key is None else jnp.clip(x + jax.random.uniform(key, x.shape, x.dtype, -1.0, 1.0) * eps, lo, hi)
-
-    def f(v):
-        return loss_fn(v, y)
-
-    expand = (B,) + (1,) * (x.ndim - 1)
-
-    def keep(t, xt, lt, best, best_loss):
-        better = (lt > best_loss) & (t > 0)          # x_0 is the start, not an attack iterate
-        return jnp.where(better.reshape(expand), xt, best), jnp.where(better, lt, best_loss)
-
-    def body(carry):
-        t, xt, best, best_loss = carry
-        lt, pull = jax.vjp(f, xt)                    # per-example losses and the gradient of their sum
-        g = pull(jnp.ones_like(lt))[0]
-        best, best_loss = keep(t, xt, lt, best, best_loss)
-        xn = jnp.clip(x + jnp.clip(xt + alpha * jnp.sign(g) - x, -eps, eps), lo, hi)
-        return t + 1, xn, best, best_loss
-
-    init = (jnp.zeros((), jnp.int32), start, x, jnp.full((B,), -jnp.inf, x.dtype))
-    t, xt, best, best_loss = jax.lax.while_loop(lambda c: c[0] < steps, body, init)
-    return keep(t, xt, f(xt), best, best_loss)[0]
-
-
-def wilson_interval(k, n, z: float = 1.959964):
-    """Wilson score interval of a binomial proportion k/n (95% for the default z); returns (lo, hi)."""
-    k, n = np.asarray(k, float), np.asarray(n, float)
-    p = k / n
-    den = 1.0 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return mid - half, mid + half
-
-
 def _ce(apply, params, x, y):
-    import optax
-
     return optax.softmax_cross_entropy_with_integer_labels(apply(params, x), y)
 
 
@@ -211,8 +135,6 @@ def robustness_curve(apply, params, X, Y, eps_grid, pgd_steps: int, chunk: int =
 # MNIST models: trained with mnist_classification's function, or loaded from its checkpoints
 # ----------------------------------------------------------------------------------------------------
 def _config(p: dict):
-    from sparsejax.reproduce.registry import load_experiment
-
     mc = load_experiment("mnist_classification")
     if p["source"] is not None:
         return mc, dict(mc.PRESETS[p["source"]]), ("mnist_classification", p["source"])
@@ -222,17 +144,12 @@ def _config(p: dict):
 def _load_params(mc, model: str, cfg: dict, ckdir: Path, seed: int):
     """The trained parameters in ``ckdir``: the checkpoint holds mnist_classification's training state, whose
     template ``mc.training_setup`` rebuilds."""
-    from sparsejax.learn.checkpoint import load_checkpoint
-
     net, _, like = mc.training_setup(model, cfg, cfg["n_train"], seed)
     ck = load_checkpoint(ckdir, like)
     return net, ck.tree["params"], ck.step
 
 
 def mnist_part(p: dict, out_dir: Path, seed: int, progress: bool) -> dict:
-    from sparsejax.datasets.mnist import load_mnist
-    from sparsejax.nn.unfolded import count_params
-
     mc, cfg, (exp, tag) = _config(p)
     Xtr, Ytr = load_mnist("train", limit=cfg["n_train"])
     Xte, Yte = load_mnist("test", limit=max(cfg["n_test"], p["n_eval"]))
@@ -257,12 +174,6 @@ def mnist_part(p: dict, out_dir: Path, seed: int, progress: bool) -> dict:
 def _t9_batch(L, key, n_draws, n_random, levels_rel, grid):
     """Draw signals and classifiers, the two certified radii, and run layered thresholding / layered BP on
     every perturbed signal. Returns numpy arrays."""
-    from sparsejax.theory import multilayer as tm
-    from sparsejax.multilayer.layered import layered_thresholding
-    from sparsejax.multilayer.layered_bp import layered_bp
-    from sparsejax.multilayer.signals import conv_multilayer_signal
-    from sparsejax.multilayer.model import Chain
-
     k_sig, k_w, k_dir = jax.random.split(key, 3)
     sig = jax.vmap(lambda k: conv_multilayer_signal(k, L, 6, contrast=0.8, separation=32))(
         jax.random.split(k_sig, n_draws))
@@ -284,7 +195,7 @@ def _t9_batch(L, key, n_draws, n_random, levels_rel, grid):
         dirs = dirs / jax.vmap(lambda e: tm.noise_level(L, e))(dirs)[:, None, None]   # unit eps_0
 
         def decide_lt(eps0, d):
-            G = layered_thresholding(L, x + eps0 * d, (thr[0], thr[1]), prox="hard")
+            G = layered_thresholding(L, x + eps0 * d, (thr[0], thr[1]), prox="hard").codes
             return jnp.sign(jnp.sum(w * G[-1])) == label
 
         xi = tm.lbp_bound(mu, st, levels_rel[-1] * r_lbp).xi        # T6 weights for the budget 0.99 r
@@ -306,7 +217,6 @@ def _t9_batch(L, key, n_draws, n_random, levels_rel, grid):
 
 def t9_part(p: dict, seed: int) -> dict:
     """Synthetic T9 check (module docstring (b)); computed in float64."""
-    from sparsejax.theory import multilayer as tm
     levels_rel = np.array([0.5, 0.99])
     grid = np.asarray(p["t9_grid"], float)
     with jax.enable_x64(True):
@@ -335,8 +245,6 @@ def t9_part(p: dict, seed: int) -> dict:
 # figures and run
 # ----------------------------------------------------------------------------------------------------
 def _figures(out_dir: Path, mn: dict, t9: dict, tag: str):
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(14, 4.2))
     axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
     for ax, attack in zip(axes[:2], ("fgsm", "pgd")):
@@ -368,8 +276,8 @@ def _figures(out_dir: Path, mn: dict, t9: dict, tag: str):
 
 def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, progress: bool = True) -> dict:
     """Run a preset ("quick" when ``quick``, else ``preset``, default "short"); see the module docstring."""
-    t0 = time.time()
-    tag, p, out_dir = select_preset(quick, preset, PRESETS, out_dir)
+    trial = EXPERIMENT.start(quick, preset, out_dir, seed)
+    tag, p, out_dir = trial.preset, trial.config, trial.out_dir
     mn = mnist_part(p, out_dir, seed, progress and not quick)
     t9 = t9_part(p, seed)
     figs = _figures(out_dir, mn, t9, tag)
@@ -388,24 +296,24 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, pr
     score = {m: float(np.mean([mn[m][a]["accuracy"][i] for a in ("fgsm", "pgd")
                                for i, e in enumerate(p["eps"]) if e > 0])) for m in MODELS}
     claim = {m: score[m] > score["cnn"] for m in ("ml_ista", "lbp")}
-    return {
-        "name": NAME, "title": TITLE, "description": __doc__.strip(),
-        "measured": {"preset": tag, "mnist": mn, "mean_attacked_accuracy": score,
-                     "claim_more_robust_than_cnn": claim, "t9": t9,
-                     "checks": {"finite": finite, "inside_ball": in_ball, "pgd_not_weaker": pgd_ok,
-                                "equal_parameters": same_params, "t9_no_flip_below_radius": t9_ok}},
-        "predicted": {"claim": "the better pursuit (ML-ISTA, LBP) keeps more accuracy under attack than the CNN "
-                               "(Romano et al. JMIV 2020)",
-                      "t9": "no decision flips for perturbations with ||E||^p_{2,inf} below the certified radius "
-                            "(T5 for layered thresholding, T6 for layered BP)"},
-        "figures": figs,
-        "passed": bool(finite and in_ball and pgd_ok and same_params and t9_ok),
-        "seconds": time.time() - t0,
-    }
+    return EXPERIMENT.result(
+        trial,
+        measured={"preset": tag, "mnist": mn, "mean_attacked_accuracy": score,
+                  "claim_more_robust_than_cnn": claim, "t9": t9,
+                  "checks": {"finite": finite, "inside_ball": in_ball, "pgd_not_weaker": pgd_ok,
+                             "equal_parameters": same_params, "t9_no_flip_below_radius": t9_ok}},
+        predicted={"claim": "the better pursuit (ML-ISTA, LBP) keeps more accuracy under attack than the CNN "
+                            "(Romano et al. JMIV 2020)",
+                   "t9": "no decision flips for perturbations with ||E||^p_{2,inf} below the certified radius "
+                         "(T5 for layered thresholding, T6 for layered BP)"},
+        figures=figs,
+        passed=finite and in_ball and pgd_ok and same_params and t9_ok,
+        claim_shown=all(claim.values()),
+    )
 
 
 def main(argv=None) -> int:
-    return experiment_main(run, NAME, TITLE, argv=argv, presets=PRESETS)
+    return EXPERIMENT.main(run, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""BP stability (REFERENCE T2; Donoho, Elad & Temlyakov, IEEE Trans. IT 2006, Thm 3.1).
+"""BP stability (Donoho, Elad & Temlyakov, "Stable recovery of sparse overcomplete representations in the
+presence of noise", IEEE Trans. IT 52(1), 2006, Thm 3.1; the T2 bound of ``sparsejax.theory.dense``).
 
 y = D a + v, ||v||_2 = eps, ||a||_0 = k, D = [I, H/sqrt(n)] (mu = 1/sqrt(n)). Basis pursuit denoising
 min ||x||_1 s.t. ||D x - y|| <= delta (delta >= eps) obeys, for k < (1 + 1/mu)/4,
@@ -7,30 +8,35 @@ min ||x||_1 s.t. ||D x - y|| <= delta (delta >= eps) obeys, for k < (1 + 1/mu)/4
 
 We measure ||a^ - a||^2 over many random supports per k, for k inside and beyond the condition, and check
 every trial inside it against its bound (with the solver's effective delta).
+
+Presets: quick (n = 256, k = 1..12, 100 trials per k) and full (n = 512, k up to 24, 400 trials per k).
+``passed``: every trial inside the condition is within its bound, the solver's delta is at least eps and its
+l1 norm is not above the truth's; that is the theorem's claim, so ``claim_shown`` is the same verdict.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.figure import Figure
 
-from sparsejax.reproduce.report import experiment_main, save_figure
+from sparsejax.dictionary import mutual_coherence
+from sparsejax.reproduce.experiment import Experiment, save_figure
+from sparsejax.theory import dense as theory
 
 NAME = "bp_stability"
 TITLE = "BP stability: ||a^ - a||^2 vs k against the Donoho-Elad-Temlyakov bound"
 
 PRESETS = {
-    True: dict(n=256, k_values=list(range(1, 13)), trials=100, eps=0.1),
-    False: dict(n=512, k_values=list(range(1, 17)) + [20, 24], trials=400, eps=0.1),
+    "quick": dict(n=256, k_values=list(range(1, 13)), trials=100, eps=0.1),
+    "full": dict(n=512, k_values=list(range(1, 17)) + [20, 24], trials=400, eps=0.1),
 }
+EXPERIMENT = Experiment(NAME, TITLE, __doc__, PRESETS, default="full")
 
 
 def _figure(out_dir: Path, k_values, errs, mu, eps, bound_eps, bound_eff, solver):
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     ks = np.asarray(k_values)
@@ -54,13 +60,10 @@ def _figure(out_dir: Path, k_values, errs, mu, eps, bound_eps, bound_eff, solver
     return save_figure(fig, out_dir, f"{NAME}.png")
 
 
-def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
-    from sparsejax import mutual_coherence
-    from sparsejax.theory import dense as theory
-    t0 = time.time()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    p = PRESETS[bool(quick)]
+def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) -> dict:
+    """Run a preset ("quick" when ``quick``, else ``preset``, default "full"); see the module docstring."""
+    trial = EXPERIMENT.start(quick, preset, out_dir, seed)
+    p, out_dir = trial.config, trial.out_dir
     with jax.enable_x64(True):
         D = theory.identity_hadamard(p["n"], jnp.float64)
         mu = float(mutual_coherence(D))
@@ -90,11 +93,9 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
     passed = bool(checked) and all(checked) and all(delta_ok)
     fname = _figure(out_dir, p["k_values"], errs, mu, eps, bound_eps, np.asarray(bmax_eff), solver)
     fin = lambda x: [float(v) if np.isfinite(v) else None for v in x]
-    return {
-        "name": NAME,
-        "title": TITLE,
-        "description": __doc__.strip(),
-        "measured": {
+    return EXPERIMENT.result(
+        trial,
+        measured={
             "dictionary": f"[I, H/sqrt(n)], n={p['n']}, m={2 * p['n']}",
             "mu": mu,
             "eps": eps,
@@ -107,20 +108,20 @@ def run(quick: bool, out_dir: Path, seed: int = 0) -> dict:
             "all_within_bound_where_condition_holds": bool(checked) and all(checked),
             "delta_ge_eps_and_l1_not_above_truth": all(delta_ok),
         },
-        "predicted": {
+        predicted={
             "condition": "k < (1 + 1/mu)/4",
             "k_max_condition": k_cond,
             "bound_delta_eq_eps": fin(bound_eps),
             "bound_effective_delta_max": fin(bmax_eff),
         },
-        "figures": [fname],
-        "passed": passed,
-        "seconds": round(time.time() - t0, 2),
-    }
+        figures=[fname],
+        passed=passed,
+        claim_shown=passed,
+    )
 
 
-def main(argv=None):
-    return experiment_main(run, NAME, TITLE, argv)
+def main(argv=None) -> int:
+    return EXPERIMENT.main(run, argv)
 
 
 if __name__ == "__main__":

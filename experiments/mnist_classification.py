@@ -1,5 +1,6 @@
-"""MNIST classification with unfolded pursuits at equal parameters (REFERENCE section 6; Sulam, Aberdam,
-Beck, Elad, TPAMI 2020).
+"""MNIST classification with unfolded pursuits at equal parameters (Sulam, Aberdam, Beck & Elad, "On multi-layer
+basis pursuit, efficient algorithms and convolutional neural networks", IEEE TPAMI 42(8), 2020, sec. 5, and its
+published ml-ista code: architecture, protocol and accuracies below).
 
 Architecture (the ml-ista paper): 32 filters 6x6 stride 2 -> 64 filters 6x6 stride 2 -> 512 filters 4x4
 stride 1, no padding (28 -> 12 -> 4 -> 1), linear 512 -> 10, shrinkage ReLU(. + b). The CNN is layered
@@ -19,10 +20,10 @@ Presets (``--preset``; ``--quick`` is the quick one):
 * short (21 min here): CNN, ML-ISTA, ML-FISTA, LBP with T = 2 on all 60,000 train / 10,000 test images,
   3 epochs, lr 0.02 for two epochs then 0.004 (the published x0.2 step, scaled to the short run: at a constant
   lr 0.02 the last-epoch accuracy moved by +-0.3% from epoch to epoch), gradients clipped to global norm 5,
-  seeds {seed, seed + 1}; reports mean and spread over seeds. T = 2 instead of 6 and the larger lr are what fits this CPU (a T = 2 training step costs about
-  5x the CNN's). The clip only cuts spikes (the median gradient norm is 1-2.5, its 99th percentile 8-25):
-  without it ML-FISTA diverged within the first 60 steps at lr 0.02; clipping at norm 1 instead cut most
-  of ML-ISTA's steps and left it behind the CNN.
+  seeds {seed, seed + 1}; reports mean and spread over seeds. T = 2 instead of 6 and the larger lr are what fits
+  this CPU (a T = 2 training step costs about 5x the CNN's). The clip only cuts spikes (the median gradient norm is
+  1-2.5, its 99th percentile 8-25): without it ML-FISTA diverged within the first 60 steps at lr 0.02; clipping at
+  norm 1 instead cut most of ML-ISTA's steps and left it behind the CNN.
 * full (GPU): all five networks, T = 6, all 60,000 / 10,000 images, 100 epochs, lr 0.002 x0.2 every 30
   epochs: the published protocol (published: CNN 98.74, ML-ISTA 99.11, ML-FISTA 99.16, ML-LISTA 98.81,
   LBP 99.19).
@@ -30,7 +31,7 @@ Presets (``--preset``; ``--quick`` is the quick one):
 ``passed`` requires every model to train (finite, test accuracy far above chance: > 50% quick, > 95% short,
 > 90% full) and the unfolded networks to have exactly the CNN's parameter count; whether the unfolded networks
 beat the CNN (the paper's claim: every unfolded network's mean over seeds above the CNN's) is reported in
-``measured["claim_unfolded_ahead"]``, not asserted.
+``measured["claim_unfolded_ahead"]`` and as the result's ``claim_shown``, not asserted.
 """
 from __future__ import annotations
 
@@ -43,8 +44,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from matplotlib.figure import Figure
 
-from sparsejax.reproduce.report import experiment_main, save_figure, select_preset
+from sparsejax.datasets.mnist import load_mnist
+from sparsejax.learn.loop import run_loop
+from sparsejax.nn.unfolded import NETWORKS, count_params
+from sparsejax.reproduce.experiment import Experiment, save_figure
 
 NAME = "mnist_classification"
 TITLE = "MNIST: unfolded ML-ISTA / ML-FISTA / LBP vs the CNN at equal parameters"
@@ -61,6 +66,7 @@ PRESETS = {
                  min_acc=0.9, checkpoint_every=200),
 }
 LABELS = {"cnn": "CNN", "ml_ista": "ML-ISTA", "ml_fista": "ML-FISTA", "lbp": "LBP", "ml_lista": "ML-LISTA"}
+EXPERIMENT = Experiment(NAME, TITLE, __doc__, PRESETS, default="short")
 
 
 def _accuracy(apply, params, X, Y, chunk=500):
@@ -75,8 +81,6 @@ def training_setup(model: str, cfg: dict, n_train: int, seed: int):
     """(net, tx, state): the network of ``cfg``, its optimiser (SGD, momentum, weight decay, lr x0.2 every
     ``decay_epochs``) and the initial training state {params, opt, key, i, perm} (also the template that
     restores a checkpoint)."""
-    from sparsejax.nn.unfolded import NETWORKS
-
     spe = n_train // cfg["batch"]
     net = NETWORKS[model](T=cfg["T"], learn_steps=cfg.get("learn_steps", False))
     key = jax.random.PRNGKey(seed)
@@ -93,9 +97,6 @@ def training_setup(model: str, cfg: dict, n_train: int, seed: int):
 
 def train_model(model: str, cfg: dict, data, seed: int, ckdir: Path, progress: bool = True) -> dict:
     """Train one network; returns per-epoch test accuracy, the step history and timings."""
-    from sparsejax.learn.loop import run_loop
-    from sparsejax.nn.unfolded import count_params
-
     Xtr, Ytr, Xte, Yte = data
     N, bs = len(Xtr), cfg["batch"]
     spe = N // bs
@@ -129,8 +130,9 @@ def train_model(model: str, cfg: dict, data, seed: int, ckdir: Path, progress: b
     t0, train_seconds, res, status = time.time(), 0.0, None, "completed"
     for e in range(cfg["epochs"]):
         t1 = time.time()
-        res = run_loop(step_fn, state, (e + 1) * spe, checkpoint_dir=ckdir, checkpoint_every=cfg["checkpoint_every"],
-                       resume=True, progress=progress, desc=f"{LABELS[model]} seed {seed} epoch {e + 1}/{cfg['epochs']}")
+        res = run_loop(step_fn, state, (e + 1) * spe, checkpoint_dir=ckdir,
+                       checkpoint_every=cfg["checkpoint_every"], resume=True, progress=progress,
+                       desc=f"{LABELS[model]} seed {seed} epoch {e + 1}/{cfg['epochs']}")
         train_seconds += time.time() - t1
         state = res.state
         if res.status != "completed":
@@ -150,8 +152,6 @@ def train_model(model: str, cfg: dict, data, seed: int, ckdir: Path, progress: b
 
 
 def _figures(out_dir: Path, runs: dict, cfg: dict, tag: str):
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(11, 4.2))
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for j, (model, rs) in enumerate(runs.items()):
@@ -183,11 +183,8 @@ def _figures(out_dir: Path, runs: dict, cfg: dict, tag: str):
 
 def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, progress: bool = True) -> dict:
     """Run a preset ("quick" when ``quick``, else ``preset``, default "short"); see the module docstring."""
-    from sparsejax.datasets.mnist import load_mnist
-    from sparsejax.nn.unfolded import NETWORKS, count_params
-
-    t0 = time.time()
-    tag, cfg, out_dir = select_preset(quick, preset, PRESETS, out_dir)
+    trial = EXPERIMENT.start(quick, preset, out_dir, seed)
+    tag, cfg, out_dir = trial.preset, trial.config, trial.out_dir
     Xtr, Ytr = load_mnist("train", limit=cfg["n_train"])
     Xte, Yte = load_mnist("test", limit=cfg["n_test"])
     data = (jnp.asarray(Xtr), jnp.asarray(Ytr), jnp.asarray(Xte), jnp.asarray(Yte))
@@ -214,21 +211,21 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, pr
     ok_params = all(counts[m] == counts["cnn"] for m in ("ml_ista", "ml_fista", "lbp"))
     figs = _figures(out_dir, runs, cfg, tag)
     (out_dir / f"{NAME}_{tag}_runs.json").write_text(json.dumps(runs, default=float))
-    return {
-        "name": NAME, "title": TITLE, "description": __doc__.strip(),
-        "measured": {"preset": tag, "config": {k: v for k, v in cfg.items()},
-                     "test_accuracy_percent": summary, "parameter_counts": counts,
-                     "claim_unfolded_ahead": claim,
-                     "test_accuracy_per_epoch": {m: [r["test_acc"] for r in rs] for m, rs in runs.items()}},
-        "predicted": {"published_accuracy_percent (100 epochs, T = 6, full MNIST)": PUBLISHED,
-                      "claim": "at equal parameters, ML-ISTA / ML-FISTA / LBP beat the CNN",
-                      "parameters": "ML-ISTA = ML-FISTA = LBP = CNN"},
-        "figures": figs, "passed": bool(ok_train and ok_params), "seconds": time.time() - t0,
-    }
+    return EXPERIMENT.result(
+        trial,
+        measured={"preset": tag, "config": {k: v for k, v in cfg.items()},
+                  "test_accuracy_percent": summary, "parameter_counts": counts,
+                  "claim_unfolded_ahead": claim,
+                  "test_accuracy_per_epoch": {m: [r["test_acc"] for r in rs] for m, rs in runs.items()}},
+        predicted={"published_accuracy_percent (100 epochs, T = 6, full MNIST)": PUBLISHED,
+                   "claim": "at equal parameters, ML-ISTA / ML-FISTA / LBP beat the CNN",
+                   "parameters": "ML-ISTA = ML-FISTA = LBP = CNN"},
+        figures=figs, passed=ok_train and ok_params, claim_shown=claim,
+    )
 
 
 def main(argv=None) -> int:
-    return experiment_main(run, NAME, TITLE, argv=argv, presets=PRESETS)
+    return EXPERIMENT.main(run, argv)
 
 
 if __name__ == "__main__":

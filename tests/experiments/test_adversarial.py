@@ -1,147 +1,46 @@
-"""Attacks and the T9 margin check of experiments/adversarial.py (Romano, Aberdam, Sulam & Elad, JMIV 2020).
+"""experiments/adversarial.py: the accuracy-under-attack accounting with the package's attacks
+(``sparsejax.nn.attacks``, tested in tests/nn/test_attacks.py) and the T9 margin check (Romano, Aberdam, Sulam &
+Elad, JMIV 2020).
 
-* FGSM on a linear model is the closed-form worst case of the l_inf ball: x' = x - eps y sign(w) (binary
-  logistic), the margin drops by exactly eps ||w||_1; multi-class: the sign of W^T (softmax - e_y).
-* PGD: with steps = 1, alpha = eps it is FGSM; on a linear model it reaches the same vertex; on a tiny trained
-  MLP it stays in the eps ball and the box and lowers the accuracy at least as much as FGSM.
+* ``robustness_curve`` counts exactly the images that ``fgsm`` / ``pgd`` leave correctly classified.
 * T9: perturbations with ||E||^p_{2,inf} below the certified radius (T5 layered thresholding, T6 layered
   BP) never flip the linear decision on the deepest code of synthetic ML-CSC signals.
 """
-import importlib.util
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
-from conftest import tol_for
+from sparsejax.nn.attacks import fgsm, pgd
+from sparsejax.reproduce.registry import load_experiment
+from sparsejax.theory import multilayer as tm
 
-_PATH = Path(__file__).resolve().parents[2] / "experiments" / "adversarial.py"
-_spec = importlib.util.spec_from_file_location("sparsejax_experiments.adversarial_test", _PATH)
-A = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(A)
+A = load_experiment("adversarial")
 
 
-def _logistic(w, b):
-    """Binary logistic loss log(1 + exp(-y (w^T x + b))), labels y in {-1, +1}; per example."""
-    return lambda x, y: jax.nn.softplus(-y * (x @ w + b))
+def test_robustness_curve_counts_the_package_attacks():
+    rng = np.random.default_rng(8)
+    W = jnp.asarray(rng.standard_normal((784, 10)) / 28, jnp.float32)
+    X = jnp.asarray(rng.uniform(0, 1, (40, 1, 28, 28)), jnp.float32)
 
+    def apply(params, x):
+        return x.reshape(x.shape[0], -1) @ params
 
-def test_fgsm_linear_binary_closed_form(dtype):
-    rng = np.random.default_rng(0)
-    d, B, eps = 12, 9, 0.3
-    w = jnp.asarray(rng.standard_normal(d), dtype)
-    x = jnp.asarray(rng.standard_normal((B, d)), dtype)
-    y = jnp.asarray(rng.choice([-1.0, 1.0], B), dtype)
-    loss = _logistic(w, 0.2)
-    xa = A.fgsm(loss, x, y, eps, lo=-jnp.inf, hi=jnp.inf)
-    # grad_x = -y sigma(-y s) w, so the step is -eps y sign(w): the maximiser of the loss over the l_inf ball
-    np.testing.assert_allclose(xa - x, -eps * y[:, None] * jnp.sign(w)[None], rtol=0, atol=tol_for(dtype, 1e-6, 1e-14))
-    s0, s1 = y * (x @ w + 0.2), y * (xa @ w + 0.2)
-    np.testing.assert_allclose(s0 - s1, eps * jnp.sum(jnp.abs(w)) * jnp.ones(B), rtol=tol_for(dtype, 1e-5, 1e-12))
-    # PGD reaches the same vertex (alpha = eps/2, 3 steps) and steps = 1, alpha = eps is FGSM itself
-    np.testing.assert_allclose(A.pgd(loss, x, y, eps, 3, alpha=eps / 2, lo=-jnp.inf, hi=jnp.inf), xa,
-                               atol=tol_for(dtype, 1e-6, 1e-14))
-    np.testing.assert_allclose(A.pgd(loss, x, y, eps, 1, alpha=eps, lo=-jnp.inf, hi=jnp.inf), xa,
-                               atol=tol_for(dtype, 1e-6, 1e-14))
-    np.testing.assert_array_equal(A.pgd(loss, x, y, eps, 0), x)          # no step: the clean input
-
-
-def test_fgsm_linear_multiclass_direction(dtype):
-    rng = np.random.default_rng(1)
-    d, C, B, eps = 10, 4, 6, 0.05
-    W = jnp.asarray(rng.standard_normal((d, C)), dtype)
-    x = jnp.asarray(rng.uniform(0.2, 0.8, (B, d)), dtype)
-    y = jnp.asarray(rng.integers(0, C, B), jnp.int32)
-    loss = lambda v, t: optax.softmax_cross_entropy_with_integer_labels(v @ W, t)  # noqa: E731
-    xa = A.fgsm(loss, x, y, eps)                                   # inside [0, 1]: no clipping is active
-    p = jax.nn.softmax(x @ W, axis=1)
-    g = (p - jax.nn.one_hot(y, C, dtype=p.dtype)) @ W.T              # closed-form gradient of the CE
-    np.testing.assert_allclose(xa, x + eps * jnp.sign(g), atol=tol_for(dtype, 1e-6, 1e-14))
-
-
-def _tiny_trained_mlp():
-    """A 2-layer MLP trained on two noisy Gaussian classes in [0, 1]^16 (seeded, full batch Adam)."""
-    rng = np.random.default_rng(2)
-    n, d = 400, 16
-    mu = rng.uniform(0.3, 0.7, (2, d))
-    y = rng.integers(0, 2, n)
-    x = np.clip(mu[y] + 0.12 * rng.standard_normal((n, d)), 0, 1).astype(np.float32)
-    k1, k2 = jax.random.split(jax.random.PRNGKey(3))
-    params = {"W1": 0.3 * jax.random.normal(k1, (d, 32)), "b1": jnp.zeros((1, 32)),
-              "W2": 0.3 * jax.random.normal(k2, (32, 2)), "b2": jnp.zeros((1, 2))}
-
-    def logits(p, v):
-        return jnp.tanh(v @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
-
-    def ce(p, v, t):
-        return optax.softmax_cross_entropy_with_integer_labels(logits(p, v), t)
-
-    tx = optax.adam(0.03)
-    x, y = jnp.asarray(x), jnp.asarray(y, jnp.int32)
-
-    @jax.jit
-    def train(p):
-        def step(c, _):
-            p, s = c
-            g = jax.grad(lambda q: ce(q, x, y).mean())(p)
-            u, s = tx.update(g, s, p)
-            return (optax.apply_updates(p, u), s), None
-        return jax.lax.scan(step, (p, tx.init(p)), None, length=200)[0][0]
-
-    return train(params), logits, ce, x, y
-
-
-def test_pgd_in_ball_and_not_weaker_than_fgsm():
-    params, logits, ce, x, y = _tiny_trained_mlp()
-    acc = lambda v: float(jnp.mean(jnp.argmax(logits(params, v), 1) == y))  # noqa: E731
-    loss = lambda v, t: ce(params, v, t)  # noqa: E731
-    assert acc(x) > 0.9
-    for eps in (0.03, 0.06, 0.1):
-        xf = A.fgsm(loss, x, y, eps)
-        xp = A.pgd(loss, x, y, eps, 10)
-        xr = A.pgd(loss, x, y, eps, 10, key=jax.random.PRNGKey(4))
-        for xa in (xf, xp, xr):
-            assert float(jnp.max(jnp.abs(xa - x))) <= eps * (1 + 1e-6)
-            assert float(jnp.min(xa)) >= 0.0 and float(jnp.max(xa)) <= 1.0
-        # PGD keeps per example the iterate of largest loss: its loss dominates every step's, and at this
-        # model its accuracy is at most FGSM's
-        assert acc(xp) <= acc(xf)
-        assert acc(xf) < acc(x)
-        assert bool(jnp.all(loss(xp, y) >= loss(x, y) - 1e-6))
-    # FGSM = PGD with one full step on a nonlinear model too
-    np.testing.assert_allclose(A.pgd(loss, x, y, 0.05, 1, alpha=0.05), A.fgsm(loss, x, y, 0.05), atol=1e-7)
-
-
-def test_attack_input_validation():
-    loss = _logistic(jnp.ones(3), 0.0)
-    x, y = jnp.zeros((2, 3)), jnp.ones(2)
-    with pytest.raises(ValueError, match="eps"):
-        A.fgsm(loss, x, y, -0.1)
-    with pytest.raises(ValueError, match="steps"):
-        A.pgd(loss, x, y, 0.1, -1)
-    with pytest.raises(TypeError, match="loss_fn"):
-        A.pgd("not a function", x, y, 0.1, 2)
-    with pytest.raises(TypeError, match="x"):
-        A.fgsm(loss, jnp.zeros((2, 3), jnp.int32), y, 0.1)
-
-
-def test_wilson_interval():
-    lo, hi = A.wilson_interval(50, 100)
-    np.testing.assert_allclose([lo, hi], [0.40383, 0.59617], atol=2e-5)
-    # closed form at k = 0: [0, z^2 / (n + z^2)]; the interval always contains k / n
-    z = 1.959964
-    lo, hi = A.wilson_interval(0, 40)
-    np.testing.assert_allclose([lo, hi], [0.0, z * z / (40 + z * z)], atol=1e-12)
-    k = np.arange(0, 41)
-    lo, hi = A.wilson_interval(k, 40)
-    assert np.all((lo <= k / 40 + 1e-12) & (k / 40 <= hi + 1e-12))
+    Y = jnp.argmax(apply(W, X), axis=1)                      # every clean image is classified correctly
+    eps, steps = 0.02, 3
+    curve = A.robustness_curve(apply, W, X, Y, (0.0, eps), pgd_steps=steps, chunk=16)
+    loss = lambda x, y: optax.softmax_cross_entropy_with_integer_labels(apply(W, x), y)  # noqa: E731
+    correct = lambda xa: int(jnp.sum(jnp.argmax(apply(W, xa), axis=1) == Y))  # noqa: E731
+    assert curve["n"] == 40 and curve["eps"] == [0.0, eps]
+    assert curve["fgsm"]["correct"] == [40, correct(fgsm(loss, X, Y, eps))]
+    assert curve["pgd"]["correct"] == [40, correct(pgd(loss, X, Y, eps, steps, alpha=2.5 * eps / steps))]
+    assert curve["fgsm"]["correct"][1] < 40                  # the attack has teeth at this size
+    for attack in ("fgsm", "pgd"):
+        assert curve[attack]["max_linf"][1] <= eps * (1 + 1e-6)
+        assert curve[attack]["ci95_lo"][1] <= curve[attack]["accuracy"][1] <= curve[attack]["ci95_hi"][1]
 
 
 def test_t9_certified_radius_never_flipped(x64):
-    from sparsejax.theory import multilayer as tm
     L = tm.incoherent_conv_layers(256, jnp.float64)
     levels = jnp.asarray([0.5, 0.99])
     grid = jnp.asarray([0.003, 1.0])

@@ -14,3 +14,4 @@ def test_quick_preset(name, tmp_path):
     for fig in result.get("figures", []):
         assert (tmp_path / fig).is_file(), fig
     assert result["passed"], result.get("measured")
+    assert result["preset"] == "quick" and result["claim_shown"] in (True, False, None)

@@ -1,18 +1,15 @@
 """The training loop of experiments/mnist_classification.py on a few bundled MNIST digits: exact resume, the
 per-epoch shuffle (every image once per epoch, drawn once per epoch), learning above chance."""
-import importlib.util
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from sparsejax.datasets.mnist import load_mnist
+from sparsejax.learn.checkpoint import latest_checkpoint, load_checkpoint
+from sparsejax.nn.unfolded import count_params
+from sparsejax.reproduce.registry import load_experiment
 
-_PATH = Path(__file__).resolve().parents[2] / "experiments" / "mnist_classification.py"
-_spec = importlib.util.spec_from_file_location("sparsejax_experiments.mnist_classification_test", _PATH)
-MC = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(MC)
+MC = load_experiment("mnist_classification")
 
 CFG = dict(models=("cnn", "ml_ista"), T=1, n_train=384, n_test=200, epochs=3, batch=64, lr=0.05, decay_epochs=30,
            weight_decay=1e-5, momentum=0.9, seeds=1, min_acc=0.3, checkpoint_every=4)
@@ -29,8 +26,6 @@ def _params_equal(a, b):
 
 
 def test_training_resumes_exactly_and_learns(tmp_path):
-    from sparsejax.learn.checkpoint import latest_checkpoint, load_checkpoint
-
     data = _data()
     whole = MC.train_model("ml_ista", CFG, data, 0, tmp_path / "whole", progress=False)
     # the same run interrupted after one epoch, then rerun to the end in the same folder
@@ -55,5 +50,4 @@ def test_learned_steps_are_parameters_of_the_trained_net(tmp_path):
     net, _, state = MC.training_setup("ml_ista", dict(CFG, learn_steps=True), CFG["n_train"], 0)
     assert {"r1", "r2", "r3"} <= set(state["params"]["params"])
     net0, _, state0 = MC.training_setup("cnn", CFG, CFG["n_train"], 0)
-    from sparsejax.nn.unfolded import count_params
     assert count_params(state["params"]) == count_params(state0["params"]) + 3

@@ -7,13 +7,12 @@ import platform
 import time
 from typing import Callable, List
 
+import jax
 import numpy as np
 
 
 def block(x):
     """Wait for JAX results (any pytree); NumPy passes through."""
-    import jax
-
     return jax.block_until_ready(x)
 
 

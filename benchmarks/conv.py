@@ -2,9 +2,9 @@
 
     python -m benchmarks.conv [--batch 256] [--repeat 10] [--rounds 3]
 
-For each layer of the 3-layer MNIST model (REFERENCE section 6; boundary "full", float32, random unit-norm
-filters) and a batch of codes / signals under ``jax.jit(jax.vmap(...))``, times (best of --repeat runs,
-minimum again over --rounds rounds; the machine is shared, so minima are the meaningful numbers):
+For each layer of the 3-layer MNIST model of Sulam, Aberdam, Beck & Elad (IEEE TPAMI 2020; boundary "full", float32,
+random unit-norm filters) and a batch of codes / signals under ``jax.jit(jax.vmap(...))``, times (best of --repeat
+runs, minimum again over --rounds rounds; the machine is shared, so minima are the meaningful numbers):
 
   * ``Conv.apply`` with method "direct" (the polyphase transposed convolution, ``sparsejax.conv.operator``);
   * the old direct synthesis: one ``lax.conv_general_dilated`` with ``lhs_dilation = s`` (kept here only as

@@ -1,4 +1,5 @@
-"""Layered pursuits on the 3-layer MNIST convolutional model (REFERENCE section 6) vs one CNN forward pass.
+"""Layered pursuits on the 3-layer MNIST convolutional model (Sulam, Aberdam, Beck & Elad, "On multi-layer basis
+pursuit, efficient algorithms and convolutional neural networks", IEEE TPAMI 2020) vs one CNN forward pass.
 
     python -m benchmarks.layered [--batch 1024] [--quick] [--repeat 3] [--mnist]
 
@@ -9,7 +10,7 @@ of images (bundled MNIST with --mnist when ``sparsejax.datasets.mnist`` finds it
 Timed (jit + vmap over the batch, compilation excluded, best of --repeat):
   * the Flax CNN forward pass with the same weights and bias -b (the reference; its output is checked to equal
     layered non-negative soft thresholding);
-  * layered thresholding (A5);
+  * layered thresholding (Papyan, Romano & Elad, JMLR 2017: the CNN forward pass);
   * ML-ISTA and ML-FISTA per iteration: (t(T2) - t(T1)) / (T2 - T1) over fixed-length (scan) runs;
   * layered BP unfolded with T = 6 ISTA steps per layer (total);
   * projection pursuit per FISTA iteration on D_1 D_2 D_3 (the same difference of two run lengths).
@@ -20,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from benchmarks._harness import Table, best_time
 from sparsejax.conv.operator import Conv, normalize_filters
+from sparsejax.datasets.mnist import load_mnist
 from sparsejax.multilayer.layered import layered_thresholding, ml_ista
 from sparsejax.multilayer.layered_bp import layered_bp_unfolded, projection_pursuit
 
@@ -45,8 +48,6 @@ def make_layers(key, method="auto"):
 def images(batch, use_mnist, seed=0):
     if use_mnist:
         try:
-            from sparsejax.datasets.mnist import load_mnist
-
             X, _ = load_mnist("test")
             return jnp.asarray(X[:batch]), "MNIST test images"
         except Exception as e:  # pragma: no cover - data missing
@@ -57,7 +58,6 @@ def images(batch, use_mnist, seed=0):
 
 def flax_cnn(layers, biases):
     """A Flax CNN with the layers' filters (HWIO kernels, VALID padding, strides) and the given biases."""
-    import flax.linen as nn
 
     class CNN(nn.Module):
         @nn.compact
@@ -98,7 +98,7 @@ def main(argv=None):
     cnn = flax_cnn(layers, [jnp.full((D.num_filters,), -l, jnp.float32) for D, l in zip(layers, lams)])
     Yh = jnp.transpose(Y, (0, 2, 3, 1))
     t_cnn, out_cnn = best_time(lambda: cnn(Yh), repeat)
-    lt = jax.jit(jax.vmap(lambda y: layered_thresholding(layers, y, lams, prox="nonneg_soft")[-1]))
+    lt = jax.jit(jax.vmap(lambda y: layered_thresholding(layers, y, lams, prox="nonneg_soft").codes[-1]))
     t_lt, out_lt = best_time(lambda: lt(Y), repeat)
     diff = float(jnp.max(jnp.abs(jnp.transpose(out_cnn, (0, 3, 1, 2)) - out_lt)))
     table.add(prob, "flax CNN forward (reference)", t_cnn, {"x_cnn": 1.0}, batch)
@@ -111,7 +111,7 @@ def main(argv=None):
         def fn(T):
             if T not in cache:
                 cache[T] = jax.jit(jax.vmap(lambda y: ml_ista(layers, y, lams, max_iter=T, tol=0.0, mode="scan",
-                                                              nonneg=True, fista=fista).codes))
+                                                              prox="nonneg_soft", fista=fista).codes))
             return cache[T](Y)
         return fn
 
@@ -119,7 +119,7 @@ def main(argv=None):
         t_it, _ = per_iteration(run_ml(fista), 2, 8, repeat)
         table.add(prob, f"{name} per iteration", t_it, {"x_cnn": t_it / t_cnn}, batch, reference_seconds=t_cnn)
 
-    lbp = jax.jit(jax.vmap(lambda y: layered_bp_unfolded(layers, y, lams, 6, nonneg=True).codes[-1]))
+    lbp = jax.jit(jax.vmap(lambda y: layered_bp_unfolded(layers, y, lams, 6, prox="nonneg_soft").codes[-1]))
     t_lbp, _ = best_time(lambda: lbp(Y), repeat)
     table.add(prob, "layered BP unfolded T=6 (total)", t_lbp, {"x_cnn": t_lbp / t_cnn}, batch,
               reference_seconds=t_cnn)

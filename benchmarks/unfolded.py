@@ -1,4 +1,5 @@
-"""Cost of the unfolded networks vs the CNN on the REFERENCE MNIST architecture (issue 6, item 5).
+"""Cost of the unfolded networks vs the CNN on the MNIST architecture of Sulam, Aberdam, Beck & Elad (IEEE TPAMI
+2020; ``sparsejax.nn.unfolded.MNIST_ARCH``).
 
     python -m benchmarks.unfolded [--quick] [--T 1,2,6] [--batches 128,1024] [--repeat 2]
 

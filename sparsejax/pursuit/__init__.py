@@ -1,5 +1,5 @@
 """Pursuits for the Sparseland and CSC models: thresholding, OMP and Batch-OMP, ISTA / FISTA, ADMM, the batched
-active-set Lasso, convolutional BPDN, and the batched front door ``encode``.
+Lasso (guess-and-verify, LARS homotopy, active set), convolutional BPDN, and the batched front door ``encode``.
 """
 
 from sparsejax.pursuit import (  # the modules named like their function (omp, ista, ...) are shadowed by it
@@ -11,6 +11,10 @@ from sparsejax.pursuit.admm import (
     admm_bpdn_solver,
     admm_constrained,
     admm_constrained_solver,
+    bpdn_admm,
+    bpdn_admm_solver,
+    bpdn_constrained_admm,
+    bpdn_constrained_admm_solver,
 )
 from sparsejax.pursuit.csc import (
     CBPDNState,
@@ -27,8 +31,14 @@ from sparsejax.pursuit.ista import (
     ista_solver,
     lasso_objective,
 )
-from sparsejax.pursuit.lasso_batch import duality_gap, lasso_batch
-from sparsejax.pursuit.omp import OMPState, omp, omp_batch
+from sparsejax.pursuit.lasso_batch import BatchState, duality_gap, lasso_batch
+from sparsejax.pursuit.omp import OMPState, omp, omp_batch, omp_solver
 from sparsejax.pursuit.thresholding import thresholding
 
-__all__ = ['admm', 'csc', 'encode', 'ista', 'lasso_batch', 'omp', 'thresholding', 'admm_bpdn', 'admm_constrained', 'admm_bpdn_solver', 'admm_constrained_solver', 'cbpdn_admm', 'cbpdn_solver', 'cbpdn_objective', 'conv_thresholding', 'CBPDNState', 'METHODS', 'fista', 'ista_solver', 'fista_solver', 'lasso_objective', 'duality_gap', 'omp_batch', 'OMPState']
+__all__ = ['admm', 'csc', 'encode', 'ista', 'lasso_batch', 'omp', 'thresholding', 'bpdn_admm',
+           'bpdn_constrained_admm', 'bpdn_admm_solver', 'bpdn_constrained_admm_solver',
+           # deprecated aliases of the four above
+           'admm_bpdn', 'admm_constrained', 'admm_bpdn_solver', 'admm_constrained_solver',
+           'cbpdn_admm', 'cbpdn_solver', 'cbpdn_objective', 'conv_thresholding', 'CBPDNState', 'METHODS', 'fista',
+           'ista_solver', 'fista_solver', 'lasso_objective', 'duality_gap', 'BatchState', 'omp_batch', 'omp_solver',
+           'OMPState']

@@ -1,30 +1,86 @@
-"""The Batch-OMP kernel shared by ``omp_batch`` and the batched Lasso's guess-and-verify path.
+"""The Batch-OMP kernel and the slot algebra shared by ``omp_batch`` and the batched Lasso's paths.
 
-Batch-OMP (Rubinstein, Zibulevsky, Elad, "Efficient implementation of the K-SVD algorithm using batch
-orthogonal matching pursuit", Technion CS-2008-08) works on the Gram matrix G = D^T D and the correlations
-alpha0 = D^T y only: each step picks the atom of largest |alpha|, extends the inverse Cholesky factor U of
-G_SS (G_SS^{-1} = U^T U) by one row, and updates alpha <- alpha0 - G_{:,S} G_SS^{-1} alpha0_S.
+Batch-OMP (Rubinstein, Zibulevsky & Elad, "Efficient implementation of the K-SVD algorithm using batch orthogonal
+matching pursuit", Technion CS-2008-08, 2008) works on the Gram matrix G = D^T D and the correlations alpha0 = D^T y
+only: each step picks the atom of largest |alpha|, extends the inverse Cholesky factor U of G_SS (G_SS^{-1} = U^T U)
+by one row, and updates alpha <- alpha0 - G_{:,S} G_SS^{-1} alpha0_S.
+
+Batched supports live in fixed *slots*: ``idx`` (B, k) holds the atom of each slot (-1 for a free slot) and the
+per-signal small matrices are (B, k, k). ``slot_mv`` / ``slot_mtv`` multiply them, ``scatter_slots`` writes slot
+values back into (B, m) codes, ``first_max`` is the batched first argmax (ties to the lowest index).
 """
 from __future__ import annotations
 
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["batch_omp_core", "slot_mv", "slot_mtv", "dependence_tol"]
+__all__ = ["batch_omp_core", "slot_mv", "slot_mtv", "dependence_tol", "first_max", "scatter_slots"]
 
 
 def dependence_tol(dtype):
+    """An atom joins a support only when its Cholesky pivot d^2 exceeds ``dependence_tol * G_ii`` (else it is
+    numerically in the span of the support).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> bool(dependence_tol(jnp.float32) == 32 * jnp.finfo(jnp.float32).eps)
+      True
+    """
     return 32.0 * jnp.finfo(dtype).eps
 
 
 def slot_mv(A, x):
-    """A x for A (B, k, k), x (B, k), as k fused multiply-adds (no small reductions, slow on XLA:CPU)."""
+    """A x for A (B, k, k), x (B, k), as k fused multiply-adds (no small reductions, slow on XLA:CPU).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> slot_mv(jnp.eye(2)[None] * 3, jnp.array([[1.0, 2.0]])).tolist()
+      [[3.0, 6.0]]
+    """
     return sum(A[:, :, l] * x[:, l:l + 1] for l in range(x.shape[1]))
 
 
 def slot_mtv(A, x):
-    """A^T x for A (B, k, k), x (B, k), as k fused multiply-adds."""
+    """A^T x for A (B, k, k), x (B, k), as k fused multiply-adds.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> slot_mtv(jnp.array([[[0.0, 1.0], [0.0, 0.0]]]), jnp.array([[2.0, 5.0]])).tolist()
+      [[0.0, 2.0]]
+    """
     return sum(A[:, i, :] * x[:, i:i + 1] for i in range(x.shape[1]))
+
+
+def first_max(x, rev):
+    """Index of the first maximum of x (B, m) along axis 1, and the maximum.
+
+    ``rev`` = (m, m-1, ..., 1) in x's dtype. No argmax (a slow variadic reduction on XLA:CPU): two float
+    max-reductions with a ``where`` mask.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> j, mx = first_max(jnp.array([[1.0, 3.0, 3.0]]), jnp.array([3.0, 2.0, 1.0]))
+      >>> int(j[0]), float(mx[0])
+      (1, 3.0)
+    """
+    m = x.shape[1]
+    mx = jnp.max(x, axis=1, keepdims=True)
+    top = jnp.max(jnp.where(x >= mx, rev[None, :], 0.0), axis=1)     # > 0 exactly at the maxima
+    return jnp.clip((m - top).astype(jnp.int32), 0, m - 1), mx[:, 0]
+
+
+def scatter_slots(idx, values, m):
+    """Codes (B, m) with ``codes[b, idx[b, i]] = values[b, i]`` on the used slots (``idx >= 0``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> scatter_slots(jnp.array([[2, -1]]), jnp.array([[5.0, 7.0]]), 3).tolist()
+      [[0.0, 0.0, 5.0]]
+    """
+    used = idx >= 0
+    rows = jnp.broadcast_to(jnp.arange(idx.shape[0])[:, None], idx.shape)
+    return jnp.zeros((idx.shape[0], m), values.dtype).at[rows, jnp.where(used, idx, m)].add(
+        jnp.where(used, values, 0.0), mode="drop")
 
 
 def batch_omp_core(G, alpha0, ynorm2, tol2, k, return_factor=False):
@@ -38,6 +94,13 @@ def batch_omp_core(G, alpha0, ynorm2, tol2, k, return_factor=False):
     update is one fused loop over gathered Gram rows; the (B, k, k) inverse-Cholesky algebra is
     written as k fused multiply-adds rather than small reductions; the codes are built by one fused
     one-hot sum instead of a scatter. ``lax.fori_loop`` over the k steps (unrolling was no faster).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> Y = jnp.array([[0.0, 2.0, -1.0]])
+      >>> codes, nsteps, energy, idx, finite = batch_omp_core(jnp.eye(3), Y, jnp.sum(Y * Y, 1), -1.0, 2)
+      >>> codes.tolist(), idx.tolist(), float(energy[0])
+      ([[0.0, 2.0, -1.0]], [[1, 2]], 0.0)
     """
     B, m = alpha0.shape
     dtype = alpha0.dtype
@@ -51,16 +114,12 @@ def batch_omp_core(G, alpha0, ynorm2, tol2, k, return_factor=False):
     def step(j, c):
         alpha, free, U, z, idx, energy, go, nsteps = c
         # -- selection: first argmax of |alpha| over the free atoms --------------------------------
-        a = jnp.abs(alpha) * free
-        mx = jnp.max(a, axis=1, keepdims=True)
-        at_max = jnp.where(a >= mx, rev[None, :], 0.0)   # > 0 exactly at the maxima
-        top = jnp.max(at_max, axis=1, keepdims=True)
-        new = jnp.clip((m - top[:, 0]).astype(jnp.int32), 0, m - 1)
+        new, mx = first_max(jnp.abs(alpha) * free, rev)
         # -- inverse-Cholesky update (rows >= j of U are zero) --------------------------------------
         v = jnp.take_along_axis(G[new], jnp.maximum(idx, 0), axis=1)     # G[S, new], (B, k)
         w = slot_mv(U, v)                                               # U v
         d2 = diag[new] - jnp.sum(w * w, axis=1)
-        ok = go & (energy > tol2) & (energy > fit) & (mx[:, 0] > 0) & (d2 > dep * diag[new])
+        ok = go & (energy > tol2) & (energy > fit) & (mx > 0) & (d2 > dep * diag[new])
         dinv = jnp.where(ok, lax.rsqrt(jnp.where(ok, d2, 1.0)), 0.0)
         a0new = jnp.take_along_axis(alpha0, new[:, None], axis=1)[:, 0]
         zj = (a0new - jnp.sum(w * z, axis=1)) * dinv
@@ -74,7 +133,7 @@ def batch_omp_core(G, alpha0, ynorm2, tol2, k, return_factor=False):
         safe = jnp.maximum(idx, 0)
         for i in range(k):
             alpha = alpha - cu[:, i:i + 1] * G[safe[:, i]]
-        free = jnp.where((at_max == top) & ok[:, None], 0.0, free)
+        free = jnp.where((iota[None, :] == new[:, None]) & ok[:, None], 0.0, free)
         return alpha, free, U, z, idx, energy - zj * zj, ok, nsteps + ok.astype(jnp.int32)
 
     c = (alpha0, jnp.ones((B, m), dtype), jnp.zeros((B, k, k), dtype), jnp.zeros((B, k), dtype),

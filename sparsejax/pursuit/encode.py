@@ -7,13 +7,14 @@ Paths (dense dictionaries take the specialised batched algorithms; any other ope
 ===============  ===========================================  =======================================
 method           dense ``D``                                  other operators (``Conv``, ...)
 ===============  ===========================================  =======================================
-``"omp"``        Batch-OMP (``omp_batch``; ``omp`` if nonneg)  ``vmap(omp)``
+``"omp"``        Batch-OMP (``omp_batch``)                     ``vmap(omp)``
 ``"lasso"``      active-set Lasso (``lasso_batch``)            ``vmap(fista, restart=True)``
 ``"threshold"``  ``vmap(thresholding)`` (one matrix product)   ``vmap(thresholding)``
 ``"ista"``, ``"fista"``, ``"admm"``, ``"bp_constrained"``: ``vmap`` of the named pursuit
 ===============  ===========================================  =======================================
 
-Each signal is solved on its own (its own stopping point and flags in the returned ``Solution``).
+(``"admm"`` is ``bpdn_admm``, ``"bp_constrained"`` is ``bpdn_constrained_admm``.) Each signal is solved on its own
+(its own stopping point and flags in the returned ``Solution``). Options, ``prox=`` included, go to the pursuit.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import jax
 
 from sparsejax import _validate as V
 from sparsejax.operators import Dense, as_operator
-from sparsejax.pursuit.admm import admm_bpdn, admm_constrained
+from sparsejax.pursuit.admm import bpdn_admm, bpdn_constrained_admm
 from sparsejax.pursuit.ista import fista, ista
 from sparsejax.pursuit.lasso_batch import lasso_batch
 from sparsejax.pursuit.omp import omp, omp_batch
@@ -41,10 +42,23 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
       Y: a batch of signals, shape (B, *D.signal_shape).
       method: one of ``METHODS`` (table in the module docstring).
       **options: passed to the pursuit: ``lam`` for lasso/ista/fista/admm/threshold, ``k`` / ``tol``
-        for omp, ``eps`` for bp_constrained, ``nonneg``, ``max_iter``, ``tol``, ...
+        for omp, ``eps`` for bp_constrained, ``prox`` (e.g. "nonneg_soft" for non-negative codes),
+        ``max_iter``, ``tol``, ...
 
     Returns:
       ``Solution`` whose fields have a leading batch axis.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = sj.random_gaussian(jax.random.PRNGKey(0), 16, 32)
+      >>> Y = jax.random.normal(jax.random.PRNGKey(1), (4, 16))
+      >>> sol = sj.encode(D, Y, method="omp", k=3)
+      >>> sol.codes.shape, sol.num_steps.tolist()
+      ((4, 32), [3, 3, 3, 3])
+      >>> bool((sj.encode(D, Y, method="lasso", lam=0.5, prox="nonneg_soft").codes >= 0).all())
+      True
     """
     V.check_choice("method", method, METHODS)
     op = as_operator(D)
@@ -58,8 +72,7 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
     opts = dict(options)
 
     if method == "omp":
-        if dense and not opts.get("nonneg", False):
-            opts.pop("nonneg", None)
+        if dense:
             return omp_batch(op, Y, **opts)
         return jax.vmap(lambda y: omp(op, y, **opts))(Y)
     if method == "lasso":
@@ -72,10 +85,10 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
         return jax.vmap(lambda y: thresholding(op, y, **opts))(Y)
     if method in ("ista", "fista", "admm"):
         lam = _pop_required(opts, "lam", method)
-        fn = {"ista": ista, "fista": fista, "admm": admm_bpdn}[method]
+        fn = {"ista": ista, "fista": fista, "admm": bpdn_admm}[method]
         return jax.vmap(lambda y: fn(op, y, lam, **opts))(Y)
     eps = _pop_required(opts, "eps", method)
-    return jax.vmap(lambda y: admm_constrained(op, y, eps, **opts))(Y)
+    return jax.vmap(lambda y: bpdn_constrained_admm(op, y, eps, **opts))(Y)
 
 
 def _pop_required(opts, name, method):

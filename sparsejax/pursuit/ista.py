@@ -1,6 +1,7 @@
-"""ISTA and FISTA for the Lasso / BPDN problem (REFERENCE A3; Beck & Teboulle, SIAM J. Imaging Sci. 2009).
+"""ISTA and FISTA for the Lasso / BPDN problem (Beck & Teboulle, "A fast iterative shrinkage-thresholding algorithm
+for linear inverse problems", SIAM J. Imaging Sci. 2009).
 
-    F(a) = 1/2 ||y - D a||_2^2 + sum_j lam_j |a_j|        (nonneg: + indicator(a >= 0))
+    F(a) = 1/2 ||y - D a||_2^2 + sum_j lam_j |a_j|        (prox="nonneg_soft": + indicator(a >= 0))
 
 ISTA :  a <- S_{lam/L}(a - D^T(D a - y) / L)
 FISTA:  x_k = S_{lam/L}(z_k - grad(z_k)/L),  t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2,
@@ -8,7 +9,9 @@ FISTA:  x_k = S_{lam/L}(z_k - grad(z_k)/L),  t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) /
 
 Options: backtracking on L (Beck-Teboulle's FISTA with backtracking, factor ``eta``) and adaptive
 restart of the momentum (O'Donoghue & Candes 2015, gradient scheme). ``D`` is any linear operator
-(dense or convolutional); ``lam`` is a scalar or broadcasts against the codes.
+(dense or convolutional); ``lam`` is a scalar or broadcasts against the codes. ``prox`` picks the shrinkage
+P (``sparsejax.shrink``: "soft", "nonneg_soft", "hard" or a callable ``(z, threshold) -> z``); S above is "soft".
+The reported objective is always the l1 objective F.
 """
 from __future__ import annotations
 
@@ -20,38 +23,77 @@ import jax.numpy as jnp
 from jax import lax
 
 from sparsejax import _validate as V
-from sparsejax import shrink
 from sparsejax.operators import as_operator
-from sparsejax.pursuit.problem import objective_l1, prepare_init, prepare_problem
-from sparsejax.solve import Solution, Solver, iterate, relative_change
+from sparsejax.pursuit.problem import l1_objective, prepare_init, prepare_problem, resolve_prox
+from sparsejax.solve import Solution, Solver, check_iteration, iterate, relative_change
 
-__all__ = ["ista", "fista", "ista_solver", "fista_solver", "lasso_objective"]
+__all__ = ["ista", "fista", "ista_solver", "fista_solver", "lasso_objective", "ISTAState", "FISTAState"]
 
 
 def lasso_objective(D, y, a, lam) -> jax.Array:
-    """F(a) = 1/2||y - D a||^2 + sum(lam |a|)."""
+    """F(a) = 1/2||y - D a||^2 + sum(lam |a|), for a ``LinearOperator`` or an (n, m) array ``D``.
 
-    return objective_l1(as_operator(D), y, lam, a)
-
-
-def _prox(nonneg: bool):
-    return shrink.nonneg_soft if nonneg else shrink.soft
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> round(float(sj.lasso_objective(jnp.eye(2), jnp.array([1.0, 0.0]), jnp.array([0.5, 0.0]), 0.2)), 6)
+      0.225
+    """
+    return l1_objective(as_operator(D), y, a, lam)
 
 
 class ISTAState(NamedTuple):
+    """ISTA state: the current codes ``x`` (``Solution.state`` of ``ista``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.ista(jnp.eye(2), jnp.array([2.0, 0.1]), 0.5).state.x.tolist()
+      [1.5, 0.0]
+    """
+
     x: jax.Array
 
 
 class FISTAState(NamedTuple):
-    x: jax.Array      # last proximal point x_k
-    z: jax.Array      # extrapolated point
-    t: jax.Array      # momentum scalar
-    L: jax.Array      # current Lipschitz estimate (changes only with backtracking)
+    """FISTA state.
+
+    Attributes:
+      x: last proximal point x_k (the codes).
+      z: extrapolated point.
+      t: momentum scalar.
+      L: current Lipschitz estimate (changes only with backtracking).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> float(sj.fista(jnp.eye(2), jnp.array([2.0, 0.1]), 0.5, backtracking=True).state.L) >= 1.0
+      True
+    """
+
+    x: jax.Array
+    z: jax.Array
+    t: jax.Array
+    L: jax.Array
 
 
-def ista_solver(op, y, lam, step, x0, nonneg: bool = False) -> Solver:
-    """The (init, step) pair of ISTA with a fixed step size ``step`` (= 1/L)."""
-    prox = _prox(nonneg)
+def ista_solver(op, y, lam, step, x0, prox="soft") -> Solver:
+    """The (init, step) pair of ISTA, a <- P_{step lam}(a - step D^T(D a - y)), with a fixed step size ``step``
+    (= 1/L) from ``x0``; run it with ``sparsejax.solve.iterate``.
+
+    Args:
+      op: the dictionary as a ``LinearOperator``. y: the signal. lam: the l1 weight(s). step: the step size.
+      x0: the starting codes. prox: the shrinkage P (a name of ``sparsejax.shrink.PROXES`` or a callable).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> op = sj.Dense(jnp.eye(2))
+      >>> sol = sj.iterate(sj.ista_solver(op, jnp.array([2.0, -0.1]), 0.5, 1.0, jnp.zeros(2)), max_iter=10)
+      >>> sol.codes.tolist(), bool(sol.converged)
+      ([1.5, 0.0], True)
+    """
+    prox = resolve_prox(prox)
 
     def step_fn(s):
         g = op.adjoint(op.apply(s.x) - y)
@@ -62,14 +104,26 @@ def ista_solver(op, y, lam, step, x0, nonneg: bool = False) -> Solver:
         step=step_fn,
         codes=lambda s: s.x,
         error=lambda a, b: relative_change(a.x, b.x),
-        objective=lambda s: objective_l1(op, y, lam, s.x),
+        objective=lambda s: l1_objective(op, y, s.x, lam),
     )
 
 
-def fista_solver(op, y, lam, L, x0, nonneg=False, backtracking=False, restart=False, eta=2.0,
+def fista_solver(op, y, lam, L, x0, prox="soft", backtracking=False, restart=False, eta=2.0,
                  max_backtracks=30) -> Solver:
-    """The (init, step) pair of FISTA (optionally with backtracking and adaptive restart)."""
-    prox = _prox(nonneg)
+    """The (init, step) pair of FISTA from ``x0`` with the Lipschitz estimate ``L``, optionally with the
+    Beck-Teboulle backtracking on L (factor ``eta``, at most ``max_backtracks`` growths per step) and the adaptive
+    gradient restart of the momentum (O'Donoghue & Candes, "Adaptive restart for accelerated gradient schemes",
+    Found. Comput. Math. 2015); run it with ``sparsejax.solve.iterate``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> op = sj.Dense(jnp.eye(2))
+      >>> solver = sj.fista_solver(op, jnp.array([2.0, -0.1]), 0.5, 1.0, jnp.zeros(2), prox="nonneg_soft")
+      >>> sj.iterate(solver, max_iter=50).codes.tolist()
+      [1.5, 0.0]
+    """
+    prox = resolve_prox(prox)
     dtype = x0.dtype
 
     def smooth(a):
@@ -117,29 +171,31 @@ def fista_solver(op, y, lam, L, x0, nonneg=False, backtracking=False, restart=Fa
         step=step_fn,
         codes=lambda s: s.x,
         error=lambda a, b: relative_change(a.x, b.x),
-        objective=lambda s: objective_l1(op, y, lam, s.x),
+        objective=lambda s: l1_objective(op, y, s.x, lam),
     )
 
 
-def _check_common(max_iter, tol, mode, step, name="step"):
-    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
-    V.check_nonnegative("tol", tol)
-    V.check_choice("mode", mode, ("while", "scan"))
+def _check_common(max_iter, tol, mode, step, prox):
+    check_iteration(max_iter, tol, mode)
+    resolve_prox(prox)
     if step is not None:
-        V.check_nonnegative(name, step, strict=True)
+        V.check_nonnegative("step", step, strict=True)
 
 
-@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "history"))
-def _ista(op, y, lam, step, x0, tol, *, max_iter, mode, nonneg, history):
+@partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "history"))
+def _ista(op, y, lam, step, x0, tol, *, max_iter, mode, prox, history):
     step = 1.0 / op.lipschitz() if step is None else step
-    solver = ista_solver(op, y, lam, jnp.asarray(step, y.dtype), x0, nonneg)
+    solver = ista_solver(op, y, lam, jnp.asarray(step, y.dtype), x0, prox)
     return iterate(solver, max_iter=max_iter, tol=tol, mode=mode, history=history)
 
 
 def ista(D, y, lam, *, step=None, x0=None, max_iter: int = 1000, tol=1e-6, mode: str = "while",
-         nonneg: bool = False, history: bool = False) -> Solution:
+         prox="soft", history: bool = False) -> Solution:
     """ISTA for min_a 1/2||y - D a||^2 + lam ||a||_1 (one signal; batch with ``jax.vmap``).
+
+    a_{k+1} = P_{lam/L}(a_k - D^T(D a_k - y) / L) (Beck & Teboulle 2009, section 2; Daubechies, Defrise & De Mol,
+    "An iterative thresholding algorithm for linear inverse problems with a sparsity constraint", Comm. Pure Appl.
+    Math. 2004).
 
     Args:
       D: a ``LinearOperator`` or an (n, m) array of atoms.
@@ -148,34 +204,49 @@ def ista(D, y, lam, *, step=None, x0=None, max_iter: int = 1000, tol=1e-6, mode:
       step: step size; default 1/L with L = ||D||_2^2. Steps above 2/L diverge (reported in the result).
       x0: warm start (default zeros).
       max_iter, tol: stop when ||a_k - a_{k-1}|| / ||a_k|| <= tol or after max_iter steps.
-      mode: "while" (early stop) or "scan" (fixed count, reverse-differentiable).
-      nonneg: constrain a >= 0 (shrinkage ReLU(z - lam/L)).
+      mode: a mode of ``sparsejax.solve.iterate``: "while" (early stop) or "scan" (fixed count,
+        reverse-differentiable), ...
+      prox: the shrinkage: "soft" (default), "nonneg_soft" (constrain a >= 0: ReLU(z - lam/L)), "hard", or a
+        callable ``(z, threshold) -> z``.
       history: per-step objective (scan mode).
 
     Returns:
-      ``Solution`` (codes, num_steps, converged, diverged, objective, ...).
+      ``Solution`` (codes, num_steps, converged, diverged, objective, error, state, history, status).
 
-    Rate (T1): F(a_k) - F* <= L ||a_0 - a*||^2 / (2k).
+    Rate: F(a_k) - F* <= L ||a_0 - a*||^2 / (2k) (Beck & Teboulle 2009, theorem 3.1; checked in
+    tests/theory/test_t1_rates.py).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sol = sj.ista(jnp.eye(3), jnp.array([2.0, -1.0, 0.1]), 0.5)
+      >>> sol.codes.tolist(), bool(sol.converged), sj.solve.status_name(sol.status)
+      ([1.5, -0.5, 0.0], True, 'converged')
+      >>> sj.ista(jnp.eye(3), jnp.array([2.0, -1.0, 0.1]), 0.5, prox="nonneg_soft").codes.tolist()
+      [1.5, 0.0, 0.0]
     """
     op, y, lam, dtype = prepare_problem(D, y, lam)
-    _check_common(max_iter, tol, mode, step)
+    _check_common(max_iter, tol, mode, step, prox)
     x0 = prepare_init(x0, op, dtype)
     return _ista(op, y, lam, step, x0, jnp.asarray(tol, dtype), max_iter=max_iter, mode=mode,
-                 nonneg=nonneg, history=history)
+                 prox=prox, history=history)
 
 
-@partial(jax.jit, static_argnames=("max_iter", "mode", "nonneg", "history", "backtracking", "restart"))
-def _fista(op, y, lam, L, x0, tol, *, max_iter, mode, nonneg, history, backtracking, restart):
+@partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "history", "backtracking", "restart"))
+def _fista(op, y, lam, L, x0, tol, *, max_iter, mode, prox, history, backtracking, restart):
     if L is None:
         L = op.lipschitz()
-    solver = fista_solver(op, y, lam, L, x0, nonneg, backtracking, restart)
+    solver = fista_solver(op, y, lam, L, x0, prox, backtracking, restart)
     return iterate(solver, max_iter=max_iter, tol=tol, mode=mode, history=history)
 
 
 def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e-6, mode: str = "while",
-          nonneg: bool = False, backtracking: bool = False, restart: bool = False,
+          prox="soft", backtracking: bool = False, restart: bool = False,
           history: bool = False) -> Solution:
     """FISTA for min_a 1/2||y - D a||^2 + lam ||a||_1 (one signal; batch with ``jax.vmap``).
+
+    x_k = P_{lam/L}(z_k - D^T(D z_k - y)/L), t_{k+1} = (1 + sqrt(1 + 4 t_k^2))/2,
+    z_{k+1} = x_k + ((t_k - 1)/t_{k+1})(x_k - x_{k-1}) (Beck & Teboulle 2009, section 4).
 
     Args are those of ``ista``, plus:
       L: Lipschitz constant (default ||D||_2^2; the starting value when backtracking, default 1).
@@ -183,10 +254,21 @@ def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e
       backtracking: find L by the Beck-Teboulle backtracking rule (factor 2), no ||D|| needed.
       restart: adaptive momentum restart (O'Donoghue & Candes 2015).
 
-    Rate (T1): F(a_k) - F* <= 2 L ||a_0 - a*||^2 / (k + 1)^2.
+    Rate: F(a_k) - F* <= 2 L ||a_0 - a*||^2 / (k + 1)^2 (Beck & Teboulle 2009, theorem 4.4).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sol = sj.fista(jnp.eye(3), jnp.array([2.0, -1.0, 0.1]), 0.5, restart=True)
+      >>> [round(v, 4) for v in sol.codes.tolist()], bool(sol.converged)
+      ([1.5, -0.5, 0.0], True)
+      >>> sj.fista(jnp.eye(3), jnp.array([2.0, -1.0, 0.1]), 0.5, prox="nope")
+      Traceback (most recent call last):
+      ...
+      ValueError: prox must be one of ('soft', 'hard', 'nonneg_soft') or a callable (z, threshold) -> z, got 'nope'
     """
     op, y, lam, dtype = prepare_problem(D, y, lam)
-    _check_common(max_iter, tol, mode, step)
+    _check_common(max_iter, tol, mode, step, prox)
     if L is not None and step is not None:
         raise ValueError("give either L or step, not both")
     if L is not None:
@@ -198,4 +280,4 @@ def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e
     L = None if L is None else jnp.asarray(L, dtype)
     x0 = prepare_init(x0, op, dtype)
     return _fista(op, y, lam, L, x0, jnp.asarray(tol, dtype), max_iter=max_iter, mode=mode,
-                  nonneg=nonneg, history=history, backtracking=backtracking, restart=restart)
+                  prox=prox, history=history, backtracking=backtracking, restart=restart)

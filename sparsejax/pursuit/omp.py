@@ -1,6 +1,8 @@
-"""Orthogonal Matching Pursuit (REFERENCE A2): one signal (``omp``) and Batch-OMP (``omp_batch``).
+"""Orthogonal Matching Pursuit: one signal (``omp``, a ``Solver`` run by ``iterate``) and Batch-OMP (``omp_batch``).
 
-OMP (Pati, Rezaiifar & Krishnaprasad 1993; Tropp 2004). With r_0 = y, S_0 = {}:
+OMP (Pati, Rezaiifar & Krishnaprasad, "Orthogonal matching pursuit: recursive function approximation with
+applications to wavelet decomposition", Asilomar 1993; Tropp, "Greed is good", IEEE Trans. Inf. Theory 2004).
+With r_0 = y, S_0 = {}:
 
     i_j = argmax_{i not in S} |d_i^T r_{j-1}|,   S_j = S_{j-1} + {i_j},
     a_S = argmin ||y - D_S a_S||_2 = (D_S^T D_S)^{-1} D_S^T y,   r_j = y - D_S a_S,
@@ -28,8 +30,14 @@ Conventions: ``Solution.objective`` = ||r||_2^2 / 2 and ``Solution.error`` = ||r
 ``gram`` tracks r itself (exact); with ``gram`` and in ``omp_batch`` they come from the energy update,
 accurate to about sqrt(eps) ||y|| in the residual norm, so a ``tol`` below that acts as "exact fit";
 the pursuit also stops once ||r||^2 <= eps ||y||^2 (an exact fit to rounding); ``num_steps`` = atoms
-chosen; ``converged`` = ||r||_2 <= tol (with ``tol``), else k atoms chosen or an exact fit reached.
-``Solution.state`` is an ``OMPState`` with the support (chosen atoms in order, -1 for unused slots).
+chosen; ``converged`` = ||r||_2 <= tol (with ``tol``), else k atoms chosen or an exact fit reached
+(to 1000 eps ||y||^2). A pursuit that stops short of that target (no atom can join: the best one is linearly
+dependent on the support or uncorrelated with r) reports status MAX_STEPS. ``Solution.state`` is an
+``OMPState`` with the support (chosen atoms in order, -1 for unused slots).
+
+Non-negative OMP (``prox="nonneg_soft"``; Bruckstein, Elad & Zibulevsky, "On the uniqueness of nonnegative sparse
+solutions to underdetermined systems of equations", IEEE Trans. Inf. Theory 2008) picks argmax d_i^T r > 0 and
+refits a_S >= 0 by coordinate descent on the support.
 """
 from __future__ import annotations
 
@@ -41,40 +49,74 @@ import jax.numpy as jnp
 from jax import lax
 
 from sparsejax import _validate as V
-from sparsejax.operators import as_operator
 from sparsejax.pursuit._batch_omp import batch_omp_core, dependence_tol
-from sparsejax.pursuit.problem import prepare_problem
-from sparsejax.solve import Solution
+from sparsejax.pursuit._chunks import map_chunks
+from sparsejax.pursuit.problem import dense_atoms, prepare_batch, prepare_problem, sign_constraint
+from sparsejax.solve import Solution, Solver, check_iteration, iterate, stop_status
 
-__all__ = ["omp", "omp_batch", "OMPState"]
+__all__ = ["omp", "omp_batch", "omp_solver", "OMPState", "OMPIterate"]
 
 _NNLS_SWEEPS = 60       # coordinate-descent sweeps of the non-negative LS on the support
 _DEFAULT_CHUNK = 512    # omp_batch chunk size when the batch is larger than this (arrays stay in L2)
 
 
 class OMPState(NamedTuple):
-    """Diagnostics of an OMP run (leading batch axis for ``omp_batch``).
+    """Diagnostics of an OMP run (``Solution.state``; leading batch axis for ``omp_batch``).
 
-    support: (k,) int32 indices of the chosen atoms in the order chosen; -1 for unused slots.
-    residual_norm2: ||y - D a||_2^2 (energy update).
+    Attributes:
+      support: (k,) int32 indices of the chosen atoms in the order chosen; -1 for unused slots.
+      residual_norm2: ||y - D a||_2^2 (energy update).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.omp(jnp.eye(3), jnp.array([0.0, 2.0, -1.0]), k=2).state.support.tolist()
+      [1, 2]
     """
 
     support: jax.Array
     residual_norm2: jax.Array
 
 
+class OMPIterate(NamedTuple):
+    """The state of ``omp_solver`` after j atoms.
+
+    Attributes:
+      j: atoms chosen so far.
+      alpha: (m,) correlations D^T r.
+      free: (m,) bool, atom not chosen yet.
+      U: (k, k) inverse Cholesky factor of G_SS (rows >= j are zero).
+      z: (k,) coordinates of y in the orthonormalised support.
+      gamma: (k,) coefficients on the support (non-negative variant).
+      idx: (k,) support, -1 unused.
+      energy: ||r||^2.
+      r: (n,) residual (tracked when no Gram matrix is given).
+      go: False once no atom could join (the pursuit stopped).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.pursuit import omp_solver
+      >>> st = sj.iterate(omp_solver(jnp.eye(3), jnp.array([0.0, 2.0, -1.0]), 2), max_iter=2, tol=0.0).state
+      >>> int(st.j), st.idx.tolist(), float(st.energy)
+      (2, [1, 2], 0.0)
+    """
+
+    j: jax.Array
+    alpha: jax.Array
+    free: jax.Array
+    U: jax.Array
+    z: jax.Array
+    gamma: jax.Array
+    idx: jax.Array
+    energy: jax.Array
+    r: jax.Array
+    go: jax.Array
+
+
 # ----------------------------------------------------------------------------------------------
 # validation (Python, before tracing)
 # ----------------------------------------------------------------------------------------------
-
-def _atoms_of(op):
-    atoms = getattr(op, "atoms", None)
-    if atoms is None:
-        raise TypeError(
-            f"OMP needs a dense dictionary (an (n, m) array or sparsejax.Dense), got {type(op).__name__}"
-        )
-    return atoms
-
 
 def _check_k_tol(k, tol, n, m, dtype):
     if k is None:
@@ -86,16 +128,8 @@ def _check_k_tol(k, tol, n, m, dtype):
         raise ValueError(
             f"k must be <= the signal dimension n = {n} (more than n atoms are linearly dependent), got k = {k}"
         )
-    if tol is None:
-        tol2 = jnp.asarray(-1.0, dtype)   # never met: run to k atoms (or an exact fit)
-    else:
-        tol = V.as_float_array("tol", tol)
-        if tol.ndim != 0:
-            raise ValueError(f"tol must be a scalar, got shape {tuple(tol.shape)}")
-        V.check_nonnegative("tol", tol)
-        tol = tol.astype(dtype)
-        tol2 = tol * tol
-    return k, tol2
+    check_iteration(k, tol, min_iter=1)
+    return k, (None if tol is None else V.as_float_array("tol", tol).astype(dtype))
 
 
 def _check_gram(gram, m, dtype):
@@ -107,33 +141,50 @@ def _check_gram(gram, m, dtype):
     return gram.astype(dtype)
 
 
-
-
 # ----------------------------------------------------------------------------------------------
-# one signal: lax.while_loop, early stop on a traced tol, vmappable
+# the stopping target, shared by the solver and the fused batch
 # ----------------------------------------------------------------------------------------------
 
-class _State(NamedTuple):
-    j: jax.Array         # atoms chosen so far
-    alpha: jax.Array     # (m,) D^T r
-    free: jax.Array      # (m,) bool, atom not chosen yet
-    U: jax.Array         # (k, k) inverse Cholesky factor of G_SS (rows >= j are zero)
-    z: jax.Array         # (k,) coordinates of y in the orthonormalised support
-    gamma: jax.Array     # (k,) coefficients on the support (nonneg variant)
-    idx: jax.Array       # (k,) support, -1 unused
-    energy: jax.Array    # ||r||^2
-    r: jax.Array         # (n,) residual (tracked when no Gram matrix is given)
-    go: jax.Array        # still running
+def _target_reached(energy, nsteps, ynorm2, k, tol2, stopped):
+    """OMP's target: ||r||^2 <= tol^2 with a tolerance (``tol2``), else k atoms chosen or, once the pursuit has
+    ``stopped``, an exact fit (||r||^2 <= 1000 eps ||y||^2)."""
+    if tol2 is not None:
+        return energy <= tol2
+    exact = energy <= 1e3 * jnp.finfo(energy.dtype).eps * ynorm2
+    return (nsteps == k) | (exact & stopped)
 
 
-def _omp_one(atoms, gram, y, tol2, k, nonneg):
+def omp_solver(atoms, y, k: int, tol=None, gram=None, prox="soft") -> Solver:
+    """OMP as a ``Solver``: ``step`` adds one atom, ``error`` is 0 once the target is met (||r||_2 <= tol; without
+    ``tol``: k atoms or an exact fit) and ||r||_2 before; run it with ``iterate(..., max_iter=k, tol=0)``.
+
+    Args:
+      atoms: (n, m) dictionary. y: (n,) signal. k: maximum number of atoms (static).
+      tol: residual norm to reach (traced scalar) or None.
+      gram: optional precomputed D^T D; without it the residual is tracked exactly.
+      prox: "soft" (OMP) or "nonneg_soft" (non-negative OMP).
+
+    Returns:
+      the ``Solver``; its state is an ``OMPIterate`` (``state.j`` = atoms chosen), its objective ||r||^2 / 2.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.pursuit import omp_solver
+      >>> sol = sj.iterate(omp_solver(jnp.eye(4), jnp.array([0.0, 2.0, 0.0, -1.0]), 3), max_iter=3, tol=0.0)
+      >>> sol.codes.tolist(), int(sol.state.j), bool(sol.converged)
+      ([0.0, 2.0, 0.0, -1.0], 2, True)
+    """
+    nonneg = sign_constraint(prox, "OMP")
     n, m = atoms.shape
     dtype = y.dtype
+    tol2 = None if tol is None else jnp.asarray(tol, dtype) ** 2
+    stop2 = jnp.asarray(-1.0, dtype) if tol2 is None else tol2      # -1: never met, run to k atoms
     alpha0 = atoms.T @ y
     ynorm2 = jnp.sum(y * y)
     diag = jnp.diagonal(gram) if gram is not None else jnp.sum(atoms * atoms, 0)
     slots = jnp.arange(k)
-    fit = jnp.finfo(dtype).eps * ynorm2
+    fit = jnp.finfo(dtype).eps * ynorm2       # below this the fit is exact to rounding: no further atom
 
     def gram_rows(idx):                      # (k, m): G[idx] (rows of unused slots are garbage)
         ii = jnp.maximum(idx, 0)
@@ -141,129 +192,117 @@ def _omp_one(atoms, gram, y, tol2, k, nonneg):
             return gram[ii]
         return atoms[:, ii].T @ atoms
 
-    def cond(s):
-        return s.go & (s.j < k)
+    def least_squares(s, new, ok_common):
+        """Add atom ``new`` to the support by the inverse-Cholesky update (signed OMP)."""
+        g_new = gram[new] if gram is not None else atoms.T @ atoms[:, new]
+        v = jnp.where(slots < s.j, g_new[jnp.maximum(s.idx, 0)], 0.0)
+        ej = (slots == s.j).astype(dtype)
+        idx = jnp.where(slots == s.j, new, s.idx)
+        w = s.U @ v
+        d2 = diag[new] - jnp.sum(w * w)
+        ok = ok_common & (d2 > dependence_tol(dtype) * diag[new])
+        dinv = jnp.where(ok, lax.rsqrt(jnp.where(ok, d2, 1.0)), 0.0)
+        urow = (ej - s.U.T @ w) * dinv
+        zj = (alpha0[new] - jnp.sum(w * s.z)) * dinv
+        U = s.U + ej[:, None] * urow[None, :]
+        z = s.z + ej * zj
+        if gram is not None:
+            p = urow @ gram_rows(idx)
+            energy = s.energy - zj * zj
+            r = s.r
+        else:                                        # track r itself: exact ||r||^2
+            q = atoms[:, jnp.maximum(idx, 0)] @ urow
+            p = atoms.T @ q
+            r = s.r - zj * q
+            energy = jnp.sum(r * r)
+        return ok, s._replace(alpha=s.alpha - zj * p, U=U, z=z, idx=idx, energy=energy, r=r)
 
-    def body(s):
+    def nonneg_least_squares(s, new, ok_common):
+        """Add atom ``new`` and refit a_S >= 0 by coordinate descent, warm-started (non-negative OMP)."""
+        idx = jnp.where(slots == s.j, new, s.idx)
+        Gs = jnp.where(slots[:, None] <= s.j, 1.0, 0.0) * jnp.where(slots[None, :] <= s.j, 1.0, 0.0)
+        rows = gram_rows(idx)                               # (k, m)
+        GSS = rows[:, jnp.maximum(idx, 0)] * Gs
+        GSS = GSS + jnp.diag(jnp.where(slots <= s.j, 0.0, 1.0))
+        b = jnp.where(slots <= s.j, alpha0[jnp.maximum(idx, 0)], 0.0)
+        dg = jnp.diagonal(GSS)
+
+        def sweep(_, gam):
+            def coord(i, gam):
+                gi = jnp.maximum(gam[i] + (b[i] - GSS[i] @ gam) / dg[i], 0.0)
+                return gam.at[i].set(gi)
+            return lax.fori_loop(0, k, coord, gam)
+
+        gamma = lax.fori_loop(0, _NNLS_SWEEPS, sweep, s.gamma)
+        rows_used = rows * (slots <= s.j)[:, None].astype(dtype)
+        energy = ynorm2 - 2.0 * jnp.sum(gamma * b) + gamma @ (GSS * Gs) @ gamma
+        ok = ok_common & (diag[new] > 0)
+        return ok, s._replace(alpha=alpha0 - gamma @ rows_used, gamma=gamma, idx=idx, energy=energy)
+
+    def step(s: OMPIterate) -> OMPIterate:
         score = s.alpha if nonneg else jnp.abs(s.alpha)
         score = jnp.where(s.free, score, -jnp.inf)
         new = jnp.argmax(score).astype(jnp.int32)
-        best = score[new]
-        g_new = gram[new] if gram is not None else atoms.T @ atoms[:, new]
-        used = slots < s.j
-        v = jnp.where(used, g_new[jnp.maximum(s.idx, 0)], 0.0)
-        ej = (slots == s.j).astype(dtype)
-        idx = jnp.where(slots == s.j, new, s.idx)
-        if not nonneg:
-            w = s.U @ v
-            d2 = diag[new] - jnp.sum(w * w)
-            ok = (s.energy > tol2) & (s.energy > fit) & (best > 0) & (d2 > dependence_tol(dtype) * diag[new])
-            dinv = jnp.where(ok, lax.rsqrt(jnp.where(ok, d2, 1.0)), 0.0)
-            urow = (ej - s.U.T @ w) * dinv
-            zj = (alpha0[new] - jnp.sum(w * s.z)) * dinv
-            U = s.U + ej[:, None] * urow[None, :]
-            z = s.z + ej * zj
-            if gram is not None:
-                p = urow @ gram_rows(idx)
-                energy = s.energy - zj * zj
-                r = s.r
-            else:                                        # track r itself: exact ||r||^2
-                q = atoms[:, jnp.maximum(idx, 0)] @ urow
-                p = atoms.T @ q
-                r = s.r - zj * q
-                energy = jnp.sum(r * r)
-            alpha = s.alpha - zj * p
-            gamma = s.gamma
-        else:
-            # non-negative OMP: LS on the support replaced by NNLS (coordinate descent, warm start)
-            Gs = jnp.where(slots[:, None] <= s.j, 1.0, 0.0) * jnp.where(slots[None, :] <= s.j, 1.0, 0.0)
-            rows = gram_rows(idx)                               # (k, m)
-            GSS = rows[:, jnp.maximum(idx, 0)] * Gs
-            GSS = GSS + jnp.diag(jnp.where(slots <= s.j, 0.0, 1.0))
-            b = jnp.where(slots <= s.j, alpha0[jnp.maximum(idx, 0)], 0.0)
-            dg = jnp.diagonal(GSS)
-
-            def sweep(_, gam):
-                def coord(i, gam):
-                    gi = jnp.maximum(gam[i] + (b[i] - GSS[i] @ gam) / dg[i], 0.0)
-                    return gam.at[i].set(gi)
-                return lax.fori_loop(0, k, coord, gam)
-
-            gamma = lax.fori_loop(0, _NNLS_SWEEPS, sweep, s.gamma)
-            rows_used = rows * (slots <= s.j)[:, None].astype(dtype)
-            alpha = alpha0 - gamma @ rows_used
-            energy = ynorm2 - 2.0 * jnp.sum(gamma * b) + gamma @ (GSS * Gs) @ gamma
-            d2 = diag[new]
-            ok = (s.energy > tol2) & (s.energy > fit) & (best > 0) & (d2 > 0)
-            U, z, r = s.U, s.z, s.r
-            gamma = jnp.where(ok, gamma, s.gamma)
-        keep = lambda a, b_: jnp.where(ok, a, b_)  # noqa: E731
-        return _State(
+        ok_common = s.go & (s.j < k) & (s.energy > stop2) & (s.energy > fit) & (score[new] > 0)
+        ok, t = (nonneg_least_squares if nonneg else least_squares)(s, new, ok_common)
+        keep = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
+        return OMPIterate(
             j=s.j + ok.astype(jnp.int32),
-            alpha=keep(alpha, s.alpha),
+            alpha=keep(t.alpha, s.alpha),
             free=s.free & ~((jnp.arange(m) == new) & ok),
-            U=keep(U, s.U),
-            z=keep(z, s.z),
-            gamma=gamma,
-            idx=keep(idx, s.idx),
-            energy=keep(energy, s.energy),
-            r=keep(r, s.r),
+            U=keep(t.U, s.U),
+            z=keep(t.z, s.z),
+            gamma=keep(t.gamma, s.gamma),
+            idx=keep(t.idx, s.idx),
+            energy=keep(t.energy, s.energy),
+            r=keep(t.r, s.r),
             go=ok,
         )
 
-    s0 = _State(
-        j=jnp.asarray(0, jnp.int32),
-        alpha=alpha0,
-        free=jnp.ones((m,), bool),
-        U=jnp.zeros((k, k), dtype),
-        z=jnp.zeros((k,), dtype),
-        gamma=jnp.zeros((k,), dtype),
-        idx=jnp.full((k,), -1, jnp.int32),
-        energy=ynorm2,
-        r=y,
-        go=jnp.asarray(True),
-    )
-    s = lax.while_loop(cond, body, s0)
-    gamma = s.gamma if nonneg else s.U.T @ s.z
-    used = s.idx >= 0
-    codes = jnp.zeros((m,), dtype).at[jnp.where(used, s.idx, m)].add(
-        jnp.where(used, gamma, 0.0), mode="drop")
-    energy = jnp.maximum(s.energy, 0.0)
-    return _finish(codes, s.j, energy, tol2, k, s.idx, ynorm2, jnp.all(jnp.isfinite(gamma)))
+    def init() -> OMPIterate:
+        return OMPIterate(j=jnp.asarray(0, jnp.int32), alpha=alpha0, free=jnp.ones((m,), bool),
+                          U=jnp.zeros((k, k), dtype), z=jnp.zeros((k,), dtype), gamma=jnp.zeros((k,), dtype),
+                          idx=jnp.full((k,), -1, jnp.int32), energy=ynorm2, r=y, go=jnp.asarray(True))
+
+    def codes(s: OMPIterate):
+        gamma = s.gamma if nonneg else s.U.T @ s.z
+        used = s.idx >= 0
+        return jnp.zeros((m,), dtype).at[jnp.where(used, s.idx, m)].add(jnp.where(used, gamma, 0.0), mode="drop")
+
+    def error(old, new: OMPIterate):
+        reached = _target_reached(new.energy, new.j, ynorm2, k, tol2, ~new.go | (new.energy <= fit))
+        return jnp.where(reached, jnp.zeros_like(new.energy), jnp.sqrt(jnp.maximum(new.energy, 0.0)))
+
+    return Solver(init=init, step=step, codes=codes, error=error,
+                  objective=lambda s: 0.5 * jnp.maximum(s.energy, 0.0))
 
 
-def _finish(codes, nsteps, energy, tol2, k, idx, ynorm2, finite):
-    dtype = codes.dtype
-    met_tol = energy <= tol2
-    exact = energy <= 1e3 * jnp.finfo(dtype).eps * ynorm2
-    converged = jnp.where(tol2 >= 0, met_tol, (nsteps == k) | exact)
-    finite = finite & jnp.isfinite(energy)
-    return Solution(
-        codes=codes,
-        num_steps=nsteps.astype(jnp.int32),
-        converged=converged & finite,
-        diverged=~finite,
-        objective=0.5 * energy,
-        error=jnp.sqrt(energy),
-        state=OMPState(support=idx, residual_norm2=energy),
-    )
+def _run_omp(atoms, gram, y, tol, k, prox):
+    """``omp_solver`` through ``iterate`` (flags and status from the driver), reported in OMP's conventions:
+    num_steps = atoms chosen, error = ||r||_2, state = ``OMPState``."""
+    sol = iterate(omp_solver(atoms, y, k, tol, gram, prox), max_iter=k, tol=0.0, mode="while")
+    energy = jnp.maximum(sol.state.energy, 0.0)
+    return sol._replace(num_steps=sol.state.j, error=jnp.sqrt(energy),
+                        state=OMPState(support=sol.state.idx, residual_norm2=energy))
 
 
-@partial(jax.jit, static_argnames=("k", "nonneg"))
-def _omp_jit(atoms, gram, y, tol2, *, k, nonneg):
-    return _omp_one(atoms, gram, y, tol2, k, nonneg)
+@partial(jax.jit, static_argnames=("k", "prox"))
+def _omp_jit(atoms, gram, y, tol, *, k, prox):
+    return _run_omp(atoms, gram, y, tol, k, prox)
 
 
-def omp(D, y, *, k: int | None = None, tol=None, gram=None, nonneg: bool = False) -> Solution:
+def omp(D, y, *, k: int | None = None, tol=None, gram=None, prox="soft") -> Solution:
     """Orthogonal Matching Pursuit for one signal (jittable, vmappable; batch many with ``omp_batch``).
 
-    Greedily picks i = argmax_{i not chosen} |d_i^T r| (``nonneg``: argmax d_i^T r > 0), refits
-    a_S = argmin ||y - D_S a_S||_2 (``nonneg``: with a_S >= 0, by coordinate descent) and stops after
-    ``k`` atoms or when ||r||_2 <= ``tol``. A ``lax.while_loop`` with fixed-size state (support of
-    length k, masks, inverse Cholesky factor of G_SS), so under ``jax.vmap`` each signal stops on its own.
+    Greedily picks i = argmax_{i not chosen} |d_i^T r| (``prox="nonneg_soft"``: argmax d_i^T r > 0), refits
+    a_S = argmin ||y - D_S a_S||_2 (non-negative: with a_S >= 0, by coordinate descent) and stops after
+    ``k`` atoms or when ||r||_2 <= ``tol``. The pursuit is ``omp_solver`` run by ``sparsejax.solve.iterate`` (a
+    ``lax.while_loop`` with fixed-size state: support of length k, masks, inverse Cholesky factor of G_SS), so
+    under ``jax.vmap`` each signal stops on its own and the flags and status come from the driver.
 
-    Guarantee (T2, Donoho-Elad-Temlyakov 2006): for y = D a + v, ||v|| <= eps, unit-norm atoms and
-    ||a||_0 < (1 + 1/mu)/2 - eps / (mu |a_min|), OMP with tol = eps finds supp(a) exactly.
+    Guarantee: for y = D a + v, ||v|| <= eps, unit-norm atoms and ||a||_0 < (1 + 1/mu)/2 - eps / (mu |a_min|),
+    OMP with tol = eps finds supp(a) exactly (Donoho, Elad & Temlyakov, "Stable recovery of sparse overcomplete
+    representations in the presence of noise", IEEE Trans. Inf. Theory 2006, theorem 5.1).
 
     Args:
       D: (n, m) atoms (columns; unit norm for the theory) or ``sparsejax.Dense``.
@@ -272,51 +311,58 @@ def omp(D, y, *, k: int | None = None, tol=None, gram=None, nonneg: bool = False
         given, else max(1, n // 10) (scikit-learn's default).
       tol: stop when ||r||_2 <= tol (traced; a norm, *not* scikit-learn's squared norm).
       gram: optional precomputed G = D^T D (m, m); else Gram rows are computed from D on the fly.
-      nonneg: non-negative OMP (Bruckstein, Elad & Zibulevsky 2008).
+      prox: "soft" (OMP, signed codes) or "nonneg_soft" (non-negative OMP).
 
     Returns:
-      ``Solution``: codes (m,), num_steps = atoms chosen, converged, objective = ||r||^2/2,
+      ``Solution``: codes (m,), num_steps = atoms chosen, converged, status, objective = ||r||^2/2,
       error = ||r||, state = ``OMPState(support, residual_norm2)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D = jnp.eye(4); y = jnp.array([0.0, 2.0, 0.0, -1.0])
+      >>> sol = sj.omp(D, y, k=3)
+      >>> sol.codes.tolist(), int(sol.num_steps), bool(sol.converged)    # exact fit after 2 atoms
+      ([0.0, 2.0, 0.0, -1.0], 2, True)
+      >>> sj.omp(D, y, k=1, prox="nonneg_soft").codes.tolist()
+      [0.0, 2.0, 0.0, 0.0]
     """
     op, y, _, dtype = prepare_problem(D, y)
-    atoms = _atoms_of(op).astype(dtype)
+    atoms = dense_atoms(op, "OMP").astype(dtype)
     n, m = atoms.shape
-    k, tol2 = _check_k_tol(k, tol, n, m, dtype)
+    sign_constraint(prox, "OMP")
+    k, tol = _check_k_tol(k, tol, n, m, dtype)
     gram = _check_gram(gram, m, dtype)
-    return _omp_jit(atoms, gram, y, tol2, k=k, nonneg=bool(nonneg))
+    return _omp_jit(atoms, gram, y, tol, k=k, prox=prox)
 
 
 # ----------------------------------------------------------------------------------------------
 # Batch-OMP: batched array ops over the rows of Y
 # ----------------------------------------------------------------------------------------------
 
-
-
-
-
-
-
-@partial(jax.jit, static_argnames=("k", "chunk"))
-def _omp_batch_jit(atoms, gram, Y, tol2, *, k, chunk):
+@partial(jax.jit, static_argnames=("k", "chunk", "prox"))
+def _omp_batch_jit(atoms, gram, Y, tol, *, k, chunk, prox):
+    if prox == "nonneg_soft":        # no fused kernel for the non-negative refit: the solver, vmapped
+        return map_chunks(jax.vmap(lambda y: _run_omp(atoms, gram, y, tol, k, prox)), Y, chunk)
     G = atoms.T @ atoms if gram is None else gram
+    tol2 = None if tol is None else tol * tol
 
     def block(Yb):
-        return batch_omp_core(G, Yb @ atoms, jnp.sum(Yb * Yb, axis=1), tol2, k)
+        stop2 = jnp.asarray(-1.0, Y.dtype) if tol2 is None else tol2
+        return batch_omp_core(G, Yb @ atoms, jnp.sum(Yb * Yb, axis=1), stop2, k)
 
-    B = Y.shape[0]
-    if chunk is None or chunk >= B:
-        codes, nsteps, energy, idx, finite = block(Y)
-    else:
-        nc = -(-B // chunk)
-        Yp = jnp.pad(Y, ((0, nc * chunk - B), (0, 0))).reshape(nc, chunk, Y.shape[1])
-        out = lax.map(block, Yp)
-        codes, nsteps, energy, idx, finite = jax.tree_util.tree_map(
-            lambda x: x.reshape((nc * chunk,) + x.shape[2:])[:B], out)
+    codes, nsteps, energy, idx, finite = map_chunks(block, Y, chunk)
     ynorm2 = jnp.sum(Y * Y, axis=1)
-    return _finish(codes, nsteps, energy, tol2, k, idx, ynorm2, finite)
+    finite = finite & jnp.isfinite(energy)
+    converged = _target_reached(energy, nsteps, ynorm2, k, tol2, True) & finite
+    return Solution(codes=codes, num_steps=nsteps.astype(jnp.int32), converged=converged, diverged=~finite,
+                    objective=0.5 * energy, error=jnp.sqrt(energy),
+                    state=OMPState(support=idx, residual_norm2=energy),
+                    status=stop_status(converged, ~finite, ~jnp.isfinite(ynorm2)))
 
 
-def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk_size: int | None = None) -> Solution:
+def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | None = None,
+              prox="soft") -> Solution:
     """Batch-OMP (Rubinstein, Zibulevsky & Elad 2008) on the rows of ``Y``: the same pursuit as ``omp``
     for every signal, as batched array operations (no per-signal loop).
 
@@ -330,29 +376,30 @@ def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk_size: in
       k: maximum number of atoms (static Python int, <= min(n, m)); default as in ``omp``.
       tol: per-signal stop ||r||_2 <= tol (scalar, traced).
       gram: optional precomputed D^T D.
-      chunk_size: process the batch in blocks of this many rows with ``lax.map`` (memory and time per
+      chunk: process the batch in blocks of this many rows with ``lax.map`` (memory and time per
         signal stay flat in B). Default: 512 when B > 512, else one block.
+      prox: "soft" (Batch-OMP) or "nonneg_soft" (non-negative OMP: ``omp``'s solver, vmapped).
 
     Returns:
-      ``Solution`` with codes (B, m) and per-signal num_steps, converged, objective (= ||r||^2/2),
+      ``Solution`` with codes (B, m) and per-signal num_steps, converged, status, objective (= ||r||^2/2),
       error (= ||r||) and state = ``OMPState(support (B, k), residual_norm2 (B,))``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> Y = jnp.array([[0.0, 2.0, 0.0, -1.0], [3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.5]])
+      >>> sol = sj.omp_batch(jnp.eye(4), Y, k=2, chunk=2)
+      >>> bool(jnp.allclose(sol.codes, Y)), sol.num_steps.tolist()
+      (True, [2, 1, 2])
     """
-    op = as_operator(D)
-    atoms = _atoms_of(op)
-    Y = V.as_float_array("Y", Y)
-    V.check_ndim("Y", Y, (2,), "a batch of signals, one per row: (B, n)")
+    sign_constraint(prox, "OMP")
+    atoms, Y, dtype = prepare_batch(D, Y, "OMP")
     n, m = atoms.shape
-    if Y.shape[1] != n:
-        raise ValueError(f"Y must have shape (B, {n}) (signals as rows, n = D.shape[0]), got {tuple(Y.shape)}")
-    V.check_finite("Y", Y)
-    V.check_finite("D", atoms)
-    dtype = jnp.result_type(atoms.dtype, Y.dtype)
-    atoms, Y = atoms.astype(dtype), Y.astype(dtype)
-    k, tol2 = _check_k_tol(k, tol, n, m, dtype)
+    k, tol = _check_k_tol(k, tol, n, m, dtype)
     gram = _check_gram(gram, m, dtype)
     B = Y.shape[0]
-    if chunk_size is None:
+    if chunk is None:
         chunk = _DEFAULT_CHUNK if B > _DEFAULT_CHUNK else None
     else:
-        chunk = V.check_positive_int("chunk_size", chunk_size)
-    return _omp_batch_jit(atoms, gram, Y, tol2, k=k, chunk=chunk)
+        chunk = V.check_positive_int("chunk", chunk)
+    return _omp_batch_jit(atoms, gram, Y, tol, k=k, chunk=chunk, prox=prox)

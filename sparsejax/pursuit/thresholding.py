@@ -1,11 +1,12 @@
-"""Thresholding pursuit (REFERENCE A1): one shrinkage of the correlations D^T y.
+"""Thresholding pursuit: one shrinkage of the correlations D^T y.
 
     a = P_lam(D^T y)                         P in {hard, soft, nonneg_soft} (``sparsejax.shrink``)
     a = (D^T y) restricted to the k largest |D^T y|      (with ``k``; ``debias``: LS on that support)
 
-The simplest pursuit and the first layer of a CNN (layered thresholding, A5). For unit-norm atoms it
+The simplest pursuit and the first layer of a CNN (layered thresholding, Papyan, Romano & Elad, "Convolutional
+neural networks analyzed via convolutional sparse coding", JMLR 2017, section 4). For unit-norm atoms it
 recovers the support of y = D a + v when |a_min| - (2k - 1) mu |a_max| > 2 eps (Elad, *Sparse and
-Redundant Representations*, 2010, thm 5.1; the condition behind T5).
+Redundant Representations*, Springer 2010, theorem 5.1).
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from sparsejax import _validate as V
-from sparsejax import shrink
-from sparsejax.pursuit.problem import prepare_problem
-from sparsejax.solve import Solution
+from sparsejax.pursuit.problem import prepare_problem, resolve_prox
+from sparsejax.solve import Solution, stop_status
 
 __all__ = ["thresholding"]
 
@@ -28,7 +28,7 @@ def _thresholding(op, y, lam, *, k, prox, debias):
     dtype = y.dtype
     c = op.adjoint(y)
     if k is None:
-        a = shrink.get(prox)(c, lam)
+        a = resolve_prox(prox)(c, lam)
     else:
         score = c if prox == "nonneg_soft" else jnp.abs(c)
         flat = score.reshape(-1)
@@ -45,13 +45,15 @@ def _thresholding(op, y, lam, *, k, prox, debias):
             a = jnp.maximum(a, 0)
     r = y - op.apply(a)
     rr = jnp.sum(r * r)
+    finite = jnp.all(jnp.isfinite(a))
     return Solution(
         codes=a,
         num_steps=jnp.asarray(1, jnp.int32),
-        converged=jnp.all(jnp.isfinite(a)),
-        diverged=~jnp.all(jnp.isfinite(a)),
+        converged=finite,
+        diverged=~finite,
         objective=0.5 * rr,
         error=jnp.sqrt(rr),
+        status=stop_status(finite, ~finite, ~jnp.all(jnp.isfinite(y))),
     )
 
 
@@ -70,12 +72,23 @@ def thresholding(D, y, *, lam=None, k: int | None = None, prox="hard", debias: b
         argmin ||y - D_S a_S||_2 on the kept support S.
 
     Returns:
-      ``Solution``: codes, num_steps = 1, objective = ||y - D a||^2 / 2, error = ||y - D a||_2.
+      ``Solution``: codes, num_steps = 1, objective = ||y - D a||^2 / 2, error = ||y - D a||_2; converged when
+      the codes are finite.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> D, y = jnp.eye(3), jnp.array([2.0, -1.0, 0.1])
+      >>> sj.thresholding(D, y, lam=0.5, prox="soft").codes.tolist()
+      [1.5, -0.5, 0.0]
+      >>> sj.thresholding(D, y, k=1).codes.tolist()
+      [2.0, 0.0, 0.0]
+      >>> sj.thresholding(D, y, lam=0.5, prox="nonneg_soft").codes.tolist()
+      [1.5, 0.0, 0.0]
     """
     if (lam is None) == (k is None):
         raise ValueError("give exactly one of lam (a threshold) or k (number of atoms kept)")
-    if not callable(prox):
-        V.check_choice("prox", prox, tuple(shrink.PROXES))
+    resolve_prox(prox)
     op, y, lam, dtype = prepare_problem(D, y, lam)
     if k is not None:
         size = 1

@@ -21,7 +21,7 @@ def test_omp_path_equals_single_omp(data):
     for i in range(0, 12, 5):
         one = sj.omp(D, Y[i], k=3)
         np.testing.assert_allclose(np.asarray(batch.codes[i]), np.asarray(one.codes), atol=1e-5)
-    nn = sj.encode(D, Y, method="omp", k=3, nonneg=True)
+    nn = sj.encode(D, Y, method="omp", k=3, prox="nonneg_soft")
     assert float(jnp.min(nn.codes)) >= 0
 
 

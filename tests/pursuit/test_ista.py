@@ -45,7 +45,7 @@ def test_solution_meets_kkt(method, dtype, key):
 
 def test_nonneg_and_per_atom_weights(key):
     D, y, _ = problem(key)
-    sol = sj.fista(D, y, 0.05, nonneg=True, tol=1e-7, max_iter=20000)
+    sol = sj.fista(D, y, 0.05, prox="nonneg_soft", tol=1e-7, max_iter=20000)
     assert float(jnp.min(sol.codes)) >= 0
     assert kkt_violation(D, y, sol.codes, 0.05, nonneg=True) < 2e-4
     # per-atom weights: an infinite-ish weight on atom 0 keeps it at zero

@@ -18,6 +18,10 @@ def make(B=64, n=24, m=64, k=4, seed=0, noise=0.01, dtype=np.float64):
     return D.astype(dtype), Y.astype(dtype)
 
 
+def _prox(nonneg):
+    return "nonneg_soft" if nonneg else "soft"
+
+
 def kkt(D, Y, A, lam, nonneg=False):
     G = (Y - A @ D.T) @ D
     on = A != 0
@@ -35,7 +39,7 @@ def test_kkt_and_gap(dtype, nonneg):
     D, Y = make(dtype=dtype)
     lam = 0.05
     tol = 1e-10 if dtype == np.float64 else 1e-6
-    sol = lasso_batch(D, Y, lam, nonneg=nonneg, chunk=16, tol=tol, max_active=20)
+    sol = lasso_batch(D, Y, lam, prox=_prox(nonneg), chunk=16, tol=tol, max_active=20)
     assert sol.codes.shape == Y.shape[:1] + (D.shape[1],) and sol.codes.dtype == dtype
     assert bool(jnp.all(sol.converged)) and not bool(jnp.any(sol.diverged))
     A = np.asarray(sol.codes, np.float64)
@@ -44,7 +48,7 @@ def test_kkt_and_gap(dtype, nonneg):
     assert kkt(D.astype(np.float64), Y.astype(np.float64), A, lam, nonneg) < (1e-6 if dtype == np.float64 else 1e-3)
     assert np.all(np.asarray(sol.error) <= max(tol, 256 * np.finfo(dtype).eps))
     assert sol.num_steps.shape == (Y.shape[0],) and np.all(np.asarray(sol.num_steps) >= 1)
-    gap, obj = duality_gap(D, Y[0], sol.codes[0], lam, nonneg)
+    gap, obj = duality_gap(D, Y[0], sol.codes[0], lam, _prox(nonneg))
     np.testing.assert_allclose(obj, sol.objective[0], rtol=1e-5)
 
 
@@ -122,7 +126,7 @@ def test_no_retrace():
 def test_deferred_drops_same_result(x64, monkeypatch):
     # with a drop buffer of one signal, concurrent drops wait a step: same path, same codes
     import importlib
-    mod = importlib.import_module("sparsejax.pursuit.lasso_batch")
+    mod = importlib.import_module("sparsejax.pursuit._lars")
     D, Y = make(B=32, k=8, seed=1)
     a = lasso_batch(D, Y, 0.03, chunk=32, max_active=20, method="homotopy")
     monkeypatch.setattr(mod, "_DROP_BUF", 1)
@@ -137,8 +141,8 @@ def test_deferred_drops_same_result(x64, monkeypatch):
 def test_fast_path_matches_homotopy(x64, nonneg):
     # the guess-and-verify fast path certifies most signals; the rest go through the homotopy
     D, Y = make(B=200, n=32, m=96, k=5, seed=3)
-    a = lasso_batch(D, Y, 0.05, nonneg=nonneg, chunk=64, tol=1e-10, method="guess")
-    b = lasso_batch(D, Y, 0.05, nonneg=nonneg, chunk=64, tol=1e-10, method="homotopy")
+    a = lasso_batch(D, Y, 0.05, prox=_prox(nonneg), chunk=64, tol=1e-10, method="guess")
+    b = lasso_batch(D, Y, 0.05, prox=_prox(nonneg), chunk=64, tol=1e-10, method="homotopy")
     fp = np.asarray(a.state.fast_path)
     assert fp.mean() > (0.0 if nonneg else 0.5) and bool(jnp.all(a.converged))
     assert not np.any(np.asarray(b.state.fast_path))

@@ -1,5 +1,5 @@
-"""OMP and Batch-OMP (A2, T2): agreement with scikit-learn, LS optimality, exact recovery, jit/vmap,
-no retracing, errors raised before tracing."""
+"""OMP and Batch-OMP (Pati et al. 1993; Rubinstein, Zibulevsky & Elad 2008): agreement with scikit-learn,
+LS optimality, exact recovery, jit/vmap, no retracing, errors raised before tracing."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -70,7 +70,7 @@ def test_omp_equals_omp_batch_and_chunks():
     D, Y, _ = _problem(np.float32, B=37, seed=2)
     a = omp_batch(D, Y, k=5)
     b = _vomp(D, Y, k=5)
-    c = omp_batch(D, Y, k=5, chunk_size=8)       # 37 = 4 * 8 + 5: padded last chunk
+    c = omp_batch(D, Y, k=5, chunk=8)       # 37 = 4 * 8 + 5: padded last chunk
     d = omp_batch(D, Y, k=5, gram=D.T @ D)
     for other in (b, c, d):
         np.testing.assert_allclose(np.asarray(a.codes), np.asarray(other.codes), atol=1e-5)
@@ -88,7 +88,7 @@ def test_large_k_float64(x64):
 
 
 def test_exact_recovery_below_coherence_bound(dtype):
-    """T2 / T3, noiseless: ||a||_0 < (1 + 1/mu)/2 => OMP finds a exactly."""
+    """Noiseless recovery (Tropp 2004, theorem 3.5): ||a||_0 < (1 + 1/mu)/2 => OMP finds a exactly."""
     rng = np.random.default_rng(4)
     from scipy.linalg import hadamard
     n = 16
@@ -132,7 +132,7 @@ def test_nonneg_omp():
     a = np.zeros(48)
     a[[3, 17, 30]] = [1.0, 0.7, 1.3]
     y = D @ a
-    sol = omp(D.astype(np.float32), y.astype(np.float32), k=3, nonneg=True)
+    sol = omp(D.astype(np.float32), y.astype(np.float32), k=3, prox="nonneg_soft")
     codes = np.asarray(sol.codes)
     assert codes.min() >= 0
     np.testing.assert_allclose(codes, a, atol=1e-4)
@@ -194,5 +194,5 @@ def test_bad_inputs_raise_before_tracing():
         omp_batch(D, Y[:, :10], k=2)
     with pytest.raises(ValueError, match="gram"):
         omp(D, Y[0], k=2, gram=np.eye(5, dtype=np.float32))
-    with pytest.raises(ValueError, match="chunk_size"):
-        omp_batch(D, Y, k=2, chunk_size=0)
+    with pytest.raises(ValueError, match="chunk"):
+        omp_batch(D, Y, k=2, chunk=0)

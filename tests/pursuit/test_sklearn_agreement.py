@@ -13,7 +13,7 @@ sklearn = pytest.importorskip("sklearn")
 from sklearn.linear_model import Lasso  # noqa: E402
 
 import sparsejax  # noqa: E402
-from sparsejax.pursuit.admm import admm_bpdn  # noqa: E402
+from sparsejax.pursuit.admm import bpdn_admm  # noqa: E402
 from sparsejax.pursuit.lasso_batch import lasso_batch  # noqa: E402
 
 LAM = 0.05
@@ -47,13 +47,14 @@ def objective(D, y, a, lam):
 
 
 def ours(name, D, Y, lam, nonneg, f64):
+    prox = "nonneg_soft" if nonneg else "soft"
     if name == "lasso_batch":
-        return np.asarray(lasso_batch(D, Y, lam, nonneg=nonneg, tol=1e-13 if f64 else 1e-6).codes)
+        return np.asarray(lasso_batch(D, Y, lam, prox=prox, tol=1e-13 if f64 else 1e-6).codes)
     if name == "fista":
         f = lambda y: sparsejax.fista(D, y, lam, max_iter=20000, tol=1e-13 if f64 else 1e-7, restart=True,
-                                      nonneg=nonneg).codes
+                                      prox=prox).codes
     else:
-        f = lambda y: admm_bpdn(D, y, lam, max_iter=20000, tol=1e-12 if f64 else 1e-6, nonneg=nonneg).codes
+        f = lambda y: bpdn_admm(D, y, lam, max_iter=20000, tol=1e-12 if f64 else 1e-6, prox=prox).codes
     return np.asarray(jax.vmap(f)(jnp.asarray(Y)))
 
 

@@ -1,4 +1,4 @@
-"""Thresholding pursuit (A1) against a direct NumPy computation."""
+"""Thresholding pursuit against a direct NumPy computation."""
 import jax
 import numpy as np
 import pytest

@@ -102,6 +102,16 @@ def test_inpaint_synthetic_beats_mean_fill(synthetic, filters):
     np.testing.assert_array_equal(np.asarray(kept)[np.asarray(m) > 0], np.asarray(synthetic)[np.asarray(m) > 0])
 
 
+def test_nonnegative_codes_by_prox(synthetic, filters):
+    y = im.add_noise(jax.random.PRNGKey(3), synthetic, 0.1)
+    out, info = im.csc_denoise(y, filters, 0.2, max_iter=50, prox="nonneg_soft")
+    assert float(jnp.min(info["codes"])) >= 0.0 and out.shape == synthetic.shape
+    signed = im.csc_denoise(y, filters, 0.2, max_iter=50)[1]["codes"]
+    assert float(jnp.min(signed)) < 0.0
+    with pytest.raises(ValueError, match="prox must be one of"):
+        im.csc_inpaint(y, jnp.ones_like(y), filters, 0.2, prox="hard")
+
+
 def test_bad_inputs_raise(filters):
     x = jnp.full((24, 24), 0.5)
     with pytest.raises(ValueError, match="mask"):

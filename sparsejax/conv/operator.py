@@ -682,10 +682,30 @@ class Conv(LinearOperator):
 
     # -- pytree -----------------------------------------------------------
     def tree_flatten(self):
+        """The pytree protocol: the filters are the one leaf; the geometry (signal shape, stride, boundary, method)
+        is static data, so a jitted function compiles once per geometry.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> leaves, aux = sj.Conv(jnp.ones((2, 1, 3)), (1, 8), boundary="full").tree_flatten()
+          >>> [x.shape for x in leaves], aux
+          ([(2, 1, 3)], ((1, 8), 1, 'full', 'auto'))
+        """
         return (self.filters,), (self._signal_shape, self.stride, self.boundary, self.method)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
+        """The pytree protocol: rebuild from ``tree_flatten``'s output without the constructor's checks.
+
+        Example: the gradient with respect to the operator is a ``Conv`` holding d/d filters.
+          >>> import jax
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> g = jax.grad(lambda D: jnp.sum(D.apply(jnp.ones((2, 6)))))(sj.Conv(jnp.ones((2, 1, 3)), (1, 6)))
+          >>> type(g).__name__, g.filters.tolist()
+          ('Conv', [[[6.0, 6.0, 6.0]], [[6.0, 6.0, 6.0]]])
+        """
         obj = object.__new__(cls)
         obj.filters = children[0]
         obj._signal_shape, obj.stride, obj.boundary, obj.method = aux
@@ -799,10 +819,29 @@ class BatchConv(LinearOperator):
         return self.conv.lipschitz(num_iter, key)
 
     def tree_flatten(self):
+        """The pytree protocol: the per-image ``Conv`` is the one child, the batch size B static data.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> children, aux = sj.BatchConv(sj.Conv(jnp.ones((2, 1, 3)), (1, 8)), 4).tree_flatten()
+          >>> type(children[0]).__name__, aux
+          ('Conv', 4)
+        """
         return (self.conv,), self.batch
 
     @classmethod
     def tree_unflatten(cls, aux, children):
+        """The pytree protocol: rebuild from ``tree_flatten``'s output without the constructor's checks.
+
+        Example:
+          >>> import jax
+          >>> import jax.numpy as jnp
+          >>> import sparsejax as sj
+          >>> Db = jax.tree_util.tree_map(lambda f: 2 * f, sj.BatchConv(sj.Conv(jnp.ones((2, 1, 3)), (1, 8)), 4))
+          >>> Db.batch, float(Db.filters.max())
+          (4, 2.0)
+        """
         obj = object.__new__(cls)
         obj.conv, obj.batch = children[0], aux
         return obj

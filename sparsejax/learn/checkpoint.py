@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sparsejax import _validate as V
+
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_path",
            "list_checkpoints"]
 
@@ -37,7 +39,13 @@ _META = "__meta__"
 
 
 class Checkpoint(NamedTuple):
-    """A restored checkpoint: the pytree, the step it was saved at and the ``extra`` data."""
+    """A restored checkpoint: the pytree, the step it was saved at and the ``extra`` data.
+
+    Example: see ``load_checkpoint``.
+      >>> from sparsejax.learn.checkpoint import Checkpoint
+      >>> Checkpoint._fields
+      ('tree', 'step', 'extra')
+    """
 
     tree: Any
     step: int
@@ -45,14 +53,30 @@ class Checkpoint(NamedTuple):
 
 
 def checkpoint_path(directory, step: int) -> Path:
-    """The file name used for ``step`` inside ``directory``: ``ckpt_<step, 9 digits>.npz``."""
-    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
-        raise ValueError(f"step must be a non-negative int, got {step!r}")
-    return Path(directory) / f"ckpt_{int(step):09d}.npz"
+    """The file name used for ``step`` inside ``directory``: ``ckpt_<step, 9 digits>.npz``.
+
+    Example:
+      >>> from sparsejax.learn.checkpoint import checkpoint_path
+      >>> checkpoint_path("runs", 42).as_posix()
+      'runs/ckpt_000000042.npz'
+    """
+    step = V.check_int("step", step)
+    return Path(directory) / f"ckpt_{step:09d}.npz"
 
 
 def list_checkpoints(directory) -> list[tuple[int, Path]]:
-    """(step, path) of every checkpoint in ``directory``, sorted by step (temporary files ignored)."""
+    """(step, path) of every checkpoint in ``directory``, sorted by step (temporary files ignored).
+
+    Example:
+      >>> import tempfile
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     for step in (20, 10):
+      ...         _ = save_checkpoint(checkpoint_path(d, step), {"w": jnp.ones(2)}, step=step)
+      ...     print([step for step, _ in list_checkpoints(d)])
+      [10, 20]
+    """
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -65,7 +89,20 @@ def list_checkpoints(directory) -> list[tuple[int, Path]]:
 
 
 def latest_checkpoint(directory) -> Optional[Path]:
-    """Path of the checkpoint with the largest step in ``directory``, or None if there is none."""
+    """Path of the checkpoint with the largest step in ``directory``, or None if there is none.
+
+    Example:
+      >>> import tempfile
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.checkpoint import checkpoint_path, latest_checkpoint, save_checkpoint
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     print(latest_checkpoint(d))
+      ...     for step in (5, 50):
+      ...         _ = save_checkpoint(checkpoint_path(d, step), {"w": jnp.ones(2)}, step=step)
+      ...     print(latest_checkpoint(d).name)
+      None
+      ckpt_000000050.npz
+    """
     found = list_checkpoints(directory)
     return found[-1][1] if found else None
 
@@ -171,11 +208,20 @@ def save_checkpoint(path, tree, *, step: int, extra: Any = None, keep: Optional[
 
     Returns:
       The path written.
+
+    Example: see ``load_checkpoint``; ``keep`` prunes the older files.
+      >>> import tempfile
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     for step in (1, 2, 3):
+      ...         path = save_checkpoint(checkpoint_path(d, step), {"w": jnp.ones(2)}, step=step, keep=2)
+      ...     print(path.name, [step for step, _ in list_checkpoints(d)])
+      ckpt_000000003.npz [2, 3]
     """
-    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
-        raise ValueError(f"step must be a non-negative int, got {step!r}")
-    if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 1):
-        raise ValueError(f"keep must be None or an int >= 1, got {keep!r}")
+    step = V.check_int("step", step)
+    if keep is not None:
+        V.check_positive_int("keep", keep)
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
@@ -239,6 +285,20 @@ def load_checkpoint(path, like) -> Checkpoint:
       FileNotFoundError: no such file (or no checkpoint in the folder).
       ValueError: the file is not a sparsejax checkpoint, or its structure, a shape, a dtype or a key
         implementation differs from ``like`` (the message names the leaf).
+
+    Example: a state with a typed PRNG key comes back bit for bit.
+      >>> import tempfile
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.checkpoint import load_checkpoint, save_checkpoint
+      >>> state = {"D": jnp.arange(6.0).reshape(2, 3), "key": jax.random.key(7)}
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = save_checkpoint(f"{d}/ckpt", state, step=12, extra={"note": "demo"})
+      ...     ck = load_checkpoint(path, state)
+      >>> ck.step, ck.extra, bool(jnp.all(ck.tree["D"] == state["D"]))
+      (12, {'note': 'demo'}, True)
+      >>> bool(jnp.all(jax.random.key_data(ck.tree["key"]) == jax.random.key_data(state["key"])))
+      True
     """
     path = Path(path)
     if path.is_dir():

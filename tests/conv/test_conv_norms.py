@@ -1,4 +1,5 @@
-"""Convolutional coherence, stripe and patch norms (REFERENCE section 2) against brute-force numpy loops."""
+"""Convolutional coherence, stripe and patch norms (Papyan, Sulam & Elad, "Working locally thinking globally:
+theoretical guarantees for convolutional sparse coding", IEEE TSP 2017) against brute-force numpy loops."""
 import itertools
 
 import jax

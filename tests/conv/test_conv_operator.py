@@ -129,7 +129,8 @@ def test_full_adjoint_is_cnn_strided_valid_correlation(x64):
 
 
 def test_code_shapes_of_the_mnist_net():
-    """28 -> 12 -> 4 -> 1 (6x6 s2, 6x6 s2, 4x4 s1, no padding): REFERENCE section 6."""
+    """28 -> 12 -> 4 -> 1 (6x6 s2, 6x6 s2, 4x4 s1, no padding): the MNIST network of Sulam, Aberdam, Beck & Elad,
+    "On multi-layer basis pursuit, efficient algorithms and convolutional neural networks", IEEE TPAMI 2020."""
     assert conv_code_shape((32, 1, 6, 6), (1, 28, 28), stride=2, boundary="full") == (32, 12, 12)
     assert conv_code_shape((64, 32, 6, 6), (32, 12, 12), stride=2, boundary="full") == (64, 4, 4)
     assert conv_code_shape((512, 64, 4, 4), (64, 4, 4), stride=1, boundary="full") == (512, 1, 1)
@@ -139,7 +140,8 @@ def test_code_shapes_of_the_mnist_net():
 
 
 def test_dense_matrix_is_the_banded_circulant(x64):
-    """REFERENCE section 1: X = D G with D = [C_1 ... C_M], C_i circulant with first column d_i padded."""
+    """X = D G with D = [C_1 ... C_M], C_i circulant with first column d_i padded (Papyan, Sulam & Elad, "Working
+    locally thinking globally", IEEE TSP 2017, sec. II)."""
     rng = np.random.default_rng(5)
     M, n, N = 3, 4, 10
     d = rng.standard_normal((M, 1, n))

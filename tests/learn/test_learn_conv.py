@@ -129,6 +129,28 @@ def test_admm_learner_recovers_planted_1d_filters(dtype):
                                rtol=1e-4 if dtype == np.float32 else 1e-10)
 
 
+def test_coding_step_is_the_cbpdn_solver_with_the_dictionary_learning_balancing(x64):
+    """The coefficient update of ``admm_step`` is ``cbpdn_admm_solver`` run by ``iterate`` from the persisted ADMM
+    state, with SPORCO's dictionary-learning rule as its ``rho_balancing`` option (rho doubled / halved every 10
+    iterations, for ever)."""
+    from sparsejax.pursuit.csc import RhoBalancing, cbpdn_admm_solver
+    from sparsejax.solve import iterate
+
+    _, S = planted_1d(seed=6, dtype=np.float64)
+    S = jnp.asarray(S[:3])
+    state = LC.admm_init(jnp.asarray(np.random.default_rng(7).normal(size=(4, 1, K_LEN))), S, 0.2, x_rho=200.0)
+    new, _ = LC.admm_step(state, S, 0.2, x_iter=25, d_iter=1)
+    rule = RhoBalancing(period=10, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)
+    lam = jnp.full((1, 1, 1), 0.2)
+    solver = cbpdn_admm_solver(state.d.g, S[:, None], lam, state.x.rho, 1.8, state.x.z, rho_balancing=rule,
+                               auto_rho_iter=None, chunk=4, state=state.x)
+    ref = iterate(solver, max_iter=25, tol=0.0, mode="scan").state
+    np.testing.assert_allclose(np.asarray(new.x.z), np.asarray(ref.z), rtol=0, atol=1e-12)
+    assert float(new.x.rho) == pytest.approx(float(ref.rho), rel=1e-12) and int(new.x.k) == 25
+    e = np.log2(float(new.x.rho) / 200.0)
+    assert e == pytest.approx(round(e), abs=1e-9) and round(e) != 0          # balanced, by powers of 2
+
+
 def test_optax_learner_decreases_objective():
     import optax
 

@@ -158,6 +158,22 @@ def test_bad_input_fails_before_compiling(monkeypatch):
         L.learn_dictionary(Y, 20, sparsity=21)
     with pytest.raises(ValueError, match="init must have shape"):
         L.learn_dictionary(Y, 20, sparsity=3, init=np.ones((20, 19), np.float32))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        L.learn_dictionary(Y, 20, method="optax", lam=0.1, mode="unrolled")
+    with pytest.raises(ValueError, match="grad must be one of"):
+        L.learn_dictionary(Y, 20, method="optax", lam=0.1, grad="scan")
+    with pytest.raises(ValueError, match="max_iter"):
+        L.learn_dictionary(Y, 20, method="optax", lam=0.1, max_iter=0)
+
+
+def test_grad_is_a_deprecated_alias_of_mode():
+    """learn_dictionary(grad=...) still works: the same dictionary as its mode=, with a DeprecationWarning."""
+    _, Y, _ = planted(N=120, m=20)
+    kw = dict(method="optax", lam=0.1, n_steps=3, batch_size=64, max_iter=20, progress=False, return_codes=False)
+    new = L.learn_dictionary(Y, 20, mode="checkpoint", **kw)
+    with pytest.warns(DeprecationWarning, match="grad"):
+        old = L.learn_dictionary(Y, 20, grad="checkpointed", **kw)
+    np.testing.assert_array_equal(np.asarray(old.dictionary), np.asarray(new.dictionary))
 
 
 def test_atom_recovery_counts_true_atoms():

@@ -175,6 +175,67 @@ def test_nonneg(x64):
     assert float(sol.objective) == pytest.approx(float(ref.objective), rel=1e-8)
 
 
+def test_rho_balancing_rules():
+    """SPORCO's two AutoRho rules as one RhoBalancing: the adaptive ConvBPDN rule and the doubling rule of dictionary
+    learning (period, ratio, target), never at k = 0, nor from ``until`` on, nor on non-finite residuals."""
+    one = jnp.asarray(1.0)
+    f = lambda rule, r, s, k, xi=one, until=None: float(rule.factor(one, jnp.asarray(r), jnp.asarray(s), k, xi,  # noqa: E731
+                                                                    until))
+    adaptive = csc.RhoBalancing()
+    assert f(adaptive, 4.0, 1.0, 3) == pytest.approx(2.0)              # sqrt(r / s)
+    assert f(adaptive, 1.0, 9.0, 3) == pytest.approx(1.0 / 3.0)
+    assert f(adaptive, 1e8, 1.0, 3) == pytest.approx(1000.0)           # capped at tau
+    assert f(adaptive, 1.1, 1.0, 3) == 1.0                             # inside the ratio mu = 1.2
+    assert f(adaptive, 4.0, 1.0, 0) == 1.0 and f(adaptive, 4.0, 1.0, 5, until=5) == 1.0
+    assert f(adaptive, 4.0, 1.0, 3, xi=jnp.asarray(4.0)) == 1.0        # r / s on its target xi
+    doubling = csc.RhoBalancing(period=10, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)
+    assert f(doubling, 50.0, 1.0, 9) == 2.0 and f(doubling, 1.0, 50.0, 19) == 0.5
+    assert f(doubling, 50.0, 1.0, 8) == 1.0                            # not a multiple of the period
+    assert f(doubling, 5.0, 1.0, 9) == 1.0                             # inside the ratio
+    assert f(doubling, np.inf, 1.0, 9) == 1.0                          # a non-finite residual changes nothing
+
+
+def test_rho_balancing_option_of_the_solver(x64):
+    """Any balancing rule reaches the same optimum; with the doubling rule rho moves by powers of 2 only."""
+    f, s = _problem(seed=12)
+    lam = 0.3
+    ref = cbpdn_admm(f, s, lam, max_iter=3000, tol=1e-10)
+    rule = csc.RhoBalancing(period=1, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)
+    sol = cbpdn_admm(f, s, lam, rho=3.0, rho_balancing=rule, max_iter=3000, tol=1e-10)
+    assert bool(sol.converged)
+    assert float(sol.objective) == pytest.approx(float(ref.objective), rel=1e-9)
+    e = np.log2(float(sol.state.rho) / 3.0)
+    assert e == pytest.approx(round(e), abs=1e-9)
+    frozen = cbpdn_admm(f, s, lam, rho=3.0, rho_balancing=rule, auto_rho_iter=0, max_iter=50, mode="scan")
+    assert float(frozen.state.rho) == 3.0
+
+
+def test_solver_factory_and_warm_state(x64):
+    """cbpdn_admm_solver through iterate is cbpdn_admm; ``state=`` continues a run exactly (the learners' warm
+    start); cbpdn_solver is its deprecated alias."""
+    assert csc.cbpdn_solver is csc.cbpdn_admm_solver
+    f, s = _problem(seed=13)
+    lam = jnp.full((1, 1, 1, 1), 0.3)
+    x0 = jnp.zeros((1, 4, 16, 16))
+    make = lambda **kw: csc.cbpdn_admm_solver(f, s[None], lam, jnp.asarray(16.0), 1.8, x0, **kw)  # noqa: E731
+    whole = sj.iterate(make(), max_iter=20, mode="scan")
+    np.testing.assert_allclose(np.asarray(whole.codes[0]),
+                               np.asarray(cbpdn_admm(f, s, 0.3, max_iter=20, mode="scan").codes), rtol=0, atol=1e-11)
+    half = sj.iterate(make(), max_iter=10, mode="scan")
+    rest = sj.iterate(make(state=half.state), max_iter=10, mode="scan")
+    np.testing.assert_allclose(np.asarray(rest.codes), np.asarray(whole.codes), rtol=0, atol=1e-11)
+    assert int(rest.state.k) == 20
+    assert float(rest.state.rho) == pytest.approx(float(whole.state.rho), rel=1e-12)
+
+
+def test_status_codes(x64):
+    f, s = _problem(seed=14)
+    ok = cbpdn_admm(f, s, 0.3, max_iter=3000, tol=1e-8)
+    short = cbpdn_admm(f, s, 0.3, max_iter=3, tol=1e-8)
+    thr = conv_thresholding(f, s, 0.3)
+    assert [sj.solve.status_name(x.status) for x in (ok, short, thr)] == ["converged", "max_steps", "converged"]
+
+
 def test_per_map_lam_and_warm_start(x64):
     f, s = _problem(seed=8)
     D = Conv(f, s.shape)
@@ -261,6 +322,10 @@ def test_no_retrace_when_values_change():
     (lambda f, s: cbpdn_admm(f, s, 0.1, max_iter=10.0), "max_iter"),
     (lambda f, s: cbpdn_admm(f, s, 0.1, mode="fast"), "mode"),
     (lambda f, s: conv_thresholding(f, s, 0.1, prox="firm"), "prox"),
+    (lambda f, s: cbpdn_admm(f, s, 0.1, prox="hard"), "prox must be one of .'soft', 'nonneg_soft'."),
+    (lambda f, s: cbpdn_admm(f, s, 0.1, rho_balancing=csc.RhoBalancing(period=0)), "period"),
+    (lambda f, s: cbpdn_admm(f, s, 0.1, rho_balancing=csc.RhoBalancing(ratio=-1.0)), "ratio"),
+    (lambda f, s: cbpdn_admm(f, s, 0.1, chunk=2), "chunk"),
 ])
 def test_bad_inputs_raise_before_tracing(call, match):
     f, s = _problem(M=3, N=16, dtype=np.float32)

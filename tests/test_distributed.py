@@ -18,7 +18,8 @@ SCRIPT = textwrap.dedent(
     np.testing.assert_array_equal(np.asarray(out.num_steps), np.asarray(ref.num_steps))
     assert out.codes.shape == (10, 40)
     # the work really was split: each device holds a shard of a padded batch
-    Ypad = jax.device_put(jnp.zeros((12, 20)), jax.sharding.NamedSharding(batch_mesh(), jax.sharding.PartitionSpec("batch")))
+    rows = jax.sharding.NamedSharding(batch_mesh(), jax.sharding.PartitionSpec("batch"))
+    Ypad = jax.device_put(jnp.zeros((12, 20)), rows)
     assert len(Ypad.addressable_shards) == 4 and Ypad.addressable_shards[0].data.shape == (3, 20)
     print("OK")
     """

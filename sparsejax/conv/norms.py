@@ -2,7 +2,8 @@
 
 Filters d_m (m = 1..M) of size n (1-D) or h x w (2-D), with C channels, shape (M, C, *k):
 
-    mu(D)            = max_{(m, m', t) != (m, m, 0), |t_a| < k_a} |sum_c (d_{m,c} star d_{m',c})[t]| / (||d_m|| ||d_m'||)
+    mu(D)            = max_{(m, m', t) != (m, m, 0), |t_a| < k_a} |sum_c (d_{m,c} star d_{m',c})[t]|
+                       / (||d_m|| ||d_m'||)
     ||G||^s_{0,inf}  = max_i ||gamma_i||_0,   gamma_i = G restricted to positions i - n + 1 .. i + n - 1 (all M maps)
     ||G||^s_{2,inf}  = max_i ||gamma_i||_2
     ||V||^p_{2,inf}  = max_i ||R_i V||_2,     R_i V = the n-sample patch starting at i (all channels)

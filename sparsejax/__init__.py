@@ -106,7 +106,9 @@ from sparsejax.pursuit import (
                        omp_batch,
                        thresholding,
 )
-from sparsejax.solve import Solution, Solver, iterate
+from sparsejax.multilayer.result import MLSolution
+from sparsejax.pursuit import bpdn_admm, bpdn_constrained_admm, cbpdn_admm_solver
+from sparsejax.solve import Solution, Solver, Status, iterate
 
 __all__ = [
     # subpackages and modules
@@ -128,5 +130,6 @@ __all__ = [
     # differentiation, learning loop, checkpoints
     "fixed_point_implicit", "lasso_codes", "LoopResult", "run_loop", "latest_checkpoint", "load_checkpoint",
     "save_checkpoint",
+    "MLSolution", "bpdn_admm", "bpdn_constrained_admm", "cbpdn_admm_solver", "Status",
     "__version__",
 ]

@@ -3,7 +3,7 @@ pursuits (layered thresholding, ML-ISTA / ML-FISTA, layered BP, holistic and pro
 obey it.
 """
 
-from sparsejax.multilayer import holistic, layered, model, result, signals
+from sparsejax.multilayer import architecture, holistic, layered, model, result, signals
 from sparsejax.multilayer.holistic import (
     HolisticResult,
     HolisticState,
@@ -68,3 +68,7 @@ __all__ = ['holistic', 'layered', 'layered_bp', 'model', 'result', 'signals', 'M
            'layered_bp_unfolded', 'projection_pursuit', 'Chain', 'effective_dictionary', 'to_dense', 'molecules',
            'synthesize', 'MLModel', 'TwoLayerSignal', 'MultiLayerSignal', 'two_layer_dense_signal', 'null_space',
            'random_conv_layers', 'random_dense_layers', 'conv_multilayer_signal', 'dense_multilayer_signal']
+
+from sparsejax.multilayer.architecture import MNIST_ML_CSC, MNIST_ML_ISTA, Architecture, Layer, LayerShape  # noqa: E402
+
+__all__ += ['architecture', 'Architecture', 'Layer', 'LayerShape', 'MNIST_ML_ISTA', 'MNIST_ML_CSC']

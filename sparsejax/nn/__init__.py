@@ -24,6 +24,7 @@ from sparsejax.nn.unfolded import (
 )
 
 __all__ = [
+    "attacks",
     "unfolded",
     "MNIST_ARCH",
     "check_arch",

@@ -21,6 +21,8 @@ from sparsejax.pursuit.csc import (
     cbpdn_admm,
     cbpdn_objective,
     cbpdn_solver,
+    cbpdn_admm_solver,
+    RhoBalancing,
     conv_thresholding,
 )
 from sparsejax.pursuit.encode import METHODS, encode
@@ -39,6 +41,6 @@ __all__ = ['admm', 'csc', 'encode', 'ista', 'lasso_batch', 'omp', 'thresholding'
            'bpdn_constrained_admm', 'bpdn_admm_solver', 'bpdn_constrained_admm_solver',
            # deprecated aliases of the four above
            'admm_bpdn', 'admm_constrained', 'admm_bpdn_solver', 'admm_constrained_solver',
-           'cbpdn_admm', 'cbpdn_solver', 'cbpdn_objective', 'conv_thresholding', 'CBPDNState', 'METHODS', 'fista',
+           'cbpdn_admm', 'cbpdn_solver', 'cbpdn_admm_solver', 'RhoBalancing', 'cbpdn_objective', 'conv_thresholding', 'CBPDNState', 'METHODS', 'fista',
            'ista_solver', 'fista_solver', 'lasso_objective', 'duality_gap', 'BatchState', 'omp_batch', 'omp_solver',
            'OMPState']

@@ -16,11 +16,8 @@ import numpy as np
 from sparsejax import _validate as V
 from sparsejax.operators import Dense, LinearOperator
 
-__all__ = ["LASSO_PROXES", "check_layers", "check_y", "per_layer", "code_weight", "check_steps", "common_dtype",
+__all__ = ["check_layers", "check_y", "per_layer", "code_weight", "check_steps", "common_dtype",
            "dense_atoms", "dense_pair"]
-
-# the shrinkages of the pursuits that solve a Lasso (FISTA, ADMM): signed or non-negative codes
-LASSO_PROXES = ("soft", "nonneg_soft")
 
 
 def check_layers(layers) -> Tuple[LinearOperator, ...]:

@@ -48,7 +48,7 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.multilayer._checks import LASSO_PROXES, dense_atoms, dense_pair
+from sparsejax.multilayer._checks import dense_atoms, dense_pair
 from sparsejax.multilayer.result import MLSolution
 from sparsejax.multilayer.signals import null_space
 from sparsejax.operators import Dense, shifted_normal_solver
@@ -117,7 +117,7 @@ def subspace_bpdn_solver(A, K, y, lam, rho, x0, g0, u0, prox="soft") -> Solver:
       >>> [round(float(v), 3) for v in sol.codes], bool(sol.converged)
       ([1.0, 0.0], True)
     """
-    P = shrink.get(prox, allowed=LASSO_PROXES)
+    P = shrink.get(prox, allowed=shrink.SIGN_PROXES)
     dtype = y.dtype
     tiny = jnp.finfo(dtype).tiny
     B = A @ K
@@ -149,7 +149,7 @@ def subspace_bpdn_solver(A, K, y, lam, rho, x0, g0, u0, prox="soft") -> Solver:
 def _check_solve_args(max_iter, tol, mode, rho, prox):
     check_iteration(max_iter, tol, mode)
     V.check_nonnegative_scalar("rho", rho, strict=True)
-    shrink.get(prox, allowed=LASSO_PROXES)
+    shrink.get(prox, allowed=shrink.SIGN_PROXES)
 
 
 def _check_y_lam(y, lam, n):

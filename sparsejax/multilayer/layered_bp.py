@@ -34,7 +34,6 @@ from sparsejax import shrink
 from sparsejax.multilayer._checks import (
     check_layers,
     check_steps,
-    LASSO_PROXES,
     check_y,
     code_weight,
     common_dtype,
@@ -112,7 +111,7 @@ def layered_bp(layers, y, xis, *, max_iter: int = 1000, tol=1e-6, mode: str = "w
       ([1.0, -0.0, 0.0], True, [True, True])
     """
     check_iteration(max_iter, tol, mode)
-    shrink.get(prox, allowed=LASSO_PROXES)
+    shrink.get(prox, allowed=shrink.SIGN_PROXES)
     layers, y, xis, dtype = _prepare(layers, y, xis, "xis")
     return _layered_bp(layers, y, xis, jnp.asarray(tol, dtype), max_iter=max_iter, mode=mode, prox=prox)
 
@@ -224,7 +223,7 @@ def projection_pursuit(layers, y, lam, *, max_iter: int = 1000, tol=1e-6, mode: 
       ([1.25, 0.0], [2.5, 0.0])
     """
     check_iteration(max_iter, tol, mode)
-    shrink.get(prox, allowed=LASSO_PROXES)
+    shrink.get(prox, allowed=shrink.SIGN_PROXES)
     layers = check_layers(layers)
     y = check_y(layers, y)
     dtype = common_dtype(layers, y)

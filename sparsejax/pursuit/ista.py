@@ -172,7 +172,17 @@ def fista_solver(op, y, lam, L, x0, prox="soft", backtracking=False, restart=Fal
         codes=lambda s: s.x,
         error=lambda a, b: relative_change(a.x, b.x),
         objective=lambda s: l1_objective(op, y, s.x, lam),
+        fixed_point=partial(_prox_grad_map, op, y, lam, prox, L, backtracking),
     )
+
+
+def _prox_grad_map(op, y, lam, prox, L, backtracking, a):
+    """ISTA's map a -> prox(a - D^T (D a - y) / L, lam / L): FISTA's solution is its fixed point, and it contracts
+    there (for L >= ||D||_2^2), so ``mode="implicit"`` differentiates through it instead of FISTA's momentum step,
+    which never settles. With backtracking the estimate may lie below ||D||_2^2: ||D||_2^2 itself is used. The step
+    size does not move the fixed point, so no gradient flows through it."""
+    Lfp = lax.stop_gradient(op.lipschitz() if backtracking else jnp.asarray(L, a.dtype)).astype(a.dtype)
+    return prox(a - op.adjoint(op.apply(a) - y) / Lfp, lam / Lfp)
 
 
 def _check_common(max_iter, tol, mode, step, prox):

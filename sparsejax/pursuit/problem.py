@@ -19,7 +19,7 @@ from sparsejax.operators import LinearOperator, as_operator
 __all__ = ["prepare_problem", "prepare_batch", "prepare_init", "dense_atoms", "l1_objective", "objective_l1",
            "resolve_prox", "sign_constraint", "SIGN_PROXES"]
 
-SIGN_PROXES = ("soft", "nonneg_soft")
+SIGN_PROXES = shrink.SIGN_PROXES  # the one tuple of the l1 shrinkages, defined in sparsejax.shrink
 
 
 def resolve_prox(prox) -> Callable:

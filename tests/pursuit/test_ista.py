@@ -159,3 +159,18 @@ def test_bad_inputs_raise_before_tracing(key):
         sj.ista(D, y, 0.1, x0=jnp.zeros(5))
     with pytest.raises(ValueError, match="history=True needs mode='scan'"):
         sj.ista(D, y, 0.1, history=True)
+
+
+def test_fista_implicit_gradient_through_the_prox_grad_map(x64):
+    """mode="implicit" differentiates at the fixed point of ISTA's map: it works with backtracking (whose step holds
+    a while loop) and equals the unrolled gradient of a long run."""
+    D = sj.random_gaussian(jax.random.PRNGKey(3), 8, 12)
+    y = jax.random.normal(jax.random.PRNGKey(4), (8,))
+
+    def loss(y, mode, **kw):
+        return jnp.sum(sj.fista(D, y, 0.1, mode=mode, tol=1e-13, **kw).codes ** 2)
+
+    g_scan = jax.grad(loss)(y, "scan", max_iter=3000)
+    for backtracking in (False, True):
+        g_imp = jax.grad(loss)(y, "implicit", max_iter=3000, backtracking=backtracking)
+        np.testing.assert_allclose(g_imp, g_scan, rtol=1e-6, atol=1e-9)

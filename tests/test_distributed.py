@@ -1,6 +1,7 @@
 """Sharded batched pursuits equal the unsharded call (4 host CPU devices, in a subprocess)."""
 import textwrap
 
+import pytest
 from conftest import run_on_host_devices
 
 SCRIPT = textwrap.dedent(
@@ -68,5 +69,6 @@ CBPDN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_cbpdn_filters_split_over_devices_equals_single_device():
     assert "OK" in run_on_host_devices(CBPDN_SCRIPT, 2)

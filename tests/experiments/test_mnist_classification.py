@@ -3,6 +3,7 @@ per-epoch shuffle (every image once per epoch, drawn once per epoch), learning a
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from sparsejax.datasets.mnist import load_mnist
 from sparsejax.learn.checkpoint import latest_checkpoint, load_checkpoint
@@ -25,6 +26,7 @@ def _params_equal(a, b):
     return all(bool(jnp.array_equal(x, y)) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_training_resumes_exactly_and_learns(tmp_path):
     data = _data()
     whole = MC.train_model("ml_ista", CFG, data, 0, tmp_path / "whole", progress=False)

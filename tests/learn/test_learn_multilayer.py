@@ -125,6 +125,7 @@ def _planted(key, n, M1=6, M2=10, P2=4, k=2):
     return arch, X, filters
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_planted_model_learned_explains_held_out_data():
     arch, X, _ = _planted(jax.random.PRNGKey(7), 500)
     train, test = X[:400], X[400:]

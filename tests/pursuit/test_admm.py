@@ -56,6 +56,7 @@ def test_bpdn_cg_operator_matches_dense(x64):
     np.testing.assert_allclose(a1, a2, atol=1e-7)
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_bpdn_wide_and_tall_factorisations_agree(x64):
     for (n, m) in [(20, 40), (40, 20)]:
         D, y = make(n=n, m=m)

@@ -25,6 +25,7 @@ def test_omp_path_equals_single_omp(data):
     assert float(jnp.min(nn.codes)) >= 0
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_lasso_paths_agree(data):
     D, Y = data
     fast = sj.encode(D, Y, method="lasso", lam=0.05)

@@ -66,6 +66,7 @@ def test_lam_zero_and_large(x64):
     assert np.all(np.asarray(sol.codes) == 0) and bool(jnp.all(sol.converged))
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_fallback_and_nonconvergence_reported(x64):
     D, Y = make(B=8)
     # no Newton steps: everything goes to the FISTA fallback (capped at 2 iterations), and an active
@@ -81,6 +82,7 @@ def test_fallback_and_nonconvergence_reported(x64):
     assert bool(jnp.any(sol.state.fallback)) and bool(jnp.all(sol.converged))
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_chunking_and_padding_invariant(x64):
     D, Y = make(B=37)
     a = lasso_batch(D, Y, 0.05, chunk=8).codes
@@ -88,6 +90,7 @@ def test_chunking_and_padding_invariant(x64):
     np.testing.assert_allclose(a, b, atol=1e-10)
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_jit_wrapping():
     D, Y = make(B=8, dtype=np.float32)
     f = jax.jit(lambda D, Y, lam: lasso_batch(D, Y, lam).codes)
@@ -123,6 +126,7 @@ def test_no_retrace():
     assert _lasso_batch._cache_size() == n0
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_deferred_drops_same_result(x64, monkeypatch):
     # with a drop buffer of one signal, concurrent drops wait a step: same path, same codes
     import importlib
@@ -137,6 +141,7 @@ def test_deferred_drops_same_result(x64, monkeypatch):
     np.testing.assert_allclose(a.codes, b.codes, atol=1e-10)
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 @pytest.mark.parametrize("nonneg", [False, True])
 def test_fast_path_matches_homotopy(x64, nonneg):
     # the guess-and-verify fast path certifies most signals; the rest go through the homotopy
@@ -151,6 +156,7 @@ def test_fast_path_matches_homotopy(x64, nonneg):
     assert kkt(D, Y, np.asarray(a.codes), 0.05, nonneg) < 1e-6
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_fast_path_dense_solutions_fall_back(x64):
     # random signals and a small lam: large supports the guess cannot reach; still solved exactly
     rng = np.random.default_rng(5)
@@ -169,6 +175,7 @@ def test_fast_path_dense_solutions_fall_back(x64):
     np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_fast_path_float32_certified():
     D, Y = make(B=300, n=32, m=96, k=5, seed=4, dtype=np.float32)
     sol = lasso_batch(D, Y, 0.05)

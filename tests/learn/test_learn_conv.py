@@ -205,6 +205,7 @@ MESH_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 12-30 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_admm_learner_filters_split_over_devices_equals_single_device():
     assert "OK" in run_on_host_devices(MESH_SCRIPT, 2)
 

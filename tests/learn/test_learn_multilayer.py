@@ -57,6 +57,7 @@ def test_dense_and_chain_pursuits_agree(x64):
     assert np.mean(np.asarray(Gd) == 0) > 0.2         # the l1 pursuit gives exact zeros
 
 
+@pytest.mark.slow  # 12-30 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_step_equals_prox_gradient_and_decreases(dtype):
     """With SGD, one step is F_i <- normalise(S_t(F_i - eta grad_i f)) at the codes of the batch, and for a
     small step (t = 0) it lowers f at fixed codes."""

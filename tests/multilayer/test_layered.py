@@ -220,6 +220,7 @@ def test_ml_ista_and_fista_converge_to_same_point(x64):
 # ----------------------------------------------------------------------------------------------------
 # (d) transformations and bad input
 # ----------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # 12-30 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_jit_vmap_grad():
     layers, y = _conv_layers(np.float32)
     Y = jnp.stack([y, 2.0 * y, -y])

@@ -122,6 +122,7 @@ def test_conv_multilayer_signal_chain_stripe_and_contrast(two_d, dtype):
         np.testing.assert_allclose(np.asarray(sig.y - sig.x), np.asarray(sig.noise), atol=1e-6)
 
 
+@pytest.mark.slow  # 12-30 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_conv_multilayer_signal_jit_vmap_and_errors():
     layers = M.random_conv_layers(jax.random.PRNGKey(0), (1, 40), (3, 5), (4, 3), filter_nnz=(None, 2))
     keys = jax.random.split(jax.random.PRNGKey(1), 6)

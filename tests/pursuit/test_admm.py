@@ -65,6 +65,7 @@ def test_bpdn_wide_and_tall_factorisations_agree(x64):
         assert abs(float(sol.objective) - float(ref)) <= 1e-9 * float(ref)
 
 
+@pytest.mark.slow  # 12-30 s on 2 cores: kept out of CI (python -m pytest -m slow)
 @pytest.mark.parametrize("nonneg", [False, True])
 def test_constrained_feasible_and_optimal(x64, nonneg):
     D, y = make(noise=0.05)

@@ -52,6 +52,7 @@ def test_kkt_and_gap(dtype, nonneg):
     np.testing.assert_allclose(obj, sol.objective[0], rtol=1e-5)
 
 
+@pytest.mark.slow  # 12-30 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_matches_fista_method(x64):
     D, Y = make(B=16)
     a = lasso_batch(D, Y, 0.05)
@@ -59,6 +60,7 @@ def test_matches_fista_method(x64):
     np.testing.assert_allclose(a.objective, b.objective, rtol=1e-7)
 
 
+@pytest.mark.slow  # 12-30 s on 2 cores: kept out of CI (python -m pytest -m slow)
 def test_lam_zero_and_large(x64):
     D, Y = make(B=8)
     lam_max = float(np.max(np.abs(Y @ D)))

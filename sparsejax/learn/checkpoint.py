@@ -14,6 +14,13 @@ dtype mismatch is a ValueError naming the leaf.
 Files in a checkpoint folder are named ``ckpt_<step>.npz`` (``checkpoint_path``);
 ``latest_checkpoint`` finds the one with the largest step, ``save_checkpoint(..., keep=n)`` keeps the
 ``n`` most recent.
+
+Damaged files: a file that cannot be read back (truncated, corrupt, a missing or unreadable leaf) raises
+``CheckpointReadError`` naming the file and the leaf. ``load_latest`` (and ``load_checkpoint`` on a folder)
+skips such files with a ``CheckpointWarning`` naming each one and restores the newest readable checkpoint;
+``quarantine=True`` also renames the skipped files to ``<name>.corrupt`` so that they are neither pruned
+in place of good ones nor tried again. ``remove_temporary`` deletes the ``.ckpt_*.tmp`` files a killed
+writer leaves behind. A write that fails raises ``CheckpointWriteError`` (an ``OSError``) naming the file.
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ import json
 import os
 import re
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
@@ -30,12 +39,44 @@ import numpy as np
 
 from sparsejax import _validate as V
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "checkpoint_path",
-           "list_checkpoints"]
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "load_latest", "latest_checkpoint",
+           "checkpoint_path", "list_checkpoints", "remove_temporary", "CheckpointReadError", "CheckpointWriteError",
+           "CheckpointWarning"]
 
 _FORMAT = 1
 _NAME = re.compile(r"^ckpt_(\d+)\.npz$")
+_TMP = re.compile(r"^\.ckpt_\d+\.npz\..*\.tmp$")
 _META = "__meta__"
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint file that cannot be read back (truncated, corrupt, a leaf missing or unreadable).
+
+    Example:
+      >>> from sparsejax.learn.checkpoint import CheckpointReadError
+      >>> issubclass(CheckpointReadError, ValueError)
+      True
+    """
+
+
+class CheckpointWriteError(OSError):
+    """Writing a checkpoint failed (folder not writable, disk full, ...); the previous files are intact.
+
+    Example:
+      >>> from sparsejax.learn.checkpoint import CheckpointWriteError
+      >>> issubclass(CheckpointWriteError, OSError)
+      True
+    """
+
+
+class CheckpointWarning(UserWarning):
+    """An unreadable checkpoint was skipped (the message names it) and an older one restored instead.
+
+    Example:
+      >>> from sparsejax.learn.checkpoint import CheckpointWarning
+      >>> issubclass(CheckpointWarning, UserWarning)
+      True
+    """
 
 
 class Checkpoint(NamedTuple):
@@ -209,6 +250,10 @@ def save_checkpoint(path, tree, *, step: int, extra: Any = None, keep: Optional[
     Returns:
       The path written.
 
+    Raises:
+      CheckpointWriteError (an OSError) naming the file when it cannot be written; the previous file of
+      that name, if any, is left intact and no temporary file remains.
+
     Example: see ``load_checkpoint``; ``keep`` prunes the older files.
       >>> import tempfile
       >>> import jax.numpy as jnp
@@ -242,19 +287,24 @@ def save_checkpoint(path, tree, *, step: int, extra: Any = None, keep: Optional[
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise CheckpointWriteError(f"cannot write checkpoint {path}: {e.strerror or e}") from e
     try:
         with os.fdopen(fd, "wb") as f:
             _write_npz(f, arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, CheckpointWriteError):
+            raise CheckpointWriteError(f"cannot write checkpoint {path}: {e.strerror or e}") from e
         raise
     _fsync_dir(folder)
 
@@ -283,6 +333,9 @@ def load_checkpoint(path, like) -> Checkpoint:
 
     Raises:
       FileNotFoundError: no such file (or no checkpoint in the folder).
+      CheckpointReadError (a ValueError): the file is truncated or corrupt, or a leaf cannot be read back
+        (the message names the file and the leaf). For a folder, damaged files are skipped with a
+        ``CheckpointWarning`` and the newest readable one is loaded (``load_latest``).
       ValueError: the file is not a sparsejax checkpoint, or its structure, a shape, a dtype or a key
         implementation differs from ``like`` (the message names the leaf).
 
@@ -302,19 +355,54 @@ def load_checkpoint(path, like) -> Checkpoint:
     """
     path = Path(path)
     if path.is_dir():
-        found = latest_checkpoint(path)
+        found = load_latest(path, like)
         if found is None:
             raise FileNotFoundError(f"no checkpoint (ckpt_*.npz) in folder {path}")
-        path = found
+        return found[0]
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {path} does not exist")
+    meta, stored = _read(path)
+    return _restore(path, meta, stored, like)
 
-    with np.load(path, allow_pickle=False) as data:
-        if _META not in data.files:
+
+def _read(path: Path):
+    """(metadata, name -> array) of a checkpoint file; CheckpointReadError naming the file / leaf if damaged."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointReadError(f"checkpoint {path} cannot be read (truncated or corrupt file: {e})") from e
+    with data:
+        if not isinstance(data, np.lib.npyio.NpzFile) or _META not in data.files:
             raise ValueError(f"{path} is not a sparsejax checkpoint (no {_META} record)")
-        meta = json.loads(bytes(data[_META]).decode("utf-8"))
-        stored = {name: np.array(data[name]) for name in data.files if name != _META}
+        try:
+            meta = json.loads(bytes(data[_META]).decode("utf-8"))
+            leaves = meta["leaves"]
+            _ = (meta["step"], meta["treedef"], meta["extra"])
+        except Exception as e:  # noqa: BLE001 - any damage to the record is the same failure
+            raise CheckpointReadError(f"checkpoint {path}: its metadata record cannot be read back ({e})") from e
+        stored = {}
+        for name in data.files:
+            if name == _META:
+                continue
+            try:
+                stored[name] = np.array(data[name])
+            except Exception as e:  # noqa: BLE001 - bad CRC, truncated member, bad header
+                i = int(name[5:]) if name.startswith("leaf_") and name[5:].isdigit() else None
+                what = f"leaf {leaves[i]['path'] or '(root)'} ({name})" if i is not None and i < len(leaves) \
+                    else f"array {name}"
+                raise CheckpointReadError(f"checkpoint {path}: {what} cannot be read back ({e})") from e
+    for i, info in enumerate(leaves):
+        name = f"leaf_{i:05d}"
+        if name not in stored:
+            raise CheckpointReadError(f"checkpoint {path}: leaf {info['path'] or '(root)'} ({name}) is missing")
+        want = tuple(info["shape"]) if info.get("key_impl") is None else None
+        if want is not None and tuple(stored[name].shape) != want:
+            raise CheckpointReadError(f"checkpoint {path}: leaf {info['path'] or '(root)'} ({name}) has shape "
+                                      f"{tuple(stored[name].shape)} on disk, its record says {want}")
+    return meta, stored
 
+
+def _restore(path: Path, meta: dict, stored: dict, like) -> Checkpoint:
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(like)
     saved = meta["leaves"]
     if len(saved) != len(leaves_with_path) or meta["treedef"] != str(treedef):
@@ -343,6 +431,9 @@ def load_checkpoint(path, like) -> Checkpoint:
             continue
         want = jnp.dtype(dtype)
         if arr.dtype != want:  # raw bits of an ml_dtypes array
+            if arr.dtype.kind != "u" or arr.dtype.itemsize != want.itemsize:
+                raise CheckpointReadError(f"checkpoint {path}: leaf {name} is stored as {arr.dtype}, which cannot "
+                                          f"be read back as its recorded dtype {want}")
             arr = arr.view(want)
         if isinstance(tmpl, (np.ndarray, np.generic)):
             out.append(arr)
@@ -353,4 +444,94 @@ def load_checkpoint(path, like) -> Checkpoint:
                                  f"exactly as a JAX array (enable jax_enable_x64 for 64-bit leaves)")
             out.append(leaf)
     tree = jax.tree_util.tree_unflatten(treedef, out)
-    return Checkpoint(tree, int(meta["step"]), _decode_extra(meta["extra"], stored))
+    try:
+        extra = _decode_extra(meta["extra"], stored)
+    except KeyError as e:
+        raise CheckpointReadError(f"checkpoint {path}: extra array {e} is missing") from e
+    return Checkpoint(tree, int(meta["step"]), extra)
+
+
+def load_latest(directory, like, *, quarantine: bool = False):
+    """Restore the newest readable checkpoint of ``directory``, skipping damaged files with a warning.
+
+    Files are tried from the largest step down; one that raises ``CheckpointReadError`` (truncated, corrupt,
+    unreadable leaf) is skipped with a ``CheckpointWarning`` naming it and the reason. A file that is
+    readable but does not match ``like`` (structure, shape, dtype) is not skipped: that is a ValueError,
+    since it means the folder belongs to another run.
+
+    Args:
+      directory: the checkpoint folder.
+      like: the template (as ``load_checkpoint``).
+      quarantine: rename each skipped file to ``<name>.corrupt`` (kept for inspection, no longer listed).
+
+    Returns:
+      ``(Checkpoint, path, skipped)`` with ``skipped`` the list of the damaged paths, or None when the folder
+      holds no readable checkpoint (every damaged one is then named in a warning).
+
+    Example: a truncated newest file falls back to the previous one.
+      >>> import tempfile, warnings
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.checkpoint import checkpoint_path, load_latest, save_checkpoint
+      >>> with tempfile.TemporaryDirectory() as d, warnings.catch_warnings(record=True) as seen:
+      ...     warnings.simplefilter("always")
+      ...     for step in (1, 2):
+      ...         p = save_checkpoint(checkpoint_path(d, step), {"w": jnp.full(2, float(step))}, step=step)
+      ...     _ = p.write_bytes(p.read_bytes()[:40])
+      ...     ck, path, skipped = load_latest(d, {"w": jnp.zeros(2)})
+      >>> ck.step, [q.name for q in skipped], "ckpt_000000002.npz" in str(seen[0].message)
+      (1, ['ckpt_000000002.npz'], True)
+    """
+    skipped = []
+    for _, path in reversed(list_checkpoints(directory)):
+        try:
+            meta, stored = _read(path)
+        except CheckpointReadError as e:
+            moved = ""
+            if quarantine:
+                try:
+                    os.replace(path, path.with_name(path.name + ".corrupt"))
+                    moved = f"; renamed to {path.name}.corrupt"
+                except OSError:  # pragma: no cover - read-only folder: leave it, it is skipped again next time
+                    pass
+            warnings.warn(f"skipped unreadable checkpoint {path}: {e}{moved}", CheckpointWarning, stacklevel=2)
+            skipped.append(path)
+            continue
+        if skipped:
+            warnings.warn(f"restored {path.name} (step {meta['step']}) instead of the newer unreadable "
+                          f"checkpoint(s) {', '.join(p.name for p in skipped)}", CheckpointWarning, stacklevel=2)
+        return _restore(path, meta, stored, like), path, skipped
+    return None
+
+
+def remove_temporary(directory) -> list[Path]:
+    """Delete the temporary files (``.ckpt_<step>.npz.<random>.tmp``) an interrupted ``save_checkpoint`` left.
+
+    Only call it when no other process is writing checkpoints into the folder (``run_loop`` does at start).
+
+    Args:
+      directory: the checkpoint folder (may not exist).
+
+    Returns:
+      The paths removed.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from sparsejax.learn.checkpoint import remove_temporary
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     _ = (Path(d) / ".ckpt_000000007.npz.x1y2.tmp").write_bytes(b"PK partial")
+      ...     print([p.name for p in remove_temporary(d)], list(Path(d).iterdir()))
+      ['.ckpt_000000007.npz.x1y2.tmp'] []
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for p in directory.iterdir():
+        if _TMP.match(p.name) and p.is_file():
+            try:
+                p.unlink()
+                removed.append(p)
+            except FileNotFoundError:  # pragma: no cover - removed concurrently
+                pass
+    return sorted(removed)

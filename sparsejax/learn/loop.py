@@ -15,11 +15,28 @@ one K-SVD sweep, ...); ``state`` is any pytree of arrays (dictionaries, optimise
   ``resume=True`` ends in exactly the same state, bit for bit, as an uninterrupted one (``step_fn``
   must be deterministic given the state, e.g. it splits a PRNG key held in the state);
 * shows a tqdm bar with the latest metrics and the time left (``progress=False`` silences it).
+
+Long runs lose nothing:
+
+* ``config`` (a dict of the run's settings: lam, sizes, method, a fingerprint of the data, ...; also set for
+  every run inside a ``run_config(...)`` block) is stored in every checkpoint, and a resume whose settings
+  differ is refused with ``ConfigMismatchError`` naming each differing setting (``resume="force"`` resumes
+  anyway, with a warning listing them);
+* an unreadable newest checkpoint (truncated, corrupt) is skipped with a ``CheckpointWarning`` naming it, renamed
+  to ``<name>.corrupt``, and the run resumes from the newest readable one; temporary files of an interrupted
+  write are removed at start;
+* the checkpoint folder is checked for writing before the first step, and a failed checkpoint write stops the
+  run with ``CheckpointWriteError`` (its ``state`` and ``step`` attributes hold the unsaved state).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import math
+import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, NamedTuple, Optional
 
@@ -30,15 +47,121 @@ from tqdm.auto import tqdm
 
 from sparsejax import _validate as V
 from sparsejax.learn.checkpoint import (
+    CheckpointWarning,
+    CheckpointWriteError,
     checkpoint_path,
-    latest_checkpoint,
-    load_checkpoint,
+    load_latest,
+    remove_temporary,
     save_checkpoint,
 )
 
-__all__ = ["run_loop", "LoopResult", "STATUSES"]
+__all__ = ["run_loop", "LoopResult", "STATUSES", "run_config", "ConfigMismatchError"]
 
 STATUSES = ("completed", "diverged", "stopped")
+
+_CONFIG: contextvars.ContextVar = contextvars.ContextVar("sparsejax_run_config", default=None)
+
+
+class ConfigMismatchError(ValueError):
+    """A checkpoint folder holds a run whose recorded settings differ from this run's (names them).
+
+    Example:
+      >>> from sparsejax.learn.loop import ConfigMismatchError
+      >>> issubclass(ConfigMismatchError, ValueError)
+      True
+    """
+
+
+@contextlib.contextmanager
+def run_config(config: dict):
+    """Settings recorded in (and checked against) the checkpoints of every ``run_loop`` inside the block.
+
+    For callers that reach ``run_loop`` through a learner which does not pass a ``config`` itself (the
+    ``sparsejax learn`` command wraps every learner this way). An explicit ``config=`` of ``run_loop`` is
+    merged over these settings; blocks nest (the inner one is merged over the outer one).
+
+    Args:
+      config: a dict of settings (JSON values, numbers, strings, arrays: see ``run_loop``).
+
+    Example: the second run has another lam and is refused.
+      >>> import tempfile
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.learn.loop import ConfigMismatchError, run_config, run_loop
+      >>> step = lambda x: (0.5 * x, {})
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     with run_config({"lam": 0.2}):
+      ...         _ = run_loop(step, jnp.asarray(1.0), 2, checkpoint_dir=d, progress=False)
+      ...     try:
+      ...         with run_config({"lam": 5.0}):
+      ...             run_loop(step, jnp.asarray(1.0), 4, checkpoint_dir=d, progress=False)
+      ...     except ConfigMismatchError as e:
+      ...         print("lam: 0.2 in the checkpoint, 5.0 in this run" in str(e))
+      True
+    """
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of settings, got {type(config).__name__}")
+    outer = _CONFIG.get() or {}
+    token = _CONFIG.set({**outer, **config})
+    try:
+        yield
+    finally:
+        _CONFIG.reset(token)
+
+
+def _config_value(v):
+    """A JSON value that identifies ``v``: small arrays as lists, larger ones by shape, dtype and hash."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else str(v)
+    if isinstance(v, (list, tuple)):
+        return [_config_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _config_value(x) for k, x in v.items()}
+    if isinstance(v, Path):
+        return str(v)
+    dt = getattr(v, "dtype", None)
+    if dt is not None and jax.dtypes.issubdtype(dt, jax.dtypes.prng_key):
+        v = jax.random.key_data(v)
+    if isinstance(v, (np.ndarray, np.generic, jax.Array)):
+        a = np.asarray(jax.device_get(v))
+        if a.dtype.kind not in "biuf":
+            return f"array {a.shape} {a.dtype}"
+        if a.size <= 8:
+            return _config_value(a.tolist())
+        digest = hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+        return f"array {a.shape} {a.dtype} sha1 {digest}"
+    return type(v).__name__  # optimisers, functions, ...: only their kind can be compared across processes
+
+
+def _normalise_config(config) -> Optional[dict]:
+    ctx = _CONFIG.get()
+    if config is None and ctx is None:
+        return None
+    if config is not None and not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of settings or None, got {type(config).__name__}")
+    merged = {**(ctx or {}), **(config or {})}
+    return {str(k): _config_value(v) for k, v in merged.items()}
+
+
+def _config_differences(saved: dict, current: dict) -> list:
+    out = []
+    for k in sorted(set(saved) | set(current)):
+        a, b = saved.get(k, "(not recorded)"), current.get(k, "(not recorded)")
+        if a != b:
+            out.append(f"{k}: {a} in the checkpoint, {b} in this run")
+    return out
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and write / delete a probe file in it; CheckpointWriteError naming it if that fails."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_probe_"):
+            pass
+    except OSError as e:
+        raise CheckpointWriteError(f"checkpoint_dir {folder} is not a writable folder ({e.strerror or e}); "
+                                   "nothing was computed") from e
 
 
 class LoopResult(NamedTuple):
@@ -154,6 +277,7 @@ def run_loop(
     desc: str = "learning",
     stop_after: Optional[int] = None,
     keep: int = 3,
+    config: Optional[dict] = None,
 ) -> LoopResult:
     """Run ``state, metrics = step_fn(state)`` for ``num_steps`` steps with checkpoints and resume.
 
@@ -163,15 +287,28 @@ def run_loop(
       num_steps: total number of steps of the run (resumed steps included).
       checkpoint_dir: folder for ``ckpt_<step>.npz`` files; None disables checkpointing and resume.
       checkpoint_every: save every this many completed steps (and always at the end / at ``stop_after``).
-      resume: continue from the latest checkpoint in ``checkpoint_dir`` if there is one.
+      resume: True: continue from the newest readable checkpoint in ``checkpoint_dir`` if there is one, after
+        checking that its recorded ``config`` equals this run's; "force": continue even if the settings
+        differ (a warning lists them); False: start afresh (checkpoints of the same steps are overwritten).
       progress: show a tqdm bar (latest metrics, time left).
       desc: label of the bar.
       stop_after: stop (status ``"stopped"``, checkpoint saved) once this many steps in total are done;
         simulates an interruption.
       keep: number of most recent checkpoints kept on disk.
+      config: the run's settings (dict; JSON values, numbers, arrays, PRNG keys: arrays of more than 8 entries
+        are recorded by shape, dtype and hash, other objects by type name), merged over those of an enclosing
+        ``run_config`` block; stored in every checkpoint and compared on resume. ``num_steps`` is not part of
+        it: a run may be resumed with a larger ``num_steps``.
 
     Returns:
       ``LoopResult(state, history, steps, status, message, resumed_from)``.
+
+    Raises:
+      ConfigMismatchError (a ValueError): resuming a checkpoint whose recorded settings differ (each named),
+        unless ``resume="force"``.
+      CheckpointWriteError (an OSError): ``checkpoint_dir`` cannot be written (raised before the first step),
+        or a checkpoint write failed during the run (``.state`` / ``.step``: the state not saved).
+      ValueError: the newest readable checkpoint does not fit ``state`` (structure, shape, dtype).
 
     A ``KeyboardInterrupt`` during a step saves the last completed state (when checkpointing) and is
     re-raised. Divergence (non-finite ``metrics["loss"]`` or non-finite floating leaf of the new state)
@@ -198,16 +335,36 @@ def run_loop(
     if stop_after is not None:
         V.check_int("stop_after", stop_after)
     V.check_positive_int("keep", keep)
+    if not (resume is True or resume is False or resume == "force"):
+        raise ValueError(f"resume must be True, False or 'force', got {resume!r}")
+    config = _normalise_config(config)
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
             raise ValueError(f"checkpoint_dir {checkpoint_dir} exists and is not a folder")
+        _check_writable(checkpoint_dir)
+        remove_temporary(checkpoint_dir)
 
     start, resumed_from, history = 0, None, None
     if checkpoint_dir is not None and resume:
-        found = latest_checkpoint(checkpoint_dir)
+        found = load_latest(checkpoint_dir, state, quarantine=True)
         if found is not None:
-            ck = load_checkpoint(found, state)
+            ck, path, _ = found
+            saved = (ck.extra or {}).get("config") if isinstance(ck.extra, dict) else None
+            if config is not None and saved is None:
+                warnings.warn(f"checkpoint {path} records no run settings (written by an older version): "
+                              "resuming without checking that it belongs to this run", CheckpointWarning,
+                              stacklevel=2)
+            elif config is not None:
+                diff = _config_differences(saved, config)
+                if diff and resume != "force":
+                    raise ConfigMismatchError(
+                        f"checkpoint {path} was written by a run with other settings ({'; '.join(diff)}). "
+                        "Use another checkpoint folder, or resume=False to start afresh, or resume='force' "
+                        "(sparsejax learn: --force-resume) to continue that run anyway")
+                if diff:
+                    warnings.warn(f"resuming {path} although its settings differ: {'; '.join(diff)}",
+                                  CheckpointWarning, stacklevel=2)
             state, start, resumed_from = ck.tree, ck.step, ck.step
             history = (ck.extra or {}).get("history")
     hist = _History(start, history)
@@ -217,8 +374,16 @@ def run_loop(
         nonlocal last_saved
         if checkpoint_dir is None or last_saved == step:
             return
-        save_checkpoint(checkpoint_path(checkpoint_dir, step), st, step=step,
-                        extra={"history": hist.arrays(), "num_steps": int(num_steps)}, keep=keep)
+        extra = {"history": hist.arrays(), "num_steps": int(num_steps)}
+        if config is not None:
+            extra["config"] = config
+        try:
+            save_checkpoint(checkpoint_path(checkpoint_dir, step), st, step=step, extra=extra, keep=keep)
+        except CheckpointWriteError as e:
+            err = CheckpointWriteError(f"{e}; the run stopped at step {step} of {num_steps} (its state is not "
+                                       f"saved; last checkpoint on disk: step {last_saved})")
+            err.state, err.step = st, step
+            raise err from e
         last_saved = step
 
     end = num_steps if stop_after is None else min(num_steps, stop_after)

@@ -21,16 +21,212 @@ the theory's), ``figures`` (PNG names relative to the output folder), ``seconds`
   and of ``sparsejax reproduce``);
 * ``claim_shown``: whether the published claim the experiment reproduces is shown at this scale (True or
   False; None when the preset cannot decide it). The report says PASS only when both hold.
+
+``verdict`` (also stored in the result) joins them: PASS (ran correctly and claim shown), RAN (ran correctly,
+claim not shown), FAIL (a check failed, or some solve did not converge), ERROR (raised). A result also carries
+
+* ``converged``: per solver, the fraction of its solves that met their tolerance. A run with any fraction below 1
+  is rejected (``passed`` false, the reason in ``rejected``): numbers from unconverged solves show nothing;
+* ``table``: the measured and predicted values, one row per setting (``{"columns": [...], "rows": [[...]]}``),
+  printed aligned by ``format_table`` and by the command line;
+* ``provenance``: the command, preset, seeds, git commit, versions and machine (``provenance``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple, Sequence
 
-__all__ = ["Experiment", "Trial", "experiment_main", "select_preset", "save_figure"]
+__all__ = ["Experiment", "Trial", "experiment_main", "select_preset", "save_figure", "verdict", "provenance",
+           "format_table", "make_table", "converged_check"]
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def verdict(result: dict) -> str:
+    """The status of one experiment result.
+
+    "ERROR" when it raised, "FAIL" when a check it asserts failed or its solves did not all converge (``passed``
+    false), "PASS" when it ran correctly and its claim is shown (``claim_shown`` true; a result without that
+    field is judged by ``passed`` alone), else "RAN" (correct run, claim not shown or not decidable at this
+    scale).
+
+    Args:
+      result: an experiment result dict.
+
+    Returns:
+      One of "ERROR", "FAIL", "PASS", "RAN".
+
+    Example:
+      >>> from sparsejax.reproduce.experiment import verdict
+      >>> verdict({"passed": True, "claim_shown": True}), verdict({"passed": True, "claim_shown": False})
+      ('PASS', 'RAN')
+      >>> verdict({"passed": True, "claim_shown": None}), verdict({"passed": False, "claim_shown": True})
+      ('RAN', 'FAIL')
+      >>> verdict({"passed": False, "error": "boom"})
+      'ERROR'
+    """
+    if result.get("error"):
+        return "ERROR"
+    if not result.get("passed"):
+        return "FAIL"
+    return "PASS" if result.get("claim_shown", True) else "RAN"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(_REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(_REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(name: str | None = None, preset: str | None = None, seeds: Sequence[int] = (),
+               command: str | None = None) -> dict:
+    """Where a result came from: what to run again and on what it ran.
+
+    Args:
+      name: the experiment's name (gives the equivalent script command).
+      preset: the preset's name.
+      seeds: every random seed the run used.
+      command: the command line as typed (default: this process's ``sys.argv``).
+
+    Returns:
+      A dict: ``command``, ``rerun`` (the script command that repeats the run), ``preset``, ``seeds``,
+      ``git_commit`` (with "+uncommitted" when tracked files differ from it; None outside a checkout),
+      ``versions`` (sparsejax, jax, jaxlib, numpy, python) and ``machine`` (platform, cpu_count, device_kind,
+      backend, devices, x64_default).
+
+    Example:
+      >>> from sparsejax.reproduce.experiment import provenance
+      >>> p = provenance("toy", "quick", [3], command="python toy.py --quick")
+      >>> p["command"], p["rerun"], p["seeds"], sorted(p["versions"])
+      ('python toy.py --quick', 'python experiments/toy.py --preset quick --seed 3', [3], \
+['jax', 'jaxlib', 'numpy', 'python', 'sparsejax'])
+      >>> {"platform", "cpu_count", "device_kind"} <= set(p["machine"])
+      True
+    """
+    import jax
+    import jaxlib
+    import numpy as np
+
+    from sparsejax._version import VERSION
+
+    seeds = [int(s) for s in seeds]
+    machine = {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count()}
+    try:
+        devs = jax.devices()
+        machine.update(device_kind=devs[0].device_kind, backend=jax.default_backend(),
+                       devices=[str(d) for d in devs])
+    except Exception as e:  # pragma: no cover
+        machine.update(device_kind=f"unavailable: {e}", backend=None, devices=[])
+    machine["x64_default"] = bool(jax.config.jax_enable_x64)
+    rerun = None
+    if name:
+        rerun = f"python experiments/{name}.py" + (f" --preset {preset}" if preset else "")
+        rerun += f" --seed {seeds[0]}" if seeds else ""
+    return {
+        "command": command if command is not None else " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "rerun": rerun,
+        "preset": preset,
+        "seeds": seeds,
+        "git_commit": _git_commit(),
+        "versions": {"sparsejax": VERSION, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+        "machine": machine,
+    }
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_cell(x) for x in v) + "]"
+    return str(v)
+
+
+def make_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> dict:
+    """A result table from rows (one per setting): ``{"columns": [...], "rows": [[...], ...]}``.
+
+    Args:
+      rows: one mapping per setting, column name -> value.
+      columns: the column order (default: the keys in order of first appearance); missing values are None.
+
+    Returns:
+      The table dict (JSON-ready; ``format_table`` prints it).
+
+    Example:
+      >>> from sparsejax.reproduce.experiment import make_table
+      >>> make_table([{"T": 1, "ratio": 2.5}, {"T": 2, "note": "x"}])
+      {'columns': ['T', 'ratio', 'note'], 'rows': [[1, 2.5, None], [2, None, 'x']]}
+    """
+    if columns is None:
+        columns = []
+        for r in rows:
+            columns += [k for k in r if k not in columns]
+    return {"columns": list(columns), "rows": [[r.get(c) for c in columns] for r in rows]}
+
+
+def format_table(table: Mapping) -> str:
+    """Plain-text table with aligned columns (floats to 4 significant digits, None as "-").
+
+    Args:
+      table: ``{"columns": [...], "rows": [[...], ...]}`` (``make_table``).
+
+    Returns:
+      The text, one line per row under a header and a rule.
+
+    Example:
+      >>> from sparsejax.reproduce.experiment import format_table, make_table
+      >>> print(format_table(make_table([{"T": 1, "FISTA its / T": 2.5}, {"T": 16, "FISTA its / T": None}])))
+      T   FISTA its / T
+      --  -------------
+      1   2.5
+      16  -
+    """
+    cols = [str(c) for c in table["columns"]]
+    cells = [[_cell(v) for v in row] for row in table["rows"]]
+    width = [max([len(c)] + [len(r[j]) for r in cells]) for j, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, width)).rstrip()  # noqa: E731
+    return "\n".join([line(cols), line(["-" * w for w in width])] + [line(r) for r in cells])
+
+
+def converged_check(converged: Mapping[str, float] | None) -> str | None:
+    """The reason a run is rejected for unconverged solves, or None when every solve converged.
+
+    Args:
+      converged: solver name -> fraction (0 to 1) of its solves that met their tolerance.
+
+    Returns:
+      None when every fraction is 1 (or there is none), else a message listing the fractions below 1.
+
+    Example:
+      >>> from sparsejax.reproduce.experiment import converged_check
+      >>> converged_check({"holistic": 1.0, "projection": 0.67})
+      'unconverged solves: projection 67.00% converged'
+      >>> converged_check({"holistic": 1.0}) is None
+      True
+    """
+    bad = {k: float(v) for k, v in (converged or {}).items() if not float(v) >= 1.0}
+    if not bad:
+        return None
+    return "unconverged solves: " + ", ".join(f"{k} {100 * v:.2f}% converged" for k, v in bad.items())
 
 
 def select_preset(quick: bool, preset, presets: Mapping, out_dir, default: str = "short"):
@@ -106,8 +302,8 @@ def experiment_main(run: Callable[..., dict], name: str, title: str, argv=None, 
     ``python experiments/NAME.py [--quick | --preset P] [--out DIR] [--seed N]``.
 
     Runs ``run(quick, out_dir, seed)`` (with ``presets``: ``run(quick, out_dir, seed, preset=P)``, where
-    ``--quick`` is ``--preset quick``), writes the result to ``DIR/NAME.json`` and prints its name, verdicts and
-    seconds as one JSON line.
+    ``--quick`` is ``--preset quick``), writes the result to ``DIR/NAME.json``, prints its table (when it has
+    one, aligned), the reason it was rejected (if so), and its name, verdicts and seconds as one JSON line.
 
     Args:
       run: the experiment's run function; returns a result dict (see the module docstring).
@@ -127,7 +323,7 @@ def experiment_main(run: Callable[..., dict], name: str, title: str, argv=None, 
       ...     return {"name": "toy", "passed": quick, "claim_shown": None, "seconds": 0.0}
       >>> out = Path(tempfile.mkdtemp())
       >>> experiment_main(run, "toy", "a toy", argv=["--quick", "--out", str(out)])
-      {"name": "toy", "passed": true, "claim_shown": null, "seconds": 0.0}
+      {"name": "toy", "verdict": "RAN", "passed": true, "claim_shown": null, "seconds": 0.0}
       0
       >>> json.loads((out / "toy.json").read_text())["passed"]
       True
@@ -145,8 +341,13 @@ def experiment_main(run: Callable[..., dict], name: str, title: str, argv=None, 
         res = run(a.quick or a.preset == "quick", a.out, a.seed, preset=a.preset)
     else:
         res = run(a.quick, a.out, a.seed)
+    res.setdefault("verdict", verdict(res))
     (a.out / f"{name}.json").write_text(json.dumps(res, indent=2, default=str))
-    print(json.dumps({k: res.get(k) for k in ("name", "passed", "claim_shown", "seconds")}))
+    if res.get("table"):
+        print(format_table(res["table"]))
+    if res.get("rejected"):
+        print(f"rejected: {res['rejected']}")
+    print(json.dumps({k: res.get(k) for k in ("name", "verdict", "passed", "claim_shown", "seconds")}))
     return 0 if res.get("passed") else 1
 
 
@@ -223,7 +424,8 @@ class Experiment(NamedTuple):
         return Trial(tag, config, out_dir, int(seed), started)
 
     def result(self, trial: Trial, *, measured: dict, predicted: dict, figures: list, passed: bool,
-               claim_shown: bool | None) -> dict:
+               claim_shown: bool | None, table: Mapping | Sequence[Mapping] | None = None,
+               converged: Mapping[str, float] | None = None, seeds: Sequence[int] | None = None) -> dict:
         """The result dict of a finished run (the fields of the module docstring), timed from ``trial.started``.
 
         Args:
@@ -233,9 +435,14 @@ class Experiment(NamedTuple):
           figures: the PNG file names written into ``trial.out_dir``.
           passed: the run is correct: every check the experiment asserts held.
           claim_shown: the claim's verdict at this scale (None: not decidable with this preset).
+          table: measured next to predicted, one row per setting: a ``make_table`` dict or a list of row
+            mappings.
+          converged: solver name -> fraction of its solves that converged; any fraction below 1 rejects the run
+            (``passed`` false, the reason in ``rejected``).
+          seeds: every seed the run used (default ``[trial.seed]``).
 
         Returns:
-          The result dict.
+          The result dict, with ``verdict`` and ``provenance``.
 
         Example:
           >>> import tempfile
@@ -243,10 +450,18 @@ class Experiment(NamedTuple):
           >>> toy = Experiment("toy", "a toy", "  Counts.  ", {"quick": {}})
           >>> res = toy.result(toy.start(True, None, tempfile.mkdtemp()), measured={}, predicted={}, figures=[],
           ...                  passed=True, claim_shown=None)
-          >>> res["description"], res["claim_shown"], res["seconds"] >= 0
-          ('Counts.', None, True)
+          >>> res["description"], res["claim_shown"], res["verdict"], res["seconds"] >= 0
+          ('Counts.', None, 'RAN', True)
+          >>> res = toy.result(toy.start(True, None, tempfile.mkdtemp()), measured={}, predicted={}, figures=[],
+          ...                  passed=True, claim_shown=True, converged={"admm": 0.5})
+          >>> res["passed"], res["verdict"], res["rejected"]
+          (False, 'FAIL', 'unconverged solves: admm 50.00% converged')
         """
-        return {
+        if table is not None and not isinstance(table, Mapping):
+            table = make_table(table)
+        seeds = [trial.seed] if seeds is None else [int(s) for s in seeds]
+        rejected = converged_check(converged)
+        res = {
             "name": self.name,
             "title": self.title,
             "description": self.description.strip(),
@@ -254,11 +469,18 @@ class Experiment(NamedTuple):
             "seed": trial.seed,
             "measured": measured,
             "predicted": predicted,
+            "table": None if table is None else dict(table),
+            "converged": None if converged is None else {k: float(v) for k, v in converged.items()},
             "figures": list(figures),
-            "passed": bool(passed),
-            "claim_shown": None if claim_shown is None else bool(claim_shown),
+            "passed": bool(passed) and rejected is None,
+            "claim_shown": None if claim_shown is None else bool(claim_shown) and rejected is None,
             "seconds": round(time.time() - trial.started, 2),
+            "provenance": provenance(self.name, trial.preset, seeds),
         }
+        if rejected:
+            res["rejected"] = rejected
+        res["verdict"] = verdict(res)
+        return res
 
     def main(self, run: Callable[..., dict], argv=None) -> int:
         """The script's command line: ``experiment_main`` with this experiment's name, title and presets.
@@ -279,7 +501,7 @@ class Experiment(NamedTuple):
           ...     return toy.result(trial, measured={}, predicted={}, figures=[], passed=trial.config["ok"],
           ...                       claim_shown=None)
           >>> toy.main(run, ["--preset", "full", "--out", tempfile.mkdtemp()])   # doctest: +ELLIPSIS
-          {"name": "toy", "passed": false, "claim_shown": null, "seconds": ...}
+          {"name": "toy", "verdict": "FAIL", "passed": false, "claim_shown": null, "seconds": ...}
           1
         """
         return experiment_main(run, self.name, self.title, argv=argv, presets=self.presets)

@@ -20,6 +20,7 @@ import numpy as np
 from sparsejax._version import VERSION
 # moved to sparsejax.reproduce.experiment; importable from here as before (deprecated location)
 from sparsejax.reproduce.experiment import experiment_main, save_figure, select_preset  # noqa: F401
+from sparsejax.reproduce.experiment import verdict  # one definition, also importable from here
 
 __all__ = ["write_report", "environment", "verdict"]
 
@@ -50,33 +51,6 @@ def environment() -> dict:
     return env
 
 
-def verdict(result: dict) -> str:
-    """The report's status of one experiment result.
-
-    "ERROR" when it raised, "FAIL" when a check it asserts failed (``passed`` false), "PASS" when it ran
-    correctly and its claim is shown (``claim_shown`` true; a result without that field is judged by
-    ``passed`` alone), else "RAN" (correct run, claim not shown at this scale).
-
-    Args:
-      result: an experiment result dict.
-
-    Returns:
-      One of "ERROR", "FAIL", "PASS", "RAN".
-
-    Example:
-      >>> from sparsejax.reproduce.report import verdict
-      >>> verdict({"passed": True, "claim_shown": True}), verdict({"passed": True, "claim_shown": False})
-      ('PASS', 'RAN')
-      >>> verdict({"passed": False, "claim_shown": True}), verdict({"passed": False, "error": "boom"})
-      ('FAIL', 'ERROR')
-    """
-    if result.get("error"):
-        return "ERROR"
-    if not result.get("passed"):
-        return "FAIL"
-    return "PASS" if result.get("claim_shown", True) else "RAN"
-
-
 def _fmt(v, depth=0) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -94,6 +68,21 @@ def _fmt(v, depth=0) -> str:
 def _table(d: dict) -> str:
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in d.items())
     return f"<table>{rows}</table>"
+
+
+def _result_table(t) -> str:
+    """The measured-vs-predicted table of a result (one row per setting), as HTML."""
+    if not t:
+        return ""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t["columns"])
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in t["rows"])
+    return f"<h3>Measured vs predicted</h3><table><tr>{head}</tr>{body}</table>"
+
+
+def _provenance(p) -> str:
+    if not p:
+        return ""
+    return f"<details><summary>provenance</summary>{_table(p)}</details>"
 
 
 def _yes_no(flag) -> str:
@@ -118,8 +107,9 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
 
     The summary table gives per experiment its status (``verdict``), whether it ran correctly (``passed``),
     whether its claim is shown (``claim_shown``) and its seconds; one section per experiment holds the
-    description, the measured and predicted tables and the figures (inlined). Each JSON file is the result with
-    the ``environment()`` added.
+    description, the reason a run was rejected (unconverged solves), the measured-vs-predicted table (one row
+    per setting), the provenance (command, preset, seeds, commit, versions, machine), every recorded number
+    and the figures (inlined). Each JSON file is the result with its ``verdict`` and the ``environment()``.
 
     Args:
       results: experiment result dicts (see ``sparsejax.reproduce.experiment``).
@@ -145,8 +135,8 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
     for r in results:
         r = _jsonable(r)
         name = r.get("name", "unnamed")
-        (out_dir / f"{name}.json").write_text(json.dumps({**r, "environment": env}, indent=2))
         status = verdict(r)
+        (out_dir / f"{name}.json").write_text(json.dumps({**r, "verdict": status, "environment": env}, indent=2))
         cls = {"PASS": "pass", "RAN": "ran"}.get(status, "fail")
         summary.append(f"<tr><td><a href='#{html.escape(name)}'>{html.escape(name)}</a></td>"
                        f"<td>{html.escape(r.get('title', ''))}</td><td class='{cls}'>{status}</td>"
@@ -161,11 +151,15 @@ def write_report(results: list[dict], out_dir, title: str = "sparsejax: reproduc
             else:
                 imgs.append(f"<p class='fail'>missing figure {html.escape(f)}</p>")
         err = f"<pre class='fail'>{html.escape(r['error'])}</pre>" if r.get("error") else ""
+        if r.get("rejected"):
+            err += f"<p class='fail'>rejected: {html.escape(str(r['rejected']))}</p>"
+        err += _result_table(r.get("table")) + _provenance(r.get("provenance"))
         sections.append(
             f"<h2 id='{html.escape(name)}'>{html.escape(name)} <span class='{cls}'>[{status}]</span></h2>"
             f"<p><b>{html.escape(r.get('title', ''))}</b></p><pre>{html.escape(r.get('description', ''))}</pre>"
-            f"{err}<div class='cols'><div><h3>Measured</h3>{_table(r.get('measured', {}))}</div>"
-            f"<div><h3>Predicted</h3>{_table(r.get('predicted', {}))}</div></div>{''.join(imgs)}")
+            f"{err}<details{'' if r.get('table') else ' open'}><summary>every recorded number</summary>"
+            f"<div class='cols'><div><h3>Measured</h3>{_table(r.get('measured', {}))}</div>"
+            f"<div><h3>Predicted</h3>{_table(r.get('predicted', {}))}</div></div></details>{''.join(imgs)}")
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p>Generated {stamp}</p>"

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 __all__ = ["Experiment", "Trial", "experiment_main", "select_preset", "save_figure", "verdict", "provenance",
-           "format_table", "make_table", "converged_check"]
+           "format_table", "make_table", "converged_check", "wilson_interval"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,6 +205,33 @@ def format_table(table: Mapping) -> str:
     width = [max([len(c)] + [len(r[j]) for r in cells]) for j, c in enumerate(cols)]
     line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, width)).rstrip()  # noqa: E731
     return "\n".join([line(cols), line(["-" * w for w in width])] + [line(r) for r in cells])
+
+
+def wilson_interval(successes, trials, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a success rate (95% with the default z): the interval to print beside a rate
+    measured on ``trials`` draws, sensible also at 0% and 100%.
+
+    Args:
+      successes: the number of successes (0 <= successes <= trials).
+      trials: the number of draws (> 0).
+      z: the normal quantile (1.96: 95%).
+
+    Returns:
+      ``(low, high)``, within [0, 1].
+
+    Example:
+      >>> from sparsejax.reproduce.experiment import wilson_interval
+      >>> [round(v, 3) for v in wilson_interval(100, 100)], [round(v, 3) for v in wilson_interval(50, 100)]
+      ([0.963, 1.0], [0.404, 0.596])
+    """
+    n, k = float(trials), float(successes)
+    if n <= 0:
+        raise ValueError(f"trials must be > 0, got {trials}")
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def converged_check(converged: Mapping[str, float] | None) -> str | None:

@@ -119,8 +119,8 @@ class OMPIterate(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 
 def _check_k_tol(k, tol, n, m, dtype):
-    if k is None:
-        k = min(n, m) if tol is not None else max(1, n // 10)
+    if k is None:                # defaults are clipped to what the dictionary allows; explicit values are checked
+        k = min(n, m) if tol is not None else min(max(1, n // 10), n, m)
     k = V.check_positive_int("k", k)
     if k > m:
         raise ValueError(f"k must be <= the number of atoms m = {m}, got k = {k}")
@@ -308,7 +308,7 @@ def omp(D, y, *, k: int | None = None, tol=None, gram=None, prox="soft") -> Solu
       D: (n, m) atoms (columns; unit norm for the theory) or ``sparsejax.Dense``.
       y: (n,) signal.
       k: maximum number of atoms (static Python int, <= min(n, m)). Default: min(n, m) when ``tol`` is
-        given, else max(1, n // 10) (scikit-learn's default).
+        given, else max(1, n // 10) (scikit-learn's default) clipped to min(n, m).
       tol: stop when ||r||_2 <= tol (traced; a norm, *not* scikit-learn's squared norm).
       gram: optional precomputed G = D^T D (m, m); else Gram rows are computed from D on the fly.
       prox: "soft" (OMP, signed codes) or "nonneg_soft" (non-negative OMP).

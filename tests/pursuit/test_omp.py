@@ -196,3 +196,23 @@ def test_bad_inputs_raise_before_tracing():
         omp(D, Y[0], k=2, gram=np.eye(5, dtype=np.float32))
     with pytest.raises(ValueError, match="chunk"):
         omp_batch(D, Y, k=2, chunk=0)
+
+
+def test_default_k_clipped_to_the_dictionary():
+    """Default k = max(1, n // 10) is clipped to min(n, m): a 2-atom dictionary in 40 dims runs (k = 2, an exact
+    fit of a 2-atom signal); an explicit k above m still raises, before tracing."""
+    from sparsejax.pursuit.encode import encode
+    rng = np.random.default_rng(7)
+    D = rng.standard_normal((40, 2)).astype(np.float32)
+    D /= np.linalg.norm(D, axis=0)
+    A = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]], np.float32)
+    Y = A @ D.T
+    for sol in (omp_batch(D, Y), _vomp(D, Y), encode(D, Y, method="omp")):
+        np.testing.assert_allclose(np.asarray(sol.codes), A, atol=1e-5)
+        np.testing.assert_array_equal(np.asarray(sol.num_steps), [2, 1, 1])
+        assert np.all(np.asarray(sol.converged))
+    assert omp(D, Y[0]).state.support.shape == (2,)          # k = min(40 // 10, m) = 2 slots
+    with pytest.raises(ValueError, match="k must be <= the number of atoms"):
+        omp_batch(D, Y, k=3)
+    with pytest.raises(ValueError, match="k must be <= the number of atoms"):
+        omp(D, Y[0], k=3)

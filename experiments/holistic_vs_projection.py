@@ -31,8 +31,8 @@ edge of the grid is flagged in the table.
 Oracle curves (T8): sigma^2 tr((D_S^T D_S)^{-1}) / ||G_2||^2 (projection) and sigma^2 tr((N^T D_S^T D_S N)^{-1}) /
 ||G_2||^2 (holistic), averaged over the same draws (``sparsejax.multilayer.holistic``).
 
-Presets: quick (l_1 in {1, 4, 7, 10}, 32 trials, one dictionary draw, tol 1e-4, 1,000 iterations) and full (l_1 = 1..10, 100
-trials, 5 dictionary draws, tol 1e-5, 3,000 iterations, a wider lambda grid).
+Presets: quick (l_1 in {1, 4, 7, 10}, 32 trials, one dictionary draw, tol 1e-4, 1,000 iterations) and full
+(l_1 = 1..10, 100 trials, 5 dictionary draws, tol 1e-5, 3,000 iterations, a wider lambda grid).
 """
 from __future__ import annotations
 

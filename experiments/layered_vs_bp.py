@@ -205,7 +205,8 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
             "noise_sweep": {"sigma": p["sigmas"], "contrast": p["contrast_fixed"], **noise},
             "contrast_sweep": {"contrast": p["contrasts"], "sigma": p["sigma_fixed"], **contrast},
             "success_drop_low_to_high_contrast": {"layered_thresholding": drop_lt, "layered_bp": drop_lbp},
-            "solver": "sparsejax.layered_thresholding (hard), sparsejax.multilayer.layered_bp.layered_bp (FISTA, tol 1e-10)",
+            "solver": "sparsejax.layered_thresholding (hard), "
+                      "sparsejax.multilayer.layered_bp.layered_bp (FISTA, tol 1e-10)",
         },
         predicted={
             "T5": "k_i < 1/2(1 + |G^min|/(mu |G^max|)) - eps_{i-1}/(mu |G^max|): exact supports, "

@@ -7,9 +7,11 @@ with T recurrent layers, initialised at the ISTA values (then equal to T + 1 IST
 Adam on the mean squared code error ||Z_T(y) - Z*(y)||^2 (as Gregor-LeCun, who fitted the optimal codes).
 On held-out signals we report LISTA's relative error e_T = sum||Z_T - Z*||^2 / sum||Z*||^2 and the number
 of FISTA (and ISTA) iterations from 0 needed to reach the same error: the claim is that a T-layer LISTA
-matches roughly ten times more FISTA iterations. ``passed``: training improved on the ISTA initialisation
-for every T, and FISTA needs more than T + 1 iterations to match every trained LISTA; ``claim_shown`` is the
-same verdict.
+matches roughly ten times more FISTA iterations. ``passed`` (ran correctly): every error finite, training
+improved on the ISTA initialisation for every T, and the reference FISTA solves (the targets) converged (else
+the run is rejected). ``claim_shown``: for every T, FISTA needs at least 10 T iterations to reach the trained
+LISTA's error (an order of magnitude, the published claim; a FISTA that never reaches it within ``max_fista``
+counts as reaching the threshold only when ``max_fista`` >= 10 T). A speed-up of 1.5-3x is RAN, not PASS.
 
 Presets: quick (n = 32, m = 64, 2,048 training signals, 600 Adam steps) and full (n = 64, m = 128, 16,384
 signals, 6,000 steps).
@@ -81,8 +83,10 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
     L = op.lipschitz()
     lam = cfg["lam"]
     Ytr, Yte = _data(ktr, cfg, D, cfg["n_train"]), _data(kte, cfg, D, cfg["n_test"])
-    solve = jax.jit(jax.vmap(lambda y: fista(op, y, lam, max_iter=20000, tol=1e-7).codes))
-    Ztr, Zte = solve(Ytr), solve(Yte)
+    solve = jax.jit(jax.vmap(lambda y: (lambda s: (s.codes, s.converged))(fista(op, y, lam, max_iter=20000,
+                                                                                tol=1e-7))))
+    (Ztr, c_tr), (Zte, c_te) = solve(Ytr), solve(Yte)
+    converged = {"FISTA targets": float(np.mean(np.concatenate([np.asarray(c_tr), np.asarray(c_te)])))}
 
     fista_err = _iterate_errors(lambda D_, y, lam_, L_: fista_solver(op, y, lam_, L_, jnp.zeros(cfg["m"])),
                                 D, Yte, Zte, lam, L, cfg["max_fista"])
@@ -114,8 +118,15 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
                      "fista_iters_over_T": None if kf is None else kf / T,
                      "final_train_loss": float(losses[-1])})
     figs = _figure(out_dir, rows, fista_err, ista_err)
-    ok = all(r["lista_err"] < r["init_err"] for r in rows) and \
-        all(r["fista_iters"] is None or r["fista_iters"] > r["T"] + 1 for r in rows)
+    ok = all(np.isfinite(r["lista_err"]) and r["lista_err"] < r["init_err"] for r in rows)
+    need = {r["T"]: 10 * r["T"] for r in rows}
+    claim = all((r["fista_iters"] if r["fista_iters"] is not None else cfg["max_fista"]) >= need[r["T"]]
+                for r in rows)
+    table = [{"T": r["T"], "LISTA error": r["lista_err"], "at ISTA init": r["init_err"],
+              "FISTA its to match": r["fista_iters"] if r["fista_iters"] is not None else f"> {cfg['max_fista']}",
+              "ISTA its to match": r["ista_iters"],
+              "FISTA its / T": None if r["fista_iters"] is None else round(r["fista_iters"] / r["T"], 2),
+              "predicted FISTA its / T": ">= 10 (about 10x)"} for r in rows]
     return EXPERIMENT.result(
         trial,
         measured={"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
@@ -124,7 +135,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
                      "ista_iters_needed": {r["T"]: r["ista_iters"] for r in rows}},
         predicted={"Gregor-LeCun": "LISTA with T layers matches about 10x more (F)ISTA iterations",
                    "at init": "LISTA(T) = T + 1 ISTA steps"},
-        figures=figs, passed=ok, claim_shown=ok,
+        table=table, converged=converged, figures=figs, passed=ok, claim_shown=claim,
     )
 
 

@@ -30,8 +30,12 @@ Presets (``--preset``; ``--quick`` is the quick one):
 
 ``passed`` requires every model to train (finite, test accuracy far above chance: > 50% quick, > 95% short,
 > 90% full) and the unfolded networks to have exactly the CNN's parameter count; whether the unfolded networks
-beat the CNN (the paper's claim: every unfolded network's mean over seeds above the CNN's) is reported in
-``measured["claim_unfolded_ahead"]`` and as the result's ``claim_shown``, not asserted.
+beat the CNN is reported in ``measured["claim_unfolded_ahead"]`` and as the result's ``claim_shown``, not
+asserted. The claim counts as shown (``unfolded_ahead``) only when every unfolded network (ML-ISTA, ML-FISTA,
+LBP) is ahead beyond both noises of the measurement: its worst seed above the CNN's best seed, and its mean more
+than 1.96 standard errors of a difference of two test accuracies, 1.96 sqrt(2 p (1 - p) / n_test), above the
+CNN's (0.33 points at 98.5% on 10,000 images; 4 points at 90% on the quick preset's 1,000). A smaller lead is
+RAN, not PASS.
 """
 from __future__ import annotations
 
@@ -203,9 +207,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, pr
                       "max": float(np.max(f)), "seeds": len(f), "params": rs[0]["params"],
                       "seconds_per_step": float(np.mean([r["seconds_per_step"] for r in rs])),
                       "status": [r["status"] for r in rs]}
-    cnn = summary.get("cnn", {}).get("mean")
-    unfolded = [m for m in summary if m in ("ml_ista", "ml_fista", "lbp")]
-    claim = None if cnn is None or not unfolded else bool(all(summary[m]["mean"] > cnn for m in unfolded))
+    claim, margin = unfolded_ahead(summary, cfg["n_test"])
     ok_train = all(r["status"] == "completed" and np.isfinite(r["final_acc"]) and r["final_acc"] > cfg["min_acc"]
                    for rs in runs.values() for r in rs)
     ok_params = all(counts[m] == counts["cnn"] for m in ("ml_ista", "ml_fista", "lbp"))
@@ -215,13 +217,46 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None, pr
         trial,
         measured={"preset": tag, "config": {k: v for k, v in cfg.items()},
                   "test_accuracy_percent": summary, "parameter_counts": counts,
-                  "claim_unfolded_ahead": claim,
+                  "claim_unfolded_ahead": claim, "lead_needed_points": margin,
                   "test_accuracy_per_epoch": {m: [r["test_acc"] for r in rs] for m, rs in runs.items()}},
         predicted={"published_accuracy_percent (100 epochs, T = 6, full MNIST)": PUBLISHED,
                    "claim": "at equal parameters, ML-ISTA / ML-FISTA / LBP beat the CNN",
                    "parameters": "ML-ISTA = ML-FISTA = LBP = CNN"},
+        table=_table(summary, margin), seeds=list(range(seed, seed + cfg["seeds"])),
         figures=figs, passed=ok_train and ok_params, claim_shown=claim,
     )
+
+
+def unfolded_ahead(summary: dict, n_test: int):
+    """Whether every unfolded network (ML-ISTA, ML-FISTA, LBP present in ``summary``) is ahead of the CNN beyond
+    the seed spread (worst seed > the CNN's best) and the test-set noise (mean lead > 1.96 sqrt(2 p (1 - p) /
+    n_test) in points, p the CNN's accuracy).
+
+    Args:
+      summary: model -> {"mean", "min", "max"} test accuracies in percent.
+      n_test: the number of test images.
+
+    Returns:
+      ``(claim, lead_needed)``: claim True / False (None without the CNN or an unfolded network) and the mean
+      lead it needed, in points.
+    """
+    cnn = summary.get("cnn")
+    unfolded = [m for m in summary if m in ("ml_ista", "ml_fista", "lbp")]
+    if cnn is None or not unfolded:
+        return None, None
+    p = min(max(cnn["mean"] / 100, 0.0), 1.0)
+    need = 1.96 * 100 * np.sqrt(2 * p * (1 - p) / n_test)
+    ahead = all(summary[m]["min"] > cnn["max"] and summary[m]["mean"] - cnn["mean"] > need for m in unfolded)
+    return bool(ahead), round(float(need), 3)
+
+
+def _table(summary, margin):
+    cnn = summary.get("cnn", {}).get("mean")
+    return [{"model": m, "test accuracy %": round(v["mean"], 2),
+             "seed spread (min-max)": f"{v['min']:.2f}-{v['max']:.2f}",
+             "lead over CNN": None if cnn is None or m == "cnn" else round(v["mean"] - cnn, 2),
+             "lead needed": None if m == "cnn" else margin,
+             "published %": PUBLISHED.get(m), "params": v["params"]} for m, v in summary.items()]
 
 
 def main(argv=None) -> int:

@@ -653,7 +653,10 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
         defaults 10, 10; the ConvCnstrMOD problem is non-convex, and a small ratio such as 2 keeps its ADMM
         from stalling at a large primal residual when the initial rho is too small).
       optimizer: Optax optimiser for "optax" (default ``optax.adam(1e-2)``).
-      checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``sparsejax.learn.loop.run_loop``.
+      checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``sparsejax.learn.loop.run_loop``;
+        the settings above (and a hash of the images and of the initial filters) are recorded in the checkpoints,
+        and resuming a folder written with other settings raises ``ConfigMismatchError`` (``resume="force"``
+        overrides).
       mesh: "admm" only: a 1-D ``jax.sharding.Mesh`` (e.g. ``sparsejax.distributed.batch_mesh()``) over whose
         devices the filters and their maps are split (``admm_step``); n_filters must be a multiple of its size.
         On a CPU, host devices come from ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (XLA runs each
@@ -721,9 +724,17 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
                                      zero_mean=bool(zero_mean), auto_rho=bool(auto_rho), rho_period=rho_period,
                                      rho_ratio=float(rho_ratio))
 
+    config = None
+    if checkpoint_dir is not None:   # recorded in the checkpoints: a resume with other settings is refused
+        config = {"learner": "learn_conv_dictionary", "method": method, "n_filters": M, "filter_size": ksize,
+                  "lam": float(str(np.asarray(lam))), "images": images, "init": f0, "x_iter": x_iter,
+                  "d_iter": d_iter,
+                  "x_rho": None if x_rho is None else float(x_rho), "d_rho": None if d_rho is None else float(d_rho),
+                  "alpha": a, "zero_mean": bool(zero_mean), "auto_rho": bool(auto_rho), "rho_period": rho_period,
+                  "rho_ratio": float(rho_ratio), "optimizer": optimizer if method == "optax" else None}
     loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                     resume=resume, progress=progress, desc=f"conv dictionary learning ({method})",
-                    stop_after=stop_after)
+                    stop_after=stop_after, config=config)
     st = loop.state
     filters = st.d.g if method == "admm" else st.filters
     return ConvDictLearnResult(filters, st.x.z, loop, method)

@@ -576,6 +576,13 @@ def evaluate_ml(filters, images, lam, strides, *, n_iter: int = 100, chunk: int 
       >>> out["n_images"], out["pursuit_diverged"], 0 < out["rel_error"] < 1
       (10, 0, True)
     """
+    if not isinstance(filters, (tuple, list)) or not isinstance(strides, (tuple, list)) or len(filters) != len(strides):
+        raise ValueError(f"filters and strides must be sequences with one entry per layer, got {type(filters).__name__}"
+                         f" and {type(strides).__name__} of lengths {len(filters) if isinstance(filters, (tuple, list)) else '?'}"
+                         f" and {len(strides) if isinstance(strides, (tuple, list)) else '?'}")
+    for i, (F, s) in enumerate(zip(filters, strides)):
+        V.check_finite(f"filters[{i}]", V.as_float_array(f"filters[{i}]", F))
+        V.check_positive_int(f"strides[{i}]", s)
     images = _check_images(images)
     V.check_choice("pursuit", pursuit, PURSUITS)
     prox = _check_prox(prox)
@@ -623,7 +630,9 @@ def learn_ml_dictionaries(images, architecture, *, lam, filter_l1=0.0, n_steps: 
       pursuit: "auto" | "dense" | "chain": how FISTA applies D^{(1,K)} (``ml_codes``).
       prox: the pursuit's shrinkage: "soft" (default), "nonneg_soft", "hard" or a callable (``ml_codes``).
       checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``sparsejax.learn.loop.run_loop``
-        (checkpoint of the full state, exact resume, divergence stop keeping the last good checkpoint).
+        (checkpoint of the full state, exact resume, divergence stop keeping the last good checkpoint); the
+        settings above (hashes of the images and initial filters) are recorded, and resuming a folder written
+        with other settings raises ``ConfigMismatchError`` (``resume="force"`` overrides).
 
     Returns:
       ``MLDictLearnResult(filters, layers, loop)``.
@@ -669,7 +678,16 @@ def learn_ml_dictionaries(images, architecture, *, lam, filter_l1=0.0, n_steps: 
     step = partial(ml_dl_step, images=images, lam=lam, filter_l1=filter_l1, signal_shape=signal_shape,
                    strides=strides, batch_size=batch_size, optimizer=optimizer, n_iter=n_iter, normalize=normalize,
                    pursuit=pursuit, prox=prox)
+    config = None
+    if checkpoint_dir is not None:   # recorded in the checkpoints: a resume with other settings is refused
+        config = {"learner": "learn_ml_dictionaries", "architecture": tuple(arch),
+                  "lam": float(str(np.asarray(lam))),
+                  "filter_l1": [float(v) for v in filter_l1], "batch_size": batch_size, "images": images,
+                  "init": f0, "key": key, "n_iter": n_iter, "normalize": normalize, "pursuit": pursuit,
+                  "prox": prox if isinstance(prox, str) else getattr(prox, "__name__", type(prox).__name__),
+                  "optimizer": optimizer}
     loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                    resume=resume, progress=progress, desc="ML-CSC dictionary learning", stop_after=stop_after)
+                    resume=resume, progress=progress, desc="ML-CSC dictionary learning", stop_after=stop_after,
+                    config=config)
     filters = tuple(loop.state.filters)
     return MLDictLearnResult(filters, build_layers(filters, signal_shape, strides), loop)

@@ -18,7 +18,8 @@ reuses the compiled code.
 
 * ``mode="while"``: ``lax.while_loop`` until ``error <= tol`` or ``max_iter`` steps. Under
   ``jax.vmap`` each instance stops on its own (its state freezes once converged, its ``num_steps``
-  counts its own steps). Forward-mode differentiable (``jax.jvp``), not reverse-mode.
+  counts its own steps). Forward-mode differentiable (``jax.jvp``), not reverse-mode: ``jax.grad``
+  through it raises a ValueError that names the modes that are (``REVERSE_MODES``).
 * ``mode="scan"``: exactly ``max_iter`` steps with ``lax.scan``: reverse-mode ``jax.grad`` works
   (unrolled differentiation) and ``history=True`` records the objective after every step. Memory
   O(max_iter) states and step intermediates.
@@ -54,15 +55,47 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.extend.core import Primitive
 from jax.flatten_util import ravel_pytree
+from jax.interpreters import ad, batching, mlir
 
 from sparsejax._validate import check_choice, check_nonnegative, check_scalar
 
-__all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES", "Status", "STATUS_NAMES", "stop_status",
+__all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES", "REVERSE_MODES", "Status", "STATUS_NAMES", "stop_status",
            "status_name", "check_iteration"]
 
 MODES = ("while", "scan", "checkpoint", "implicit")
+REVERSE_MODES = ("implicit", "scan", "checkpoint")   # the modes jax.grad works through
 _FIXED_LENGTH_MODES = ("scan", "checkpoint")
+
+WHILE_GRAD_ERROR = (
+    "reverse-mode differentiation (jax.grad, jax.vjp) does not work through mode='while' (a lax.while_loop of "
+    "unknown length keeps no tape); use mode='implicit' (implicit function theorem at the converged solution, "
+    "memory O(1) in the steps), mode='scan' (unrolled, exactly max_iter steps) or mode='checkpoint' (unrolled with "
+    "recomputation); mode='while' supports forward mode (jax.jvp) only")
+
+
+# An identity whose forward derivative is itself and whose transpose (the reverse pass) raises WHILE_GRAD_ERROR: it
+# wraps the outputs of the while loop, so jax.grad stops there with a message instead of JAX's generic one.
+_while_output = Primitive("sparsejax_while_output")
+_while_output.def_impl(lambda x: x)
+_while_output.def_abstract_eval(lambda x: x)
+mlir.register_lowering(_while_output, mlir.lower_fun(lambda x: x, multiple_results=False))
+batching.primitive_batchers[_while_output] = lambda args, dims: (_while_output.bind(*args), dims[0])
+
+
+def _while_output_transpose(ct, x):
+    raise ValueError(WHILE_GRAD_ERROR)
+
+
+ad.deflinear2(_while_output, _while_output_transpose)
+
+
+def _forward_only(tree):
+    """``tree`` with its floating-point leaves passed through ``_while_output``."""
+    def mark(x):
+        return _while_output.bind(x) if jnp.issubdtype(jnp.result_type(x), jnp.inexact) else x
+    return jax.tree_util.tree_map(mark, tree)
 
 
 class Status:
@@ -278,7 +311,7 @@ def iterate(
     hist = None
 
     if mode == "while":
-        k, state, err = _while_loop(solver, state0, tol, max_iter)
+        k, state, err = _forward_only(_while_loop(solver, state0, tol, max_iter))
         codes = solver.codes(state)
     elif mode == "implicit":
         k, state, err = _without_gradient(lambda s0, t: _while_loop(solver, s0, t, max_iter), state0, tol)

@@ -12,6 +12,15 @@ restart of the momentum (O'Donoghue & Candes 2015, gradient scheme). ``D`` is an
 (dense or convolutional); ``lam`` is a scalar or broadcasts against the codes. ``prox`` picks the shrinkage
 P (``sparsejax.shrink``: "soft", "nonneg_soft", "hard" or a callable ``(z, threshold) -> z``); S above is "soft".
 The reported objective is always the l1 objective F.
+
+Stopping rule (both): the relative proximal-gradient residual ||T(w) - w||_2 / ||T(w)||_2 <= tol, where
+T(w) = P_{lam/L}(w - D^T(D w - y) / L) is the proximal-gradient (ISTA) map and w the point the step was taken from
+(a_{k-1} for ISTA, the extrapolated z_k for FISTA), so T(w) is the returned iterate. T(w) = w exactly at a solution,
+and ||T(w) - w|| L is the norm of the gradient mapping (Beck & Teboulle 2009, Lemma 2.3: F(T(w)) <= F(w)), so the
+test measures optimality, is invariant to the scale of y, lam and D, and is reached in float32 as in float64. For
+ISTA it is the relative change of the iterates; FISTA's relative change ||x_k - x_{k-1}|| / ||x_k|| instead carries
+the momentum and decays much later than the objective (on 64 x 256 Gaussian problems, lam = 0.1, it was still 3e-5
+after 1,000 steps with the objective optimal to 5e-7).
 """
 from __future__ import annotations
 
@@ -39,6 +48,7 @@ def lasso_objective(D, y, a, lam) -> jax.Array:
       >>> round(float(sj.lasso_objective(jnp.eye(2), jnp.array([1.0, 0.0]), jnp.array([0.5, 0.0]), 0.2)), 6)
       0.225
     """
+    V.check_lasso_point(D, y, a, lam)
     return l1_objective(as_operator(D), y, a, lam)
 
 
@@ -77,6 +87,12 @@ class FISTAState(NamedTuple):
     L: jax.Array
 
 
+def _positive_lipschitz(L):
+    """L where L > 0, else 1: a zero dictionary (L = ||D||_2^2 = 0) has a zero gradient, and any step size gives its
+    solution (codes 0 for lam > 0) instead of the NaN of a step 1 / 0."""
+    return jnp.where(L > 0, L, jnp.ones_like(L))
+
+
 def ista_solver(op, y, lam, step, x0, prox="soft") -> Solver:
     """The (init, step) pair of ISTA, a <- P_{step lam}(a - step D^T(D a - y)), with a fixed step size ``step``
     (= 1/L) from ``x0``; run it with ``sparsejax.solve.iterate``.
@@ -113,7 +129,9 @@ def fista_solver(op, y, lam, L, x0, prox="soft", backtracking=False, restart=Fal
     """The (init, step) pair of FISTA from ``x0`` with the Lipschitz estimate ``L``, optionally with the
     Beck-Teboulle backtracking on L (factor ``eta``, at most ``max_backtracks`` growths per step) and the adaptive
     gradient restart of the momentum (O'Donoghue & Candes, "Adaptive restart for accelerated gradient schemes",
-    Found. Comput. Math. 2015); run it with ``sparsejax.solve.iterate``.
+    Found. Comput. Math. 2015); run it with ``sparsejax.solve.iterate``. Its ``error`` is the relative
+    proximal-gradient residual ||x_k - z_k|| / ||x_k|| (module docstring); ``L = 0`` (a zero dictionary) is taken
+    as 1.
 
     Example:
       >>> import jax.numpy as jnp
@@ -166,11 +184,12 @@ def fista_solver(op, y, lam, L, x0, prox="soft", backtracking=False, restart=Fal
         return FISTAState(x, z, t_next, Lk)
 
     one = jnp.asarray(1.0, dtype)
+    L = _positive_lipschitz(jnp.asarray(L, dtype))
     return Solver(
-        init=lambda: FISTAState(x0, x0, one, jnp.asarray(L, dtype)),
+        init=lambda: FISTAState(x0, x0, one, L),
         step=step_fn,
         codes=lambda s: s.x,
-        error=lambda a, b: relative_change(a.x, b.x),
+        error=lambda a, b: relative_change(a.z, b.x),   # ||T(z_k) - z_k|| / ||T(z_k)||: see ``fista``
         objective=lambda s: l1_objective(op, y, s.x, lam),
         fixed_point=partial(_prox_grad_map, op, y, lam, prox, L, backtracking),
     )
@@ -181,7 +200,8 @@ def _prox_grad_map(op, y, lam, prox, L, backtracking, a):
     there (for L >= ||D||_2^2), so ``mode="implicit"`` differentiates through it instead of FISTA's momentum step,
     which never settles. With backtracking the estimate may lie below ||D||_2^2: ||D||_2^2 itself is used. The step
     size does not move the fixed point, so no gradient flows through it."""
-    Lfp = lax.stop_gradient(op.lipschitz() if backtracking else jnp.asarray(L, a.dtype)).astype(a.dtype)
+    Lfp = lax.stop_gradient(_positive_lipschitz(op.lipschitz()) if backtracking else jnp.asarray(L, a.dtype))
+    Lfp = Lfp.astype(a.dtype)
     return prox(a - op.adjoint(op.apply(a) - y) / Lfp, lam / Lfp)
 
 
@@ -194,7 +214,7 @@ def _check_common(max_iter, tol, mode, step, prox):
 
 @partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "history"))
 def _ista(op, y, lam, step, x0, tol, *, max_iter, mode, prox, history):
-    step = 1.0 / op.lipschitz() if step is None else step
+    step = 1.0 / _positive_lipschitz(op.lipschitz()) if step is None else step
     solver = ista_solver(op, y, lam, jnp.asarray(step, y.dtype), x0, prox)
     return iterate(solver, max_iter=max_iter, tol=tol, mode=mode, history=history)
 
@@ -213,7 +233,8 @@ def ista(D, y, lam, *, step=None, x0=None, max_iter: int = 1000, tol=1e-6, mode:
       lam: l1 weight, >= 0; scalar or broadcastable to the codes (per-atom weights).
       step: step size; default 1/L with L = ||D||_2^2. Steps above 2/L diverge (reported in the result).
       x0: warm start (default zeros).
-      max_iter, tol: stop when ||a_k - a_{k-1}|| / ||a_k|| <= tol or after max_iter steps.
+      max_iter, tol: stop when the relative proximal-gradient residual ||a_k - a_{k-1}|| / ||a_k|| <= tol (module
+        docstring), or after max_iter steps.
       mode: a mode of ``sparsejax.solve.iterate``: "while" (early stop) or "scan" (fixed count,
         reverse-differentiable), ...
       prox: the shrinkage: "soft" (default), "nonneg_soft" (constrain a >= 0: ReLU(z - lam/L)), "hard", or a
@@ -258,7 +279,8 @@ def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e
     x_k = P_{lam/L}(z_k - D^T(D z_k - y)/L), t_{k+1} = (1 + sqrt(1 + 4 t_k^2))/2,
     z_{k+1} = x_k + ((t_k - 1)/t_{k+1})(x_k - x_{k-1}) (Beck & Teboulle 2009, section 4).
 
-    Args are those of ``ista``, plus:
+    Args are those of ``ista`` (``tol`` bounds the relative proximal-gradient residual ||x_k - z_k|| / ||x_k|| at
+    the extrapolated point z_k, module docstring), plus:
       L: Lipschitz constant (default ||D||_2^2; the starting value when backtracking, default 1).
       step: alternatively the step size 1/L.
       backtracking: find L by the Beck-Teboulle backtracking rule (factor 2), no ||D|| needed.

@@ -72,7 +72,9 @@ def test_vmap_per_instance_convergence(key):
     for i in range(6):  # batched result equals the single solve
         one = sj.fista(D, Y[i], 0.1, tol=1e-5, max_iter=5000)
         assert int(one.num_steps) == steps[i]
-        np.testing.assert_allclose(np.asarray(sols.codes[i]), np.asarray(one.codes), atol=1e-5)
+        # both stop at a relative optimality residual of 1e-5: equal to that accuracy (matmul vs matvec rounding)
+        diff = np.linalg.norm(np.asarray(sols.codes[i]) - np.asarray(one.codes))
+        assert diff <= 10 * 1e-5 * max(np.linalg.norm(np.asarray(one.codes)), 1e-30)
 
 
 def test_no_retrace_when_values_change(key):

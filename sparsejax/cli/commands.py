@@ -8,10 +8,12 @@
                                          DIR/<name>.json; --preset runs a named preset of the experiments
                                          that have it (every one has quick and full; mnist_classification and
                                          adversarial also short, their default)
-    sparsejax denoise IN.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
-                                         CSC denoising of a grey image (sparsejax.imaging.csc_denoise)
-    sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME] [--iters N]
-                                         CSC inpainting; MASK white (> 0.5) = known pixel
+    sparsejax denoise IN.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME|FILE.npz] [--iters N]
+                                         CSC denoising of a grey image (sparsejax.imaging.csc_denoise, with
+                                         its defaults: lam = 2.5 x the estimated noise sigma, tik-lam 5)
+    sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME|FILE.npz] [--iters N]
+                                         CSC inpainting; MASK white (> 0.5) = known pixel (defaults of
+                                         sparsejax.imaging.csc_inpaint: lam 0.005, tik-lam 1)
     sparsejax learn [IMAGES] --kind dense|conv [--atoms N] [--size P] [--lam L] [--steps N] [--out PREFIX]
                                          learn a dictionary from a PNG folder (default: the bundled camera image),
                                          save PREFIX.npz and a PNG of the atoms (sparsejax.cli.learn)
@@ -20,7 +22,9 @@ Exit status of ``reproduce``: 0 all ran and passed, 1 an experiment raised, 2 ba
 a preset an experiment does not have), 3 all ran but some check did not pass. The report marks each experiment
 PASS (ran correctly and its claim shown), RAN (ran correctly, claim not shown at this scale), FAIL or ERROR
 (``sparsejax.reproduce.report.verdict``). Exit status of ``denoise`` / ``inpaint``: 0 written, 2 bad input
-(missing file, mask size mismatch, unknown dictionary).
+(missing file, mask size mismatch, unknown dictionary, an output path that cannot be written or has no image
+suffix: checked before computing), 4 the output could not be written after all. ``--dict`` takes a bundled
+name or the FILE.npz that ``sparsejax learn --kind conv`` writes.
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ from tqdm import tqdm
 
 from sparsejax import imaging
 from sparsejax._version import VERSION
-from sparsejax.cli.learn import add_learn_parser
+from sparsejax.cli.learn import add_learn_parser, output_problem
 from sparsejax.datasets import images as data
 from sparsejax.reproduce.registry import EXPERIMENTS, load_experiment
 from sparsejax.reproduce.report import verdict, write_report
@@ -161,8 +165,16 @@ def cmd_reproduce(args) -> int:
     return 0 if all(r.get("passed") for r in results) else 3
 
 
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".pgm")   # lossless 8-bit grey formats PIL writes
+
+
 def _load_for_restore(args, paths):
-    """Load the images and dictionary of denoise/inpaint; print a clear error and return None on bad input."""
+    """Check the output path, load the images and dictionary of denoise/inpaint; print a clear error and return
+    None on bad input (before anything is computed)."""
+    problem = output_problem(args.output, IMAGE_SUFFIXES, "OUT")
+    if problem:
+        print(f"sparsejax {args.command}: error: {problem}", file=sys.stderr)
+        return None
     try:
         imgs = [data.load_image(p) for p in paths]
         filters = data.load_conv_dictionary(args.dict)
@@ -173,9 +185,13 @@ def _load_for_restore(args, paths):
 
 
 def _finish(args, out, info, seconds) -> int:
-    path = data.save_image(args.output, out)
+    try:
+        path = data.save_image(args.output, out)
+    except (OSError, ValueError) as e:
+        print(f"sparsejax {args.command}: error: cannot write {args.output}: {e}", file=sys.stderr)
+        return 4
     conv = "converged" if info["converged"] else "iteration limit reached"
-    print(f"{args.command}: {info['num_steps']} ADMM iterations ({conv}), "
+    print(f"{args.command}: lam {info['lam']:.4g}, {info['num_steps']} ADMM iterations ({conv}), "
           f"{100 * info['nnz_fraction']:.2f}% non-zero codes, {seconds:.1f} s -> {path}", file=sys.stderr)
     return 0
 
@@ -187,7 +203,8 @@ def cmd_denoise(args) -> int:
       args: the parsed arguments: ``input``, ``output``, ``lam``, ``tik_lam``, ``dict``, ``iters``, ``npad``.
 
     Returns:
-      0 written, 2 bad input (missing file, unknown dictionary, invalid values), with the error on stderr.
+      0 written, 2 bad input (missing file, unknown dictionary, invalid values, an output path that cannot be
+      written), 4 writing the output failed; the error on stderr.
 
     Example:
       >>> from sparsejax.cli.commands import main
@@ -198,8 +215,9 @@ def cmd_denoise(args) -> int:
     if loaded is None:
         return 2
     (img,), filters = loaded
+    lam = f"{imaging.DENOISE_LAM_PER_SIGMA} x the estimated noise sigma" if args.lam is None else args.lam
     print(f"denoise: {img.shape[0]}x{img.shape[1]} image, dictionary {args.dict} ({filters.shape[0]} filters "
-          f"{filters.shape[2]}x{filters.shape[3]}), lam={args.lam}, up to {args.iters} iterations ...",
+          f"{filters.shape[2]}x{filters.shape[3]}), lam={lam}, up to {args.iters} iterations ...",
           file=sys.stderr, flush=True)
     t0 = time.time()
     try:
@@ -221,7 +239,8 @@ def cmd_inpaint(args) -> int:
         ``npad``, ``keep_known``.
 
     Returns:
-      0 written, 2 bad input (missing file, mask size mismatch, unknown dictionary), with the error on stderr.
+      0 written, 2 bad input (missing file, mask size mismatch, unknown dictionary, an output path that cannot
+      be written), 4 writing the output failed; the error on stderr.
 
     Example:
       >>> from sparsejax.cli.commands import main
@@ -250,11 +269,13 @@ def cmd_inpaint(args) -> int:
     return _finish(args, out, info, time.time() - t0)
 
 
-def _restore_args(p, lam, tik_lam, iters):
+def _restore_args(p, lam, lam_help, tik_lam, iters):
     p.add_argument("--lam", "--sigma-lam", dest="lam", type=float, default=lam,
-                   help=f"l1 weight of CBPDN (default {lam}; for denoising about 2x the noise sigma, images in [0, 1])")
+                   help=f"l1 weight of CBPDN for images in [0, 1] (default {lam_help})")
     p.add_argument("--tik-lam", type=float, default=tik_lam, help=f"Tikhonov low-pass weight (default {tik_lam})")
-    p.add_argument("--dict", default="G_8x8x32", help="bundled dictionary: G_8x8x32 (default) or G_12x12x36")
+    p.add_argument("--dict", default="G_8x8x32",
+                   help="bundled dictionary G_8x8x32 (default) or G_12x12x36, or the FILE.npz written by "
+                        "'sparsejax learn --kind conv'")
     p.add_argument("--iters", type=int, default=iters, help=f"maximum ADMM iterations (default {iters})")
     p.add_argument("--npad", type=int, default=16, help="border padding in pixels (default 16)")
 
@@ -269,8 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     Example:
       >>> from sparsejax.cli.commands import build_parser
       >>> args = build_parser().parse_args(["denoise", "in.png", "out.png"])
-      >>> args.func.__name__, args.lam, args.dict
-      ('cmd_denoise', 0.2, 'G_8x8x32')
+      >>> args.func.__name__, args.lam, args.tik_lam, args.dict
+      ('cmd_denoise', None, 5.0, 'G_8x8x32')
     """
     ap = argparse.ArgumentParser(prog="sparsejax", description="Sparse modeling in JAX: tools and reproductions.")
     ap.add_argument("--version", action="version", version=VERSION, help="print the version and exit")
@@ -290,13 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("denoise", help="denoise a grey PNG with a convolutional dictionary (CSC)")
     p.add_argument("input", metavar="IN.png")
     p.add_argument("output", metavar="OUT.png")
-    _restore_args(p, 0.2, 5.0, 200)
+    _restore_args(p, None, f"{imaging.DENOISE_LAM_PER_SIGMA} x the noise sigma estimated from the image, as "
+                  "sparsejax.imaging.csc_denoise", imaging.DENOISE_TIK_LAM, 200)
     p.set_defaults(func=cmd_denoise)
     p = sub.add_parser("inpaint", help="fill the missing pixels of a grey PNG (mask: white = known) by masked CSC")
     p.add_argument("input", metavar="IN.png")
     p.add_argument("mask", metavar="MASK.png")
     p.add_argument("output", metavar="OUT.png")
-    _restore_args(p, 0.005, 1.0, 300)
+    _restore_args(p, imaging.INPAINT_LAM, f"{imaging.INPAINT_LAM}, as sparsejax.imaging.csc_inpaint",
+                  imaging.INPAINT_TIK_LAM, 300)
     p.add_argument("--keep-known", action="store_true", help="copy the known pixels into the output unchanged")
     p.set_defaults(func=cmd_inpaint)
     add_learn_parser(sub)

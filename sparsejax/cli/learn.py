@@ -2,7 +2,7 @@
 
     sparsejax learn [IMAGES] [--kind conv|dense] [--atoms M] [--size K] [--lam LAM] [--steps N]
                     [--checkpoint-dir DIR] [--out FILE.npz] [--crop PX] [--max-images N] [--method NAME]
-                    [--sparsity S] [--seed N] [--quiet]
+                    [--sparsity S] [--seed N] [--force-resume] [--quiet]
 
 IMAGES is a folder of PNG files, one PNG file, or omitted (the bundled ``camera`` image). Images are loaded grey
 in [0, 1] (``sparsejax.datasets.images.load_image``), centre-cropped to a common size (``--crop``, default the
@@ -18,12 +18,23 @@ smallest image, capped at 256 pixels so that the default run takes seconds to mi
   ``dictionary`` (K*K, M), atoms as columns.
 
 Both save FILE.npz (the dictionary, ``loss`` history, kind, lam, size) and FILE.png (the atoms as an image grid);
-``--checkpoint-dir`` makes the run resumable (rerun the same command to continue). Exit status: 0 written,
-2 bad input (no image found, bad sizes or values), 3 the run diverged (nothing written).
+``sparsejax denoise / inpaint --dict FILE.npz`` read a conv one. ``--out`` must end in ``.npz`` or have no suffix
+(``.npz`` is added); its folder and ``--checkpoint-dir`` are checked for writing before anything is computed.
+
+``--checkpoint-dir`` makes the run resumable (rerun the same command to continue). The run's settings (kind,
+atoms, size, lam, method, sparsity, seed, crop, the image files and a hash of their pixels) are recorded in the
+checkpoints; rerunning with other settings into the same folder is refused with a message naming them
+(``--force-resume`` continues the recorded run anyway). An unreadable newest checkpoint is skipped with a warning.
+
+Exit status: 0 written, 2 bad input (no image found, bad sizes or values, an output that cannot be written, a
+checkpoint folder of another run), 3 the run diverged (nothing written), 4 a checkpoint or the output could not
+be written during the run.
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,10 +44,77 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from sparsejax.datasets import images as data
 from sparsejax.imaging import tikhonov_split
+from sparsejax.learn.checkpoint import CheckpointWriteError
 from sparsejax.learn.conv import learn_conv_dictionary, save_filters_png
 from sparsejax.learn.dense import learn_dictionary
+from sparsejax.learn.loop import run_config
 
-__all__ = ["add_learn_parser", "run_learn"]
+__all__ = ["add_learn_parser", "run_learn", "output_problem", "folder_problem"]
+
+
+def folder_problem(folder, what: str):
+    """Why files cannot be written into ``folder`` (None when they can), checked by creating and deleting a probe
+    file; a folder that does not exist yet is checked through its nearest existing parent.
+
+    Args:
+      folder: the folder.
+      what: how to name it in the message (e.g. "--checkpoint-dir").
+
+    Returns:
+      None, or a one-line reason.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from sparsejax.cli.learn import folder_problem
+      >>> d = Path(tempfile.mkdtemp())
+      >>> folder_problem(d / "new" / "sub", "--out"), (d / "new").exists()
+      (None, False)
+      >>> _ = (d / "file.txt").write_text("x")
+      >>> folder_problem(d / "file.txt" / "sub", "--out")  # doctest: +ELLIPSIS
+      '--out: .../file.txt is a file, not a folder'
+    """
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return f"{what}: {probe} is a file, not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".sparsejax_probe_"):
+            pass
+    except OSError as e:
+        return f"{what}: cannot write into folder {probe} ({e.strerror or e})"
+    return None
+
+
+def output_problem(path, suffixes, what: str):
+    """Why the output file ``path`` cannot be written (None when it can): its suffix must be one of ``suffixes``
+    (case-insensitive), it must not be a folder, and its folder must be writable (``folder_problem``).
+
+    Args:
+      path: the output file.
+      suffixes: the accepted suffixes (e.g. (".png",)).
+      what: how to name it in the message.
+
+    Returns:
+      None, or a one-line reason.
+
+    Example:
+      >>> from sparsejax.cli.learn import output_problem
+      >>> output_problem("out.txt", (".png",), "OUT")
+      "OUT must end in .png, got 'out.txt'"
+    """
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        return f"{what} must end in {' / '.join(suffixes)}, got {str(path)!r}"
+    if p.is_dir():
+        return f"{what} {p} is a folder, expected a file name"
+    if p.exists() and not os.access(p, os.W_OK):
+        return f"{what} {p} exists and is not writable"
+    return folder_problem(p.parent, what)
 
 _MAX_PATCHES = 20000
 
@@ -75,6 +153,8 @@ def add_learn_parser(subparsers):
                    help="conv: admm (default) or optax; dense: ksvd (default), mod, online or optax")
     p.add_argument("--sparsity", type=int, default=None, help="dense ksvd/mod: atoms per patch (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--force-resume", action="store_true",
+                   help="resume the checkpoints in --checkpoint-dir even if they were written with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_learn)
     return p
@@ -86,6 +166,8 @@ def _error(msg) -> int:
 
 
 def _find_images(spec, max_images):
+    if max_images < 1:
+        raise ValueError(f"--max-images must be >= 1, got {max_images}")
     if spec is None:
         return [data.data_dir() / "images" / "camera.png"]
     p = Path(spec)
@@ -99,10 +181,8 @@ def _find_images(spec, max_images):
     raise FileNotFoundError(f"image folder or file {p} does not exist")
 
 
-def _load(args):
-    if args.max_images < 1:
-        raise ValueError(f"--max-images must be >= 1, got {args.max_images}")
-    imgs = [data.load_image(f) for f in _find_images(args.images, args.max_images)]
+def _load(args, files):
+    imgs = [data.load_image(f) for f in files]
     side = min(min(im.shape) for im in imgs)
     crop = min(side, 256) if args.crop is None else args.crop
     if crop < 1 or crop > side:
@@ -132,7 +212,9 @@ def run_learn(args) -> int:
       args: the parsed options of ``add_learn_parser``.
 
     Returns:
-      The exit status: 0 written, 2 bad input (no image found, bad sizes or values), 3 the run diverged.
+      The exit status: 0 written, 2 bad input (no image found, bad sizes or values, an output that cannot be
+      written, a checkpoint folder of another run), 3 the run diverged, 4 a checkpoint or the output could not
+      be written during the run.
 
     Example:
       >>> import argparse
@@ -141,41 +223,57 @@ def run_learn(args) -> int:
       >>> run_learn(add_learn_parser(sub).parse_args(["no_such_folder"]))
       2
     """
+    out = Path(args.out)
+    if out.suffix == "":
+        out = out.with_name(out.name + ".npz")
+    problem = output_problem(out, (".npz",), "--out") or output_problem(out.with_suffix(".png"), (".png",), "--out")
+    if problem is None and args.checkpoint_dir is not None:
+        problem = folder_problem(args.checkpoint_dir, "--checkpoint-dir")
+    if problem:
+        return _error(problem if "end in" not in problem else
+                      f"--out must name a .npz file (or a prefix without suffix), got {args.out!r}")
     try:
-        imgs = _load(args)
+        files = _find_images(args.images, args.max_images)
+        imgs = _load(args, files)
     except (FileNotFoundError, ValueError, OSError) as e:
         return _error(e)
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        out = out.with_name(out.name + ".npz")
     key = jax.random.PRNGKey(args.seed)
     progress = not args.quiet
+    settings = {"command": "sparsejax learn", "kind": args.kind, "atoms": args.atoms, "size": args.size,
+                "lam": args.lam, "method": args.method, "sparsity": args.sparsity, "seed": args.seed,
+                "crop": int(imgs.shape[1]), "image_files": [Path(f).name for f in files], "images": imgs}
+    resume = "force" if args.force_resume else True
     print(f"learn: {imgs.shape[0]} image(s) {imgs.shape[1]}x{imgs.shape[2]}, {args.kind} dictionary of "
           f"{args.atoms} atoms {args.size}x{args.size}, {args.steps} steps ...", file=sys.stderr, flush=True)
     t0 = time.time()
     try:
-        if args.kind == "conv":
-            high = np.stack([np.asarray(tikhonov_split(im, 5.0)[1]) for im in imgs])
-            res = learn_conv_dictionary(high, args.atoms, args.size, args.lam, method=args.method or "admm",
-                                        n_steps=args.steps, key=key, checkpoint_dir=args.checkpoint_dir,
-                                        progress=progress)
-            loop, atoms = res.loop, np.asarray(res.filters)
-            saved = {"filters": atoms}
-            grid = atoms
-        else:
-            method = args.method or "ksvd"
-            k1, k2 = jax.random.split(key)
-            Y = _patches(imgs, args.size, k1)
-            kw = {}
-            if method in ("ksvd", "mod") or args.sparsity is not None:
-                kw["sparsity"] = args.sparsity if args.sparsity is not None else min(4, args.size * args.size)
-            if method in ("online", "optax") and args.sparsity is None:
-                kw["lam"] = args.lam
-            res = learn_dictionary(Y, args.atoms, method=method, n_steps=args.steps, key=k2,
-                                   checkpoint_dir=args.checkpoint_dir, progress=progress, return_codes=False, **kw)
-            loop, D = res.loop, np.asarray(res.dictionary)
-            saved = {"dictionary": D}
-            grid = D.T.reshape(args.atoms, 1, args.size, args.size)
+        with run_config(settings):
+            if args.kind == "conv":
+                high = np.stack([np.asarray(tikhonov_split(im, 5.0)[1]) for im in imgs])
+                res = learn_conv_dictionary(high, args.atoms, args.size, args.lam, method=args.method or "admm",
+                                            n_steps=args.steps, key=key, checkpoint_dir=args.checkpoint_dir,
+                                            resume=resume, progress=progress)
+                loop, atoms = res.loop, np.asarray(res.filters)
+                saved = {"filters": atoms}
+                grid = atoms
+            else:
+                method = args.method or "ksvd"
+                k1, k2 = jax.random.split(key)
+                Y = _patches(imgs, args.size, k1)
+                kw = {}
+                if method in ("ksvd", "mod") or args.sparsity is not None:
+                    kw["sparsity"] = args.sparsity if args.sparsity is not None else min(4, args.size * args.size)
+                if method in ("online", "optax") and args.sparsity is None:
+                    kw["lam"] = args.lam
+                res = learn_dictionary(Y, args.atoms, method=method, n_steps=args.steps, key=k2,
+                                       checkpoint_dir=args.checkpoint_dir, resume=resume, progress=progress,
+                                       return_codes=False, **kw)
+                loop, D = res.loop, np.asarray(res.dictionary)
+                saved = {"dictionary": D}
+                grid = D.T.reshape(args.atoms, 1, args.size, args.size)
+    except CheckpointWriteError as e:
+        print(f"sparsejax learn: error: {e}", file=sys.stderr)
+        return 4
     except (ValueError, TypeError) as e:
         return _error(e)
     if loop.status == "diverged":
@@ -183,9 +281,13 @@ def run_learn(args) -> int:
         return 3
     saved.update(loss=np.asarray(loop.history.get("loss", np.zeros(0))), kind=args.kind, lam=args.lam,
                  size=args.size, steps=loop.steps)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **saved)
-    png = save_filters_png(out.with_suffix(".png"), grid, scale=4)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, **saved)
+        png = save_filters_png(out.with_suffix(".png"), grid, scale=4)
+    except OSError as e:
+        print(f"sparsejax learn: error: cannot write {out}: {e}", file=sys.stderr)
+        return 4
     loss = saved["loss"]
     print(f"learn: {loop.message}; final loss {loss[-1] if loss.size else float('nan'):.5g}, "
           f"{time.time() - t0:.1f} s -> {out}, {png}", file=sys.stderr)

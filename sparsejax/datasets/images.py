@@ -12,7 +12,8 @@ Functions:
 
 * ``load_image(name_or_path)`` -> float32 numpy array (H, W) in [0, 1] (colour is converted to grey).
 * ``save_image(path, array)`` writes an 8-bit grey PNG (values clipped to [0, 1]).
-* ``load_conv_dictionary(name)`` -> float32 filters (M, 1, h, w), the layout of ``sparsejax.conv.operator``.
+* ``load_conv_dictionary(name_or_path)`` -> float32 filters (M, 1, h, w), the layout of ``sparsejax.conv.operator``:
+  a bundled dictionary by name, or a ``.npz`` file written by ``sparsejax learn --kind conv``.
 """
 from __future__ import annotations
 
@@ -166,34 +167,81 @@ def dictionary_names() -> list[str]:
         return sorted(z.files)
 
 
-def load_conv_dictionary(name: str = "G_8x8x32") -> np.ndarray:
-    """A bundled learned convolutional dictionary (SPORCO ``util.convdicts()``), as filters (M, 1, h, w).
+def _load_filters_file(path: Path) -> np.ndarray:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"dictionary file {path} cannot be read as a .npz / .npy array file ({e})") from e
+    if isinstance(z, np.ndarray):
+        F, key = z, None
+    else:
+        with z:
+            if "filters" in z.files:
+                F, key = np.asarray(z["filters"]), "filters"
+            elif "dictionary" in z.files:
+                raise ValueError(f"dictionary file {path} holds a dense (patch) dictionary, written by "
+                                 "'sparsejax learn --kind dense'; denoise / inpaint need convolutional filters "
+                                 "('sparsejax learn --kind conv')")
+            else:
+                raise ValueError(f"dictionary file {path} has no 'filters' array (it holds {sorted(z.files)}); "
+                                 "expected a file written by 'sparsejax learn --kind conv'")
+    F = np.asarray(F)
+    if F.dtype.kind not in "iuf":
+        raise ValueError(f"dictionary file {path}: filters must be real numbers, got dtype {F.dtype}")
+    if F.ndim == 3:
+        F = F[:, None]
+    if F.ndim != 4 or F.shape[1] != 1 or min(F.shape) < 1:
+        raise ValueError(f"dictionary file {path}: filters must have shape (M, 1, h, w) or (M, h, w) for grey "
+                         f"images, got {F.shape}{'' if key is None else ' (array ' + repr(key) + ')'}")
+    F = F.astype(np.float32)
+    if not np.all(np.isfinite(F)):
+        raise ValueError(f"dictionary file {path}: filters contain NaN or infinite values")
+    return np.ascontiguousarray(F)
 
-    SPORCO stores (h, w, M); the filters are returned as published, float32, not renormalised: most have
-    norm 1 to within 2-3 %, the last filter of each is smaller (0.13 in G_8x8x32, 0.65 in G_12x12x36).
-    Learned by Wohlberg with SPORCO's convolutional dictionary learning ("Efficient algorithms for
-    convolutional sparse representations", IEEE TIP 25(1), 2016).
+
+def load_conv_dictionary(name: str = "G_8x8x32") -> np.ndarray:
+    """A convolutional dictionary as filters (M, 1, h, w): a bundled one by name, or a file by path.
+
+    Bundled (SPORCO ``util.convdicts()``): SPORCO stores (h, w, M); the filters are returned as published,
+    float32, not renormalised: most have norm 1 to within 2-3 %, the last filter of each is smaller (0.13 in
+    G_8x8x32, 0.65 in G_12x12x36). Learned by Wohlberg with SPORCO's convolutional dictionary learning
+    ("Efficient algorithms for convolutional sparse representations", IEEE TIP 25(1), 2016).
+
+    A file: a ``.npz`` with a ``filters`` array (M, 1, h, w) or (M, h, w), as ``sparsejax learn --kind conv``
+    writes, or a ``.npy`` array of that shape. A path that ends in ``.npz`` / ``.npy`` or names an existing
+    file is read as a file; anything else is a bundled name.
 
     Args:
-      name: one of ``dictionary_names()``.
+      name: one of ``dictionary_names()``, or the path of such a file.
 
     Returns:
       numpy float32 filters (M, 1, h, w).
 
     Raises:
-      ValueError for an unknown name (listing the available ones); FileNotFoundError if the file is missing.
+      ValueError for an unknown name (listing the available ones) or a file without convolutional filters
+      (a dense dictionary, a wrong shape, NaN); FileNotFoundError if the file is missing.
 
     Example:
+      >>> import tempfile
       >>> import numpy as np
       >>> from sparsejax.datasets.images import load_conv_dictionary
       >>> f = load_conv_dictionary("G_8x8x32")
       >>> f.shape, round(float(np.linalg.norm(f[0])), 1), round(float(np.linalg.norm(f[-1])), 2)
       ((32, 1, 8, 8), 1.0, 0.13)
+      >>> path = tempfile.mkdtemp() + "/filters.npz"
+      >>> np.savez(path, filters=f[:4], kind="conv")
+      >>> load_conv_dictionary(path).shape
+      (4, 1, 8, 8)
     """
+    s = str(name)
+    p = Path(s)
+    if p.is_file() or s.lower().endswith((".npz", ".npy")):
+        return _load_filters_file(_need(p, "dictionary file"))
     with np.load(_dict_file()) as z:
-        if name not in z.files:
-            raise ValueError(f"name must be one of {sorted(z.files)} (bundled dictionaries), got {name!r}")
-        D = np.asarray(z[name], dtype=np.float32)
+        if s not in z.files:
+            raise ValueError(f"dictionary must be one of {sorted(z.files)} (bundled dictionaries) or the path of a "
+                             f".npz file written by 'sparsejax learn --kind conv', got {s!r}")
+        D = np.asarray(z[s], dtype=np.float32)
     if D.ndim != 3:
-        raise ValueError(f"dictionary {name!r} has shape {D.shape}, expected (h, w, M)")
+        raise ValueError(f"dictionary {s!r} has shape {D.shape}, expected (h, w, M)")
     return np.ascontiguousarray(np.transpose(D, (2, 0, 1))[:, None])

@@ -167,3 +167,105 @@ def test_every_experiment_has_the_full_preset_on_the_command_line(monkeypatch, c
     assert seen == [(n, False, "full") for n in experiments_registry.EXPERIMENTS]
     assert cli.main(["reproduce", "bp_stability", "--preset", "short", "--out", str(tmp_path)]) == 2
     assert "mnist_classification, adversarial" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------
+# learn / denoise / inpaint: outputs checked before computing, runs that lose nothing, learned filters reused
+# ----------------------------------------------------------------------------------------------------
+def _tiny_images(tmp_path):
+    from sparsejax.datasets import images as data
+    folder = tmp_path / "imgs"
+    data.save_image(folder / "a.png", data.load_image("camera")[240:272, 240:272])
+    return folder
+
+
+def test_bad_output_paths_fail_before_computing(tmp_path, monkeypatch, capsys):
+    from sparsejax import imaging
+    from sparsejax.cli import learn as cli_learn
+
+    def never(*a, **k):
+        raise AssertionError("computed although the output cannot be written")
+
+    for name in ("csc_denoise", "csc_inpaint"):
+        monkeypatch.setattr(imaging, name, never)
+    for name in ("learn_conv_dictionary", "learn_dictionary"):
+        monkeypatch.setattr(cli_learn, name, never)
+    afile = tmp_path / "afile.txt"
+    afile.write_text("a file, not a folder")
+    cases = [
+        (["denoise", "camera", str(afile / "out.png")], "afile.txt is a file"),
+        (["denoise", "camera", str(tmp_path / "out.txt")], "must end in .png"),
+        (["denoise", "camera", str(tmp_path)], "must end in .png"),
+        (["inpaint", "camera", "camera", str(afile / "x" / "out.png")], "afile.txt is a file"),
+        (["learn", "--out", str(afile / "d.npz")], "afile.txt is a file"),
+        (["learn", "--out", str(tmp_path / "d.png")], "--out must name a .npz"),
+        (["learn", "--checkpoint-dir", str(afile / "ck"), "--out", str(tmp_path / "d")], "--checkpoint-dir"),
+    ]
+    for argv, msg in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def _fake_learner(calls):
+    """A stand-in for the learners that runs the real ``run_loop`` (checkpoints, settings) on a tiny state."""
+    import jax.numpy as jnp
+    import numpy as np
+    from types import SimpleNamespace
+    from sparsejax.learn.loop import run_loop
+
+    def learn(images, n_atoms, *a, n_steps, checkpoint_dir=None, resume=True, **kw):
+        calls.append(n_steps)
+        loop = run_loop(lambda x: (x + 1.0, {"loss": jnp.sum(x)}), jnp.zeros(3), n_steps,
+                        checkpoint_dir=checkpoint_dir, resume=resume, progress=False)
+        size = int(np.sqrt(np.asarray(images).shape[-1])) if np.asarray(images).ndim == 2 else a[0]
+        return SimpleNamespace(loop=loop, filters=np.ones((n_atoms, 1, size, size), np.float32),
+                               dictionary=np.ones((size * size, n_atoms), np.float32))
+    return learn
+
+
+@pytest.mark.parametrize("kind", ["conv", "dense"])
+def test_learn_refuses_another_runs_checkpoints_and_stops_on_a_failed_write(tmp_path, monkeypatch, capsys, kind):
+    from sparsejax.cli import learn as cli_learn
+    from sparsejax.learn import checkpoint as ckpt
+    from sparsejax.learn.checkpoint import CheckpointWarning
+
+    calls = []
+    monkeypatch.setattr(cli_learn, "learn_conv_dictionary" if kind == "conv" else "learn_dictionary",
+                        _fake_learner(calls))
+    imgs, ck = _tiny_images(tmp_path), tmp_path / "ck"
+    base = ["learn", str(imgs), "--kind", kind, "--atoms", "4", "--size", "4", "--steps", "2", "--quiet",
+            "--checkpoint-dir", str(ck)]
+    assert cli.main(base + ["--lam", "0.2", "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a.npz").exists() and (tmp_path / "a.png").exists()
+    capsys.readouterr()
+    # learn B with another lam into the same folder: refused, naming the setting, nothing written
+    assert cli.main(base + ["--lam", "5", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "lam: 0.2 in the checkpoint, 5.0 in this run" in err and "--force-resume" in err
+    assert "Traceback" not in err and not (tmp_path / "b.npz").exists()
+    # the same settings resume; --force-resume continues the other run, with a warning naming the difference
+    assert cli.main(base + ["--lam", "0.2", "--out", str(tmp_path / "a2")]) == 0
+    with pytest.warns(CheckpointWarning, match="lam"):
+        assert cli.main(base + ["--lam", "5", "--out", str(tmp_path / "b"), "--force-resume"]) == 0
+    # a checkpoint write that fails stops the run: one line, exit status 4, no output file
+    monkeypatch.setattr(ckpt, "_write_npz", lambda f, arrays: (_ for _ in ()).throw(OSError(28, "No space left")))
+    argv = base[:-1] + [str(tmp_path / "ck2"), "--out", str(tmp_path / "c")]
+    assert cli.main(argv) == 4
+    err = capsys.readouterr().err
+    assert "cannot write checkpoint" in err and "No space left" in err and "Traceback" not in err
+    assert not (tmp_path / "c.npz").exists()
+
+
+@pytest.mark.slow
+def test_learned_conv_filters_are_a_valid_denoise_dict(tmp_path, capsys):
+    import numpy as np
+    from sparsejax.datasets import images as data
+
+    imgs = _tiny_images(tmp_path)
+    assert cli.main(["learn", str(imgs), "--atoms", "4", "--size", "4", "--steps", "2", "--quiet",
+                     "--out", str(tmp_path / "filters")]) == 0
+    noisy = data.save_image(tmp_path / "noisy.png", np.asarray(data.load_image(imgs / "a.png")))
+    assert cli.main(["denoise", str(noisy), str(tmp_path / "den.png"), "--dict", str(tmp_path / "filters.npz"),
+                     "--iters", "5"]) == 0
+    assert data.load_image(tmp_path / "den.png").shape == (32, 32)

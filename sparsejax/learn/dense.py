@@ -324,7 +324,8 @@ def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1):
       >>> online_dictionary_update(jnp.zeros((2, 2)), OnlineStats(jnp.eye(2), T, jnp.asarray(1.0))).round(4).tolist()
       [[0.6, 0.0], [0.8, 1.0]]
     """
-    A, B = stats.A, stats.B
+    D = V.as_float_array("D", D)
+    A, B = jnp.asarray(stats.A, D.dtype), jnp.asarray(stats.B, D.dtype)    # NumPy statistics: indexed by tracers
     m = D.shape[1]
 
     def atom(i, D):
@@ -546,11 +547,13 @@ def optax_step(state: DictState, Y, lam, *, optimizer, batch_size: int | None = 
 
 @partial(jax.jit, static_argnames=("n_atoms", "kind"))
 def _init_jit(Y, key, *, n_atoms, kind):
+    # the random draws do not depend on Y's dtype: float32 and float64 runs start from the same atoms
     if kind == "random":
-        D = jax.random.normal(key, (Y.shape[1], n_atoms), Y.dtype)
-    else:                                       # distinct nonzero signals
-        p = (jnp.sum(Y * Y, axis=1) > 0).astype(Y.dtype)
-        idx = jax.random.choice(key, Y.shape[0], (n_atoms,), replace=False, p=p / jnp.sum(p))
+        D = jax.random.normal(key, (Y.shape[1], n_atoms), jnp.float32).astype(Y.dtype)
+    else:                                       # distinct nonzero signals, in a random order
+        order = jax.random.permutation(key, Y.shape[0])
+        zero = jnp.sum(Y * Y, axis=1)[order] == 0
+        idx = order[jnp.argsort(zero, stable=True)[:n_atoms]]             # nonzero signals first
         D = Y[idx].T
     return normalize_atoms(D)
 

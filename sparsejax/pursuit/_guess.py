@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from sparsejax.pursuit._batch_omp import batch_omp_core, dependence_tol, first_max, scatter_slots, slot_mv
-from sparsejax.pursuit._certify import dual_gap, kkt_ok
+from sparsejax.pursuit._certify import certify_batch, kkt_ok
 from sparsejax.pursuit._chunks import map_chunks
 
 __all__ = ["guess_chunk", "guess_and_verify"]
@@ -143,28 +143,28 @@ def guess_chunk(atoms, G, Yc, lam, *, k, K, n_prune, n_grow, n_add, nonneg):
 def guess_and_verify(atoms, G, Y, lam, tol, *, chunk, k, K, n_prune, n_grow, n_add, nonneg):
     """Guess (``guess_chunk``) and certify the Lasso codes of every row of Y (B, n), ``chunk`` rows at a time.
 
-    A signal is certified (``fast``) when its guess has consistent signs, meets the KKT conditions to ``tol * lam``,
-    is finite, and has a duality gap <= ``tol`` times its objective.
+    A signal is certified (``fast``) when its guess has consistent signs, meets the KKT conditions to
+    max(``tol * lam``, the rounding level of D^T r), is finite, and has a relative duality gap (above its rounding
+    level, ``_certify.relative_gap``) <= ``tol``.
 
     Returns:
-      (codes (B, m), guess operations (B,), gap (B,), objective (B,), fast (B,) bool).
+      (codes (B, m), guess operations (B,), gap (B,), objective (B,), relative gap (B,), gap rounding level (B,),
+      fast (B,) bool).
 
     Example:
       >>> import jax.numpy as jnp
       >>> D = jnp.eye(3); Y = jnp.array([[3.0, -1.0, 0.5]])
-      >>> A, _, _, _, fast = guess_and_verify(D, D.T @ D, Y, 1.0, 1e-6, chunk=1, k=2, K=3, n_prune=1, n_grow=1,
-      ...                                     n_add=1, nonneg=False)
+      >>> A, _, _, _, _, _, fast = guess_and_verify(D, D.T @ D, Y, 1.0, 1e-6, chunk=1, k=2, K=3, n_prune=1,
+      ...                                           n_grow=1, n_add=1, nonneg=False)
       >>> A.tolist(), fast.tolist()
       ([[2.0, 0.0, 0.0]], [True])
     """
-    tiny = jnp.finfo(Y.dtype).tiny
-
     def block(Yc):
         A, sign_ok, steps, R, Gr = guess_chunk(atoms, G, Yc, lam, k=k, K=K, n_prune=n_prune, n_grow=n_grow,
                                                n_add=n_add, nonneg=nonneg)
-        gap, obj = jax.vmap(lambda g, r, a: dual_gap(g, r, a, lam, nonneg))(Gr, R, A)
-        fast = (sign_ok & kkt_ok(Gr, A, lam, nonneg, tol * lam) & jnp.all(jnp.isfinite(A), axis=1)
-                & (gap <= tol * jnp.maximum(obj, tiny)))
-        return A, steps, gap, obj, fast
+        gap, obj, g_tol, rel = certify_batch(atoms, Yc, A, R, Gr, lam, nonneg)
+        fast = (sign_ok & kkt_ok(Gr, A, lam, nonneg, jnp.maximum(tol * lam, g_tol))
+                & jnp.all(jnp.isfinite(A), axis=1) & (rel <= tol))
+        return A, steps, gap, obj, rel, g_tol * jnp.sum(jnp.abs(A), axis=1), fast
 
     return map_chunks(block, Y, chunk)

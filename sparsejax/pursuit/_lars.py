@@ -55,6 +55,7 @@ class LarsState(NamedTuple):
       done: (B,) reached lam.
       bad: (B,) slot overflow or a (numerically) dependent atom.
       nsteps: (B,) homotopy steps taken.
+      full: (B,) the bad signals whose path needed more than K atoms (slot overflow).
 
     Example:
       >>> import jax.numpy as jnp
@@ -76,6 +77,7 @@ class LarsState(NamedTuple):
     done: jax.Array
     bad: jax.Array
     nsteps: jax.Array
+    full: jax.Array
 
 
 def inverse_gram_mv(U, x):
@@ -117,7 +119,7 @@ def lars_init(c0, lam, K, nonneg) -> LarsState:
     m1 = jnp.full((B,), -1, jnp.int32)
     return LarsState(c0, jnp.ones((B, m), dtype), jnp.zeros((B, K, K), dtype), jnp.full((B, K), -1, jnp.int32),
                      z, z, jnp.where(done, lam, mx), jnp.where(done, -1, j), m1, m1, done,
-                     jnp.zeros((B,), bool), jnp.zeros((B,), jnp.int32))
+                     jnp.zeros((B,), bool), jnp.zeros((B,), jnp.int32), jnp.zeros((B,), bool))
 
 
 def lars_step(st: LarsState, G, lam, *, nonneg, ns, max_steps):
@@ -193,6 +195,7 @@ def lars_step(st: LarsState, G, lam, *, nonneg, ns, max_steps):
     d2 = diag[jn] - jnp.sum(w * w, axis=1)
     ok = has_slot & (d2 > dependence_tol(dtype) * diag[jn])
     bad = bad | (hasj & ~ok)
+    full = st.full | (hasj & ~has_slot)
     doj = hasj & ok
     ej = ((ks[None, :] == slot[:, None]) & doj[:, None]).astype(dtype)
     dinv = jnp.where(doj, lax.rsqrt(jnp.where(doj, d2, 1.0)), 0.0)
@@ -258,7 +261,7 @@ def lars_step(st: LarsState, G, lam, *, nonneg, ns, max_steps):
     return LarsState(c, free, U, idx, s, beta, lam_c,
                      jnp.where(act & isjoin, jbest, -1).astype(jnp.int32),
                      jnp.where(act & isdrop, dslot, jnp.where(hasd0 & ~hasd, st.drop, -1)).astype(jnp.int32),
-                     excl, st.done | (act & stop), bad, st.nsteps + act.astype(jnp.int32))
+                     excl, st.done | (act & stop), bad, st.nsteps + act.astype(jnp.int32), full)
 
 
 def lars_finish(st: LarsState, C0, lam):

@@ -24,16 +24,18 @@ pattern; ``Solution.state.fallback`` reports which signals needed it.
 """
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sparsejax import _validate as V
 from sparsejax.operators import Dense
 from sparsejax.pursuit._active_set import active_set_batch, newton_polish
-from sparsejax.pursuit._certify import dual_gap, gap_batch
+from sparsejax.pursuit._certify import dual_gap, gap_batch, relative_gap, rounding_level
 from sparsejax.pursuit._chunks import gather, refill, scatter
 from sparsejax.pursuit._guess import guess_and_verify
 from sparsejax.pursuit._lars import homotopy, lars_finish
@@ -41,20 +43,48 @@ from sparsejax.pursuit.ista import fista_solver
 from sparsejax.pursuit.problem import prepare_batch, sign_constraint
 from sparsejax.solve import Solution, check_iteration, iterate, stop_status
 
-__all__ = ["lasso_batch", "duality_gap", "BatchState", "METHODS"]
+__all__ = ["lasso_batch", "duality_gap", "BatchState", "Plan", "METHODS", "PATHS", "REASONS", "path_counts",
+           "reason_counts"]
 
 METHODS = ("auto", "guess", "homotopy", "active_set", "fista")
 
 
+PATHS = ("guess", "homotopy", "active_set", "fista", "fallback")
+MAX_ACTIVE_DEFAULT = 64  # default cap of the static active-set size (memory and cost per homotopy step)
+REASONS = ("certified", "over_max_active", "dependent_atoms", "step_limit", "gap_above_tol", "not_finite")
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The first-stage path ``lasso_batch`` chose for the batch and why (static: travels through ``jit``).
+
+    Example:
+      >>> Plan("guess", "signed codes").method
+      'guess'
+    """
+
+    method: str
+    reason: str
+    max_active: int
+
+
 class BatchState(NamedTuple):
-    """Per-signal diagnostics of ``lasso_batch`` (each of shape (B,)).
+    """Per-signal diagnostics of ``lasso_batch`` (each of shape (B,), except ``plan``).
 
     Attributes:
-      gap: duality gap P(a) - D(theta) (an upper bound on P(a) - P*).
+      gap: duality gap P(a) - D(theta) (an upper bound on P(a) - P*, to the rounding level ``gap_floor``).
       newton_steps: steps of the first stage (homotopy, Newton or guess operations).
       fallback: True when the signal was re-solved by the FISTA fallback.
       fallback_steps: FISTA + polish steps of the fallback.
       fast_path: True when the guess-and-verify fast path certified the signal.
+      path: index into ``PATHS`` of the solver whose codes were returned ("guess", "homotopy", "active_set",
+        "fista" (``method="fista"``) or "fallback" (FISTA + Newton polish after the first stage)).
+      reason: index into ``REASONS``: why the first stage did not certify the signal ("certified" when it did;
+        "over_max_active": the support needed more than ``max_active`` atoms; "dependent_atoms"; "step_limit";
+        "gap_above_tol"; "not_finite").
+      gap_floor: the rounding level of the gap, g_tol ||a||_1 (``_certify``); ``error`` is the relative gap above it.
+      plan: ``Plan`` (method, reason, max_active): the first-stage path of the batch and why it was chosen.
 
     Example:
       >>> import jax.numpy as jnp
@@ -63,6 +93,8 @@ class BatchState(NamedTuple):
       >>> sol = sj.lasso_batch(jnp.eye(8), Y, 0.5)
       >>> bool(sol.state.fallback[0]), bool(sol.state.fast_path[0]), round(float(sol.codes[0, 0]), 4)
       (False, True, 1.5)
+      >>> path_counts(sol)
+      {'guess': 1}
     """
 
     gap: jax.Array
@@ -70,6 +102,36 @@ class BatchState(NamedTuple):
     fallback: jax.Array
     fallback_steps: jax.Array
     fast_path: jax.Array = None
+    path: jax.Array = None
+    reason: jax.Array = None
+    gap_floor: jax.Array = None
+    plan: Plan = None
+
+
+def path_counts(sol) -> dict:
+    """Signals per path of a ``lasso_batch`` result, e.g. {'guess': 950, 'homotopy': 48, 'fallback': 2}.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> path_counts(sj.lasso_batch(jnp.eye(4), jnp.eye(4), 0.5, method="homotopy"))
+      {'homotopy': 4}
+    """
+    p = np.asarray(sol.state.path).ravel()
+    return {name: int(np.sum(p == i)) for i, name in enumerate(PATHS) if np.any(p == i)}
+
+
+def reason_counts(sol) -> dict:
+    """Signals per ``REASONS`` entry of a ``lasso_batch`` result (why the first stage left them to the fallback).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> reason_counts(sj.lasso_batch(jnp.eye(4), jnp.eye(4), 0.5))
+      {'certified': 4}
+    """
+    p = np.asarray(sol.state.reason).ravel()
+    return {name: int(np.sum(p == i)) for i, name in enumerate(REASONS) if np.any(p == i)}
 
 
 class _Progress(NamedTuple):
@@ -81,6 +143,18 @@ class _Progress(NamedTuple):
     todo: jax.Array
     gap: jax.Array
     objective: jax.Array
+    rel: jax.Array
+    floor: jax.Array
+    reason: jax.Array
+
+
+def _reason(certified, finite, overflow, dependent, capped):
+    """The ``REASONS`` index of each signal after a first stage (0 when it certified the signal)."""
+    r = jnp.where(capped, 3, 4)
+    r = jnp.where(dependent, 2, r)
+    r = jnp.where(overflow, 1, r)
+    r = jnp.where(finite, r, 5)
+    return jnp.where(certified, 0, r).astype(jnp.int8)
 
 
 def duality_gap(D, y, a, lam, prox="soft"):
@@ -108,57 +182,77 @@ def duality_gap(D, y, a, lam, prox="soft"):
       >>> round(float(gap), 6), round(float(obj), 4)
       (0.0, 0.88)
     """
+    V.check_lasso_point(D, y, a, lam)
     nonneg = sign_constraint(prox, "duality_gap")
     atoms = D.atoms if isinstance(D, Dense) else jnp.asarray(D)
     r = y - atoms @ a
-    return dual_gap(atoms.T @ r, r, a, lam, nonneg)
+    g_tol = rounding_level(jnp.linalg.norm(y), jnp.sum(jnp.abs(a)), jnp.max(jnp.linalg.norm(atoms, axis=0)), r.dtype)
+    return dual_gap(atoms.T @ r, r, a, lam, nonneg, g_tol)
 
 
 @partial(jax.jit, static_argnames=("max_iter", "nonneg", "method", "max_active", "max_new", "chunk",
                                    "fallback_size", "fallback_iter", "steps1", "steps2", "buf", "guess_k",
-                                   "guess_prune", "guess_grow", "guess_add", "hbuf"))
+                                   "guess_prune", "guess_grow", "guess_add", "hbuf", "plan"))
 def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, max_new, chunk,
                  fallback_size, fallback_iter, steps1=12, steps2=4, buf=256, guess_k=8, guess_prune=2,
-                 guess_grow=2, guess_add=4, hbuf=512):
+                 guess_grow=2, guess_add=4, hbuf=512, plan=None):
     B, n = Y.shape
     m = atoms.shape[1]
     dtype = Y.dtype
-    tiny = jnp.finfo(dtype).tiny
     L = jnp.linalg.eigvalsh(atoms @ atoms.T if n <= m else atoms.T @ atoms)[-1]
     prox = "nonneg_soft" if nonneg else "soft"
     bad_input = ~(jnp.all(jnp.isfinite(Y), axis=1) & jnp.all(jnp.isfinite(atoms)) & jnp.isfinite(lam))
+    dmax = jnp.sqrt(jnp.max(jnp.sum(atoms * atoms, axis=0)))
+    # the relative gap above its rounding level (``_certify``); below 256 eps it is not meaningful
+    tol_eff = jnp.maximum(tol, 256 * jnp.finfo(dtype).eps)
+    zeros_i8 = jnp.zeros((B,), jnp.int8)
 
     def fista_one(y, a0):
         fs = fista_solver(Dense(atoms), y, lam, L, a0, prox, restart=True)
+        ynorm = jnp.sqrt(jnp.sum(y * y))
 
         def rel_gap(old, new):  # stop FISTA on the certified relative duality gap
             r = y - atoms @ new.x
-            gap, obj = dual_gap(atoms.T @ r, r, new.x, lam, nonneg)
-            return gap / jnp.maximum(obj, tiny)
+            l1 = jnp.sum(jnp.abs(new.x))
+            g_tol = rounding_level(ynorm, l1, dmax, dtype)
+            gap, obj = dual_gap(atoms.T @ r, r, new.x, lam, nonneg, g_tol)
+            return relative_gap(gap, obj, g_tol * l1)
 
-        tol_f = jnp.maximum(tol, 256 * jnp.finfo(dtype).eps)
-        sol = iterate(fs._replace(error=rel_gap), max_iter=fallback_iter, tol=tol_f, mode="while")
+        sol = iterate(fs._replace(error=rel_gap), max_iter=fallback_iter, tol=tol_eff, mode="while")
         return sol.codes, sol.num_steps
+
+    def result(A, steps, fsteps, gap, obj, rel, floor, fallback, fast, path, reason):
+        diverged = ~jnp.all(jnp.isfinite(A), axis=1)
+        conv = (rel <= tol_eff) & ~diverged
+        st = BatchState(gap, steps, fallback, fsteps, fast, path, reason, floor, plan)
+        return Solution(A, steps + fsteps, conv, diverged, obj, rel, st,
+                        status=stop_status(conv, diverged, bad_input))
 
     if method == "fista":
         A, steps = jax.vmap(fista_one)(Y, jnp.zeros((B, m), dtype))
-        gap, obj = gap_batch(atoms, Y, A, lam, nonneg)
-        diverged = ~jnp.all(jnp.isfinite(A), axis=1)
-        conv = (gap <= tol * jnp.maximum(obj, tiny)) & ~diverged
-        st = BatchState(gap, jnp.zeros((B,), jnp.int32), jnp.ones((B,), bool), steps, jnp.zeros((B,), bool))
-        return Solution(A, steps, conv, diverged, obj, gap / jnp.maximum(obj, tiny), st,
-                        status=stop_status(conv, diverged, bad_input))
+        gap, obj, g_tol, rel = gap_batch(atoms, Y, A, lam, nonneg)
+        floor = g_tol * jnp.sum(jnp.abs(A), axis=1)
+        return result(A, jnp.zeros((B,), jnp.int32), steps, gap, obj, rel, floor, jnp.zeros((B,), bool),
+                      jnp.zeros((B,), bool), jnp.full((B,), PATHS.index("fista"), jnp.int8), zeros_i8)
 
     G = atoms.T @ atoms
-    # the gap itself is only computable to ~100 eps relative (rounding in r and D^T r)
-    tol_eff = jnp.maximum(tol, 256 * jnp.finfo(dtype).eps)
     run_homotopy = partial(homotopy, atoms, G, nonneg=nonneg, K=max_active, steps1=steps1, steps2=steps2,
                            max_steps=max_iter)
-    gap = None
+
+    def homotopy_codes(Ys):
+        hs = run_homotopy(Ys, lam, chunk=min(chunk, Ys.shape[0]), buf=min(buf, Ys.shape[0]))
+        As = lars_finish(hs, Ys @ atoms, lam)
+        finite = jnp.all(jnp.isfinite(As), axis=1)
+        g, o, t, rl = gap_batch(atoms, Ys, As, lam, nonneg)
+        ok = hs.done & ~hs.bad & finite & (rl <= tol_eff)
+        why = _reason(ok, finite, hs.full, hs.bad & ~hs.full, hs.nsteps >= max_iter)
+        return As, hs.nsteps, ok, g, o, rl, t * jnp.sum(jnp.abs(As), axis=1), why
+
+    path = jnp.full((B,), PATHS.index(method), jnp.int8)
     fast = jnp.zeros((B,), bool)
     if method == "guess":
         Kg = min(max_active, guess_k + guess_grow * guess_add)
-        A, steps, gap, obj, fast = guess_and_verify(
+        A, steps, gap, obj, rel, floor, fast = guess_and_verify(
             atoms, G, Y, lam, tol_eff, chunk=chunk, k=min(guess_k, Kg), K=Kg, n_prune=guess_prune,
             n_grow=guess_grow, n_add=guess_add, nonneg=nonneg)
         # the rest: the exact homotopy (from lam_max), gathered hbuf signals at a time
@@ -166,25 +260,25 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
 
         def homotopy_refill(p: _Progress, sel, valid):
             Ys = jnp.where(valid[:, None], gather(Y, sel), 0.0)
-            hs = run_homotopy(Ys, lam, chunk=Fh, buf=min(buf, Fh))
-            As = lars_finish(hs, Ys @ atoms, lam)
-            dn = hs.done & ~hs.bad & jnp.all(jnp.isfinite(As), axis=1)
-            g, o = gap_batch(atoms, Ys, As, lam, nonneg)
-            return scatter(p, sel, _Progress(As, gather(p.steps, sel) + hs.nsteps, dn, jnp.zeros_like(valid), g, o))
+            As, ns, ok, g, o, rl, fl, why = homotopy_codes(Ys)
+            return scatter(p, sel, _Progress(As, gather(p.steps, sel) + ns, ok, jnp.zeros_like(valid), g, o, rl,
+                                             fl, why))
 
-        p = refill(lambda p: p.todo, homotopy_refill, _Progress(A, steps, fast, ~fast, gap, obj), Fh, -(-B // Fh))
-        A, steps, done, gap, obj = p.codes, p.steps, p.done, p.gap, p.objective
+        p = refill(lambda p: p.todo, homotopy_refill,
+                   _Progress(A, steps, fast, ~fast, gap, obj, rel, floor, zeros_i8), Fh, -(-B // Fh))
+        A, steps, ok, gap, obj, rel, floor, why = (p.codes, p.steps, p.done, p.gap, p.objective, p.rel, p.floor,
+                                                   p.reason)
+        path = jnp.where(fast, PATHS.index("guess"), PATHS.index("homotopy")).astype(jnp.int8)
     elif method == "homotopy":
-        hs = run_homotopy(Y, lam, chunk=chunk, buf=buf)
-        A = lars_finish(hs, Y @ atoms, lam)
-        steps = hs.nsteps
-        done = hs.done & ~hs.bad & jnp.all(jnp.isfinite(A), axis=1)
+        A, steps, ok, gap, obj, rel, floor, why = homotopy_codes(Y)
     else:
         A, steps, done = active_set_batch(atoms, G, Y, lam, max_iter=max_iter, max_active=max_active,
                                           max_new=max_new, nonneg=nonneg, chunk=chunk)
-    if gap is None:
-        gap, obj = gap_batch(atoms, Y, A, lam, nonneg)
-    ok = done & (gap <= tol_eff * jnp.maximum(obj, tiny))
+        gap, obj, g_tol, rel = gap_batch(atoms, Y, A, lam, nonneg)
+        floor = g_tol * jnp.sum(jnp.abs(A), axis=1)
+        finite = jnp.all(jnp.isfinite(A), axis=1)
+        ok = done & finite & (rel <= tol_eff)
+        why = _reason(ok, finite, False, False, ~done & (steps >= max_iter))
 
     # fallback on the failures, gathered fallback_size at a time: FISTA warm-started from the first
     # stage's codes, then a Newton polish from its sign pattern
@@ -200,22 +294,19 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
         As = jnp.where(worse[:, None], 0, As)
         codes, ns = jax.vmap(fista_one)(Ys, As)
         codes, ns2, dn = jax.vmap(polish)(Ys, codes)
-        g, o = gap_batch(atoms, Ys, codes, lam, nonneg)
-        return scatter(p, sel, _Progress(codes, ns + ns2, dn, jnp.zeros_like(valid), g, o))
+        g, o, t, rl = gap_batch(atoms, Ys, codes, lam, nonneg)
+        return scatter(p, sel, _Progress(codes, ns + ns2, dn, jnp.zeros_like(valid), g, o, rl,
+                                         t * jnp.sum(jnp.abs(codes), axis=1), gather(p.reason, sel)))
 
     todo0 = ~ok
     p = refill(lambda p: p.todo, fallback_refill,
-               _Progress(A, jnp.zeros((B,), jnp.int32), ok, todo0, gap, obj), F, -(-B // F))
-    A, fsteps, gap, obj = p.codes, p.steps, p.gap, p.objective
-    rel = gap / jnp.maximum(obj, tiny)
-    diverged = ~jnp.all(jnp.isfinite(A), axis=1)
-    conv = (rel <= tol_eff) & ~diverged
-    st = BatchState(gap, steps, todo0, fsteps, fast)
-    return Solution(A, steps + fsteps, conv, diverged, obj, rel, st, status=stop_status(conv, diverged, bad_input))
+               _Progress(A, jnp.zeros((B,), jnp.int32), ok, todo0, gap, obj, rel, floor, why), F, -(-B // F))
+    path = jnp.where(todo0, PATHS.index("fallback"), path).astype(jnp.int8)
+    return result(p.codes, steps, p.steps, p.gap, p.objective, p.rel, p.floor, todo0, fast, path, p.reason)
 
 
 def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft", method: str = "auto",
-                max_active: int | None = None, max_new: int = 6, chunk: int | None = None, fallback_size: int = 128,
+                max_active: int | None = None, max_new: int | None = None, chunk: int | None = None, fallback_size: int = 128,
                 fallback_iter: int = 5000, lockstep_steps: int = 12, refill_steps: int = 4,
                 refill_size: int = 256) -> Solution:
     """Solve B Lasso problems min_a 1/2||y_b - D a||^2 + lam||a||_1 with one dictionary, fast.
@@ -236,7 +327,7 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
         "active_set" or "fista".
       max_active: static size of the gathered active set, default min(32, 3n/4, m) (signals needing
         more go to FISTA).
-      max_new: newcomers admitted per Newton step (damping; Newton polish and "active_set").
+      max_new: newcomers admitted per Newton step (damping; Newton polish and "active_set"), default min(6, m).
       chunk: signals per ``lax.map`` chunk (default 2048 for the guess path, 512 for the homotopy).
       lockstep_steps: homotopy steps every chunk takes in lockstep (about the typical support size).
       refill_steps, refill_size: after that, unfinished signals are gathered ``refill_size`` at a time
@@ -265,17 +356,24 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
         raise ValueError(f"lam must be a scalar for lasso_batch, got shape {tuple(lam.shape)}")
     V.check_nonnegative("lam", lam)
     V.check_choice("method", method, METHODS)
+    n, m = D.shape
+    # the largest Lasso support in general position is min(n, m); the static slot count is capped at
+    # MAX_ACTIVE_DEFAULT (memory B K^2, and the homotopy's cost per step grows with K)
+    max_active = min(n, m, MAX_ACTIVE_DEFAULT) if max_active is None else max_active
+    max_active = V.check_positive_int("max_active", max_active, upper=min(m, n),
+                                      upper_name="min(n, m): a larger active set is rank deficient")
+    requested = method
     if method == "auto":
         # the guess-and-verify fast path pays off for signed problems (nonneg guesses prune too much)
         method = "guess" if (not nonneg and (max_iter is None or max_iter > 0)) else "homotopy"
     if max_iter is None:
-        max_iter = 30 if method == "active_set" else 4 * 32
+        # a path to a support of K atoms takes K joins plus a few drops
+        max_iter = 30 if method == "active_set" else 4 * max(max_active, 32)
     max_iter = check_iteration(max_iter, tol)
-    m = D.shape[1]
-    max_active = min(32, m, max(1, (3 * D.shape[0]) // 4)) if max_active is None else max_active
-    max_active = V.check_positive_int("max_active", max_active, upper=min(m, D.shape[0]),
-                                      upper_name="min(n, m): a larger active set is rank deficient")
-    max_new = V.check_positive_int("max_new", max_new, upper=m)
+    plan = Plan(method, _plan_reason(requested, method, nonneg, max_iter, max_active, min(n, m)), max_active)
+    # defaults are clipped to the problem; only explicit values out of range raise
+    max_new = min(6, m) if max_new is None else V.check_positive_int("max_new", max_new, upper=m,
+                                                                      upper_name="m, the number of atoms")
     # the guess path is cheapest on large blocks; the homotopy's lockstep chunks pay for stragglers
     chunk = (2048 if method == "guess" else 512) if chunk is None else V.check_positive_int("chunk", chunk)
     fallback_size = V.check_positive_int("fallback_size", fallback_size)
@@ -291,4 +389,21 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
                         max_iter=max_iter, nonneg=nonneg, method=method, max_active=max_active,
                         max_new=max_new, chunk=chunk, fallback_size=fallback_size,
                         fallback_iter=fallback_iter, steps1=lockstep_steps, steps2=refill_steps,
-                        buf=refill_size)
+                        buf=refill_size, plan=plan)
+
+
+def _plan_reason(requested, method, nonneg, max_iter, max_active, rank) -> str:
+    """Why ``lasso_batch`` runs ``method`` first (the text of ``Plan.reason``)."""
+    if requested != "auto":
+        why = f"method={requested!r} requested"
+    elif method == "guess":
+        why = ("auto, signed codes: guess-and-verify (Batch-OMP guess, KKT and duality-gap check), the exact "
+               "homotopy for the signals it does not certify")
+    elif max_iter == 0:
+        why = "auto with max_iter=0: no first-stage steps, every signal to the FISTA fallback"
+    else:
+        why = "auto, non-negative codes: the exact homotopy (non-negative guesses prune too much)"
+    if method != "fista":
+        why += (f"; supports of more than max_active={max_active} atoms go to the FISTA fallback"
+                if max_active < rank else f"; max_active={max_active} = min(n, m) holds every Lasso support")
+    return why

@@ -52,12 +52,12 @@ from sparsejax.solve import check_iteration
 __all__ = ["psnr", "tikhonov_split", "masked_tikhonov", "csc_denoise", "csc_inpaint", "add_noise", "random_mask",
            "noise_sigma", "image_scale", "DENOISE_LAM_PER_SIGMA", "DENOISE_TIK_LAM", "INPAINT_LAM", "INPAINT_TIK_LAM"]
 
-# Defaults, chosen by the sweep of ``benchmarks/imaging_defaults.py`` (bundled camera image, 128 x 128 crops,
+# Defaults, chosen by the sweep of ``benchmarks/imaging_defaults.py`` (bundled camera image, two 128 x 128 crops,
 # G_8x8x32; numbers in the docstrings of csc_denoise / csc_inpaint). One value per function, used by the API and
 # by the ``sparsejax denoise`` / ``inpaint`` commands alike.
 DENOISE_LAM_PER_SIGMA = 2.5   # lam = this x noise_sigma(img) when csc_denoise gets lam=None
 DENOISE_TIK_LAM = 5.0
-INPAINT_LAM = 0.005
+INPAINT_LAM = 0.002
 INPAINT_TIK_LAM = 1.0
 
 # image value range: peak |value| <= _UNIT_PEAK is a [0, 1] image (noise included), <= _BYTE_PEAK a [0, 255] one
@@ -366,11 +366,14 @@ def csc_denoise(img, filters, lam=None, *, tik_lam=DENOISE_TIK_LAM, npad: int | 
     s = img / scale (``image_scale``: 1 for [0, 1] images, 255 for [0, 255] ones); low, high =
     tikhonov_split(s, tik_lam, npad); x = CBPDN(high zero-padded by npad, lam); clean = scale (low + crop(D x)).
 
-    Default lam = DENOISE_LAM_PER_SIGMA (2.5) x ``noise_sigma(s)``, tik_lam = 5: the one default of the API and
-    of ``sparsejax denoise``, chosen by ``benchmarks/imaging_defaults.py`` (camera image, two 128 x 128 crops,
-    G_8x8x32, 200 iterations; mean PSNR in dB, noisy / Gaussian blur at its best sigma / this default):
-    sigma 0.05: 26.0 / 28.3 / 29.6; sigma 0.1: 20.0 / 25.3 / 26.3; sigma 0.2: 14.0 / 22.5 / 23.0.
-    The former fixed lam = 0.1 gave 24.2 dB at sigma 0.1 and 18.7 dB at sigma 0.2, below the blur.
+    Default lam = DENOISE_LAM_PER_SIGMA (2.5) x ``noise_sigma(s)``, tik_lam = 5: the one default of the API and of
+    ``sparsejax denoise``, chosen by ``benchmarks/imaging_defaults.py`` (camera image, two 128 x 128 crops,
+    G_8x8x32, 200 iterations; k x sigma for k in 2, 2.5, 3 and tik_lam 2, 5; best mean over the noise levels).
+    Mean PSNR in dB, noisy / Gaussian blur at its best sigma / this default / the former fixed lam = 0.1:
+
+        sigma 0.05: 25.9 / 30.0 / 32.3 / 32.3
+        sigma 0.1:  20.1 / 27.2 / 29.0 / 24.9
+        sigma 0.2:  14.0 / 24.4 / 25.0 / 16.5
 
     Args:
       img: noisy grey image (H, W), finite, in [0, 1] or [0, 255] (``image_scale``).
@@ -420,16 +423,19 @@ def csc_inpaint(img, mask, filters, lam=INPAINT_LAM, *, tik_lam=INPAINT_TIK_LAM,
     s = img / scale (``image_scale``); low = masked_tikhonov(s, mask, tik_lam, npad); high = mask (s - low);
     x = masked CBPDN(high zero-padded, weight W = mask (1 on the padding), lam); out = scale (low + crop(D x)).
 
-    Defaults lam = 0.005, tik_lam = 1: the one default of the API and of ``sparsejax inpaint``, chosen by
-    ``benchmarks/imaging_defaults.py`` (camera image, two 128 x 128 crops, G_8x8x32, 300 iterations; mean PSNR
-    in dB, normalised Gaussian interpolation at its best sigma / this default): 30% missing 27.9 / 30.6,
-    50% missing 26.1 / 28.1, 70% missing 23.7 / 24.6. The former API default (0.02, 5) gave 29.2 / 26.7 / 23.2.
+    Defaults lam = 0.002, tik_lam = 1: the one default of the API and of ``sparsejax inpaint``, chosen by
+    ``benchmarks/imaging_defaults.py`` (camera image, two 128 x 128 crops, G_8x8x32, 300 iterations, noise-free;
+    lam 0.002, 0.005, 0.02). Mean PSNR in dB, normalised Gaussian interpolation at its best sigma / this default /
+    lam 0.005 (the former CLI default) / lam 0.02, tik_lam 5 (the former API default):
+
+        30% missing: 32.8 / 35.9 / 35.8 / 33.7
+        60% missing: 28.5 / 30.3 / 30.3 / 26.9
 
     Args:
       img: grey image (H, W) in [0, 1] or [0, 255]; values at missing pixels are ignored (they must be finite).
       mask: (H, W), 1 = known pixel, 0 = missing (weights in [0, 1] allowed); bool accepted.
       filters, tik_lam, npad, max_iter, tol, rho, prox, data_range: as ``csc_denoise``.
-      lam: l1 weight (>= 0) in units of a [0, 1] image.
+      lam: l1 weight (>= 0) in units of a [0, 1] image; raise it for noisy images (as ``csc_denoise``).
       keep_known: copy the observed values back at known pixels (mask == 1) in the output.
       tik_iter: CG iterations of the masked Tikhonov step.
 

@@ -135,6 +135,63 @@ def test_bad_inputs_raise(filters):
 
 
 # ----------------------------------------------------------------------------------------------------
+# defaults that work on ordinary data (one default per function, shared with the CLI; any image range)
+# ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def camera_crop():
+    """A 48 x 48 textured crop of the bundled camera image and a noisy copy (sigma 0.1)."""
+    x = data.load_image("camera")[100:148, 300:348]
+    return x, np.asarray(im.add_noise(jax.random.PRNGKey(3), x, 0.1))
+
+
+def test_api_and_cli_share_one_default_per_function():
+    import inspect
+    den, inp = inspect.signature(im.csc_denoise).parameters, inspect.signature(im.csc_inpaint).parameters
+    parser = cli.build_parser()
+    d = parser.parse_args(["denoise", "in.png", "out.png"])
+    i = parser.parse_args(["inpaint", "in.png", "m.png", "out.png"])
+    assert (d.lam, d.tik_lam) == (den["lam"].default, den["tik_lam"].default) == (None, im.DENOISE_TIK_LAM)
+    assert (i.lam, i.tik_lam) == (inp["lam"].default, inp["tik_lam"].default) == (im.INPAINT_LAM, im.INPAINT_TIK_LAM)
+
+
+def test_noise_sigma_estimate():
+    for sigma in (0.02, 0.1, 0.3):
+        y = im.add_noise(jax.random.PRNGKey(0), jnp.full((96, 96), 0.5), sigma)
+        assert float(im.noise_sigma(y)) == pytest.approx(sigma, rel=0.08)
+    assert float(im.noise_sigma(jnp.full((9, 9), 0.3))) == 0.0
+
+
+def test_default_denoise_beats_gaussian_blur_and_the_old_default(camera_crop, filters):
+    from scipy.ndimage import gaussian_filter
+    x, y = camera_crop
+    blur = max(float(im.psnr(x, gaussian_filter(y, s, mode="reflect"))) for s in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0))
+    out, info = im.csc_denoise(y, filters)
+    assert info["lam"] == pytest.approx(im.DENOISE_LAM_PER_SIGMA * 0.1, rel=0.1)
+    assert float(im.psnr(x, out)) > blur + 1.0                                   # measured 30.5 vs 28.3 dB
+    old, _ = im.csc_denoise(y, filters, 0.1)                                    # the former default: 24.9 dB
+    assert float(im.psnr(x, out)) > float(im.psnr(x, old)) + 3.0
+
+
+def test_images_in_0_255_are_rescaled_and_larger_ranges_refused(camera_crop, filters):
+    x, y = camera_crop
+    out, info = im.csc_denoise(y, filters)
+    for lam in (None, 0.25):                      # lam is in [0, 1] units whatever the image's range
+        out255, info255 = im.csc_denoise(255.0 * y, filters, lam)
+        assert info255["scale"] == 255.0
+        ref = out if lam is None else im.csc_denoise(y, filters, lam)[0]
+        np.testing.assert_allclose(np.asarray(out255) / 255.0, np.asarray(ref), atol=2e-4)
+        assert float(im.psnr(255.0 * x, out255, data_range=255.0)) > float(im.psnr(x, y)) + 8.0
+    m = np.asarray(im.random_mask(jax.random.PRNGKey(1), x.shape, 0.3), np.float32)
+    a, _ = im.csc_inpaint(m * x, m, filters, max_iter=50)
+    b, ib = im.csc_inpaint(255.0 * m * x, m, filters, max_iter=50)
+    assert ib["scale"] == 255.0
+    np.testing.assert_allclose(np.asarray(b) / 255.0, np.asarray(a), atol=2e-4)
+    with pytest.raises(ValueError, match="img values reach 6.*e\\+04.*data_range"):
+        im.csc_denoise(65535.0 * x, filters)
+    assert im.image_scale(y) == 1.0 and im.image_scale(65535.0 * x, data_range=65535.0) == 65535.0
+
+
+# ----------------------------------------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------------------------------------
 def test_load_image_and_dictionaries(tmp_path):
@@ -150,6 +207,19 @@ def test_load_image_and_dictionaries(tmp_path):
     assert set(data.dictionary_names()) >= {"G_8x8x32", "G_12x12x36"}
     with pytest.raises(ValueError, match="G_8x8x32"):
         data.load_conv_dictionary("nope")
+    # a file: what 'sparsejax learn --kind conv' writes (filters (M, 1, h, w)), or a .npy of filters
+    np.savez(tmp_path / "learned.npz", filters=D[:5], loss=np.zeros(3), kind="conv")
+    np.testing.assert_array_equal(data.load_conv_dictionary(str(tmp_path / "learned.npz")), D[:5])
+    np.save(tmp_path / "f.npy", D[:3, 0])
+    assert data.load_conv_dictionary(tmp_path / "f.npy").shape == (3, 1, 8, 8)
+    np.savez(tmp_path / "dense.npz", dictionary=np.zeros((64, 16)))
+    with pytest.raises(ValueError, match="dense"):
+        data.load_conv_dictionary(tmp_path / "dense.npz")
+    np.savez(tmp_path / "bad.npz", filters=np.zeros((4, 3, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(M, 1, h, w\)"):
+        data.load_conv_dictionary(tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError, match="absent.npz"):
+        data.load_conv_dictionary(str(tmp_path / "absent.npz"))
     missing = tmp_path / "none.png"
     with pytest.raises(FileNotFoundError, match="none.png"):
         data.load_image(missing)
@@ -174,7 +244,9 @@ def test_cli_denoise_and_inpaint_write_pngs(tmp_path, capsys):
     noisy = np.clip(cam + 0.1 * np.random.default_rng(0).standard_normal(cam.shape), 0, 1)
     src = data.save_image(tmp_path / "noisy.png", noisy)
     out = tmp_path / "den.png"
-    assert cli.main(["denoise", str(src), str(out), "--sigma-lam", "0.2", "--iters", "30"]) == 0
+    np.savez(tmp_path / "filters.npz", filters=data.load_conv_dictionary())    # as 'sparsejax learn' writes them
+    assert cli.main(["denoise", str(src), str(out), "--sigma-lam", "0.2", "--iters", "30",
+                     "--dict", str(tmp_path / "filters.npz")]) == 0
     den = data.load_image(out)
     assert den.shape == cam.shape
     assert float(im.psnr(cam, den)) > float(im.psnr(cam, noisy)) + 2.0

@@ -13,7 +13,7 @@
                                          its defaults: lam = 2.5 x the estimated noise sigma, tik-lam 5)
     sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME|FILE.npz] [--iters N]
                                          CSC inpainting; MASK white (> 0.5) = known pixel (defaults of
-                                         sparsejax.imaging.csc_inpaint: lam 0.005, tik-lam 1)
+                                         sparsejax.imaging.csc_inpaint: lam 0.002, tik-lam 1)
     sparsejax learn [IMAGES] --kind dense|conv [--atoms N] [--size P] [--lam L] [--steps N] [--out PREFIX]
                                          learn a dictionary from a PNG folder (default: the bundled camera image),
                                          save PREFIX.npz and a PNG of the atoms (sparsejax.cli.learn)

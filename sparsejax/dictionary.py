@@ -6,6 +6,9 @@ mu_1(k)    = max_j max_{|S| = k, j not in S} sum_{i in S} |d_i^T d_j|   (Babel f
                                                                         Inf. Theory 2004)
 
 A dictionary is an (n, m) array whose m columns are the atoms (or a ``Dense`` operator: its ``atoms`` are used).
+It must be float32 / float64 with at least one row and one atom; a concrete dictionary with a NaN or infinite entry
+is a ValueError naming the atoms, and under ``jit`` such an atom stays non-finite (it is never silently turned into a
+zero atom), so the coherence measures come out NaN.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax._validate import as_float_array, check_ndim, check_positive_int
+from sparsejax._validate import FLOAT_DTYPES, check_dictionary, check_positive_int
 
 __all__ = [
     "normalize_atoms",
@@ -29,14 +32,12 @@ __all__ = [
 
 
 def _atoms(D):
-    D = getattr(D, "atoms", D)
-    D = as_float_array("D", D)
-    check_ndim("D", D, (2,), "n x m atoms as columns")
-    return D
+    return check_dictionary("D", D, "n x m atoms as columns")
 
 
 def normalize_atoms(D, eps: float = 0.0) -> jax.Array:
-    """Scale each column to unit l2 norm; a column of norm <= ``eps`` becomes zero.
+    """Scale each column to unit l2 norm; a column of norm <= ``eps`` becomes zero, a non-finite column (traced)
+    stays non-finite.
 
     Args:
       D: (n, m) atoms as columns, or a ``Dense``.
@@ -53,8 +54,9 @@ def normalize_atoms(D, eps: float = 0.0) -> jax.Array:
     """
     D = _atoms(D)
     norms = jnp.linalg.norm(D, axis=0, keepdims=True)
-    safe = jnp.where(norms > eps, norms, jnp.ones_like(norms))
-    return jnp.where(norms > eps, D / safe, jnp.zeros_like(D))
+    small = norms <= eps                     # False for a NaN norm: that column stays NaN
+    safe = jnp.where(small, jnp.ones_like(norms), norms)
+    return jnp.where(small, jnp.zeros_like(D), D / safe)
 
 
 def gram(D) -> jax.Array:
@@ -126,6 +128,7 @@ def babel(D, k: int | None = None, normalize: bool = True) -> jax.Array:
     m = G.shape[0]
     srt = -jnp.sort(-G, axis=1)[:, : m - 1]  # drop one zero: the diagonal
     curve = jnp.max(jnp.cumsum(srt, axis=1), axis=0)
+    curve = jnp.where(jnp.all(jnp.isfinite(G)), curve, jnp.nan)   # a non-finite atom (traced): no value
     if k is None:
         return curve
     k = check_positive_int("k", k, m - 1, "number of atoms minus one")
@@ -153,7 +156,13 @@ def random_gaussian(key, n: int, m: int, dtype=jnp.float32) -> jax.Array:
     """
     n = check_positive_int("n", n)
     m = check_positive_int("m", m)
-    return normalize_atoms(jax.random.normal(key, (n, m), dtype=dtype))
+    return normalize_atoms(jax.random.normal(key, (n, m), dtype=_check_dtype(dtype)))
+
+
+def _check_dtype(dtype):
+    if np.dtype(dtype) not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype).name}")
+    return dtype
 
 
 def _dct_np(n: int, m: int) -> np.ndarray:
@@ -178,7 +187,7 @@ def overcomplete_dct(n: int, m: int, dtype=jnp.float32) -> jax.Array:
     """
     n = check_positive_int("n", n)
     m = check_positive_int("m", m)
-    return jnp.asarray(_dct_np(n, m), dtype=dtype)
+    return jnp.asarray(_dct_np(n, m), dtype=_check_dtype(dtype))
 
 
 def overcomplete_dct_2d(p: int, m: int, dtype=jnp.float32) -> jax.Array:
@@ -198,4 +207,4 @@ def overcomplete_dct_2d(p: int, m: int, dtype=jnp.float32) -> jax.Array:
     if r * r != m:
         raise ValueError(f"m must be a perfect square for a separable 2-D DCT, got {m}")
     A = _dct_np(p, r)
-    return jnp.asarray(np.kron(A, A), dtype=dtype)
+    return jnp.asarray(np.kron(A, A), dtype=_check_dtype(dtype))

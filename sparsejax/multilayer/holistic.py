@@ -146,6 +146,17 @@ def subspace_bpdn_solver(A, K, y, lam, rho, x0, g0, u0, prox="soft") -> Solver:
                   error=error, objective=objective)
 
 
+def _atoms(name, D):
+    """A dense dictionary: 2-D, float32/64, non-empty, finite (``_validate.check_dictionary``)."""
+    return V.check_dictionary(name, dense_atoms(name, D), "a dense dictionary (rows x atoms)")
+
+
+def _pair(D1, D2):
+    """``dense_pair`` with both dictionaries non-empty (``_validate.check_dictionary``)."""
+    A1, A2 = dense_pair(D1, D2)
+    return _atoms("D1", A1), _atoms("D2", A2)
+
+
 def _check_solve_args(max_iter, tol, mode, rho, prox):
     check_iteration(max_iter, tol, mode)
     V.check_nonnegative_scalar("rho", rho, strict=True)
@@ -156,7 +167,7 @@ def _check_y_lam(y, lam, n):
     y = V.as_float_array("y", y)
     V.check_shape("y", y, (n,), "one signal of the dictionary's dimension; batch with jax.vmap")
     V.check_finite("y", y)
-    return y, V.check_nonnegative_scalar("lam", lam)
+    return y, V.nan_if_negative(V.check_nonnegative_scalar("lam", lam))
 
 
 @partial(jax.jit, static_argnames=("max_iter", "mode", "prox"))
@@ -195,11 +206,11 @@ def subspace_bpdn(D, K, y, lam, *, rho=1.0, x0=None, max_iter: int = 2000, tol=1
       >>> [round(float(v), 3) for v in sol.codes], bool(sol.converged)
       ([1.0, 0.0, 0.0], True)
     """
-    A = dense_atoms("D", D)
+    A = _atoms("D", D)
     n, m = A.shape
     if K is None:
         K = jnp.eye(m, dtype=A.dtype)
-    K = dense_atoms("K", K)
+    K = _atoms("K", K)
     if K.shape[0] != m:
         raise ValueError(f"K must have m = {m} rows (one per atom of D), got shape {tuple(K.shape)}")
     if V.is_concrete(K):
@@ -250,7 +261,7 @@ def projection_pursuit_dense(D1, D2, y, lam, *, rho=1.0, max_iter: int = 2000, t
       >>> [round(float(v), 3) for v in sol.codes[1]], [round(float(v), 3) for v in sol.codes[0]]
       ([1.25, 0.0], [2.5, 0.0])
     """
-    A1, A2 = dense_pair(D1, D2)
+    A1, A2 = _pair(D1, D2)
     y, lam = _check_y_lam(y, lam, A1.shape[0])
     _check_solve_args(max_iter, tol, mode, rho, prox)
     dtype = jnp.result_type(A1.dtype, y.dtype)
@@ -386,7 +397,7 @@ def holistic_pursuit(D1, D2, y, lam, l1, *, rho=1.0, max_iter: int = 1000, tol=1
       >>> sol.stages.num_steps.shape, bool(sol.converged), int(jnp.argmax(jnp.abs(sol.codes[1])))
       ((3,), True, 0)
     """
-    A1, A2 = dense_pair(D1, D2)
+    A1, A2 = _pair(D1, D2)
     n, m1 = A1.shape
     m2 = A2.shape[1]
     y, lam = _check_y_lam(y, lam, n)
@@ -402,19 +413,12 @@ def holistic_pursuit(D1, D2, y, lam, l1, *, rho=1.0, max_iter: int = 1000, tol=1
 # oracle estimators (known supports)
 # ----------------------------------------------------------------------------------------------------
 def _check_support(name, idx, size):
-    idx = jnp.asarray(idx)
-    if not jnp.issubdtype(idx.dtype, jnp.integer):
-        raise TypeError(f"{name} must be an integer index array, got dtype {idx.dtype}")
-    V.check_ndim(name, idx, (1,), "a list of indices")
-    if V.is_concrete(idx) and idx.size and (int(jnp.min(idx)) < 0 or int(jnp.max(idx)) >= size):
-        raise ValueError(f"{name} must hold indices in [0, {size}), got min {int(jnp.min(idx))}, "
-                         f"max {int(jnp.max(idx))}")
-    return idx
+    return V.check_support(name, idx, size)     # 1-D integers in [0, size), no index twice
 
 
 def _oracle_basis(D1, D2, support2, cosupport1):
     """(D_S, N): D_S = (D_1 D_2)[:, S], N orthonormal basis of null(D_2[C, S]) (None when C is not given)."""
-    A1, A2 = dense_pair(D1, D2)
+    A1, A2 = _pair(D1, D2)
     S = _check_support("support2", support2, A2.shape[1])
     DS = A1 @ A2[:, S]
     if cosupport1 is None:
@@ -423,6 +427,11 @@ def _oracle_basis(D1, D2, support2, cosupport1):
     if C.shape[0] >= S.shape[0]:
         raise ValueError(f"cosupport1 must have fewer entries (l1 = {C.shape[0]}) than support2 (s2 = {S.shape[0]})")
     return DS, null_space(A2[C][:, S], S.shape[0] - C.shape[0])
+
+
+def _sigma(sigma, dtype):
+    """The noise level: a finite scalar >= 0 (a traced negative one becomes NaN)."""
+    return V.nan_if_negative(V.check_nonnegative_scalar("sigma", sigma).astype(dtype))
 
 
 def _inv_trace(B):
@@ -439,6 +448,7 @@ def _on_support(DS, D2, y, support2, values_of):
     """The (m_2,) vector that holds ``values_of(y)`` on ``support2`` and zeros elsewhere (y checked first)."""
     y = V.as_float_array("y", y)
     V.check_shape("y", y, (DS.shape[0],), "one signal")
+    V.check_finite("y", y)
     m2 = dense_atoms("D2", D2).shape[1]
     return jnp.zeros((m2,), DS.dtype).at[jnp.asarray(support2)].set(values_of(y.astype(DS.dtype)))
 
@@ -449,7 +459,7 @@ def projection_oracle_mse(D1, D2, support2, sigma) -> jax.Array:
 
     Args:
       D1: (n, m_1), D2: (m_1, m_2) dictionaries (arrays or ``Dense``).
-      support2: (s_2,) int indices of the support of G_2.
+      support2: (s_2,) distinct int indices of the support of G_2 (a repeated index is a ValueError).
       sigma: the noise standard deviation (traced).
 
     Returns:
@@ -462,7 +472,7 @@ def projection_oracle_mse(D1, D2, support2, sigma) -> jax.Array:
       0.02
     """
     DS, _ = _oracle_basis(D1, D2, support2, None)
-    return jnp.asarray(sigma, DS.dtype) ** 2 * _inv_trace(DS)
+    return _sigma(sigma, DS.dtype) ** 2 * _inv_trace(DS)
 
 
 def holistic_oracle_mse(D1, D2, support2, cosupport1, sigma) -> jax.Array:
@@ -485,7 +495,7 @@ def holistic_oracle_mse(D1, D2, support2, cosupport1, sigma) -> jax.Array:
       0.01
     """
     DS, N = _oracle_basis(D1, D2, support2, cosupport1)
-    return jnp.asarray(sigma, DS.dtype) ** 2 * _inv_trace(DS @ N)
+    return _sigma(sigma, DS.dtype) ** 2 * _inv_trace(DS @ N)
 
 
 def projection_oracle(D1, D2, y, support2) -> jax.Array:

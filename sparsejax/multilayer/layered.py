@@ -39,6 +39,7 @@ from typing import NamedTuple, Tuple
 import jax
 import jax.numpy as jnp
 
+from sparsejax import _validate as V
 from sparsejax import shrink
 from sparsejax.multilayer._checks import (
     check_layers,
@@ -53,7 +54,7 @@ from sparsejax.solve import Solver, check_iteration, iterate, relative_change
 
 __all__ = ["layered_thresholding", "layered_thresholding_codes", "ml_ista", "ml_ista_solver", "ml_bp_objective",
            "MLISTAState", "MLFISTAState", "ml_ista_step", "objective_weights", "check_steps", "layer_prox_grad_step",
-           "back_project", "check_layers"]
+           "back_project", "check_layers", "check_finite_layers", "nan_if_negative"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -72,10 +73,40 @@ def _layered(layers, y, thresholds, *, prox):
 
 def _prepare_thresholding(layers, y, thresholds, prox):
     shrink.get(prox)
-    layers = check_layers(layers)
+    layers = check_finite_layers(layers)
     y = check_y(layers, y)
     dtype = common_dtype(layers, y)
-    return layers, y.astype(dtype), per_layer("thresholds", thresholds, layers, dtype)
+    return layers, y.astype(dtype), nan_if_negative(per_layer("thresholds", thresholds, layers, dtype))
+
+
+def check_finite_layers(layers):
+    """``check_layers``, and every layer's atoms / filters finite (when concrete: a ValueError naming the layer).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> check_finite_layers((sj.Dense(jnp.eye(2)), sj.Dense(jnp.full((2, 2), jnp.nan))))
+      Traceback (most recent call last):
+      ...
+      ValueError: layers[1] contains NaN or infinite values
+    """
+    layers = check_layers(layers)
+    for i, D in enumerate(layers):
+        V.check_operator_finite(f"layers[{i}]", D)
+    return layers
+
+
+def nan_if_negative(weights):
+    """Per-layer weights with traced negative entries turned into NaN (``_validate.nan_if_negative``): the pursuit
+    then reports an invalid problem (``Status.NONFINITE_INPUT``) instead of a success.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> jax.jit(nan_if_negative)((jnp.array(0.5), jnp.array(-1.0)))[1].tolist()
+      nan
+    """
+    return tuple(V.nan_if_negative(w) for w in weights)
 
 
 def layered_thresholding_codes(layers, y, thresholds, prox="nonneg_soft") -> Tuple[jax.Array, ...]:
@@ -102,7 +133,9 @@ def layered_thresholding_codes(layers, y, thresholds, prox="nonneg_soft") -> Tup
 
 @partial(jax.jit, static_argnames=("prox",))
 def _layered_result(layers, y, thresholds, *, prox):
-    return MLSolution.from_forward_pass(_layered(layers, y, thresholds, prox=prox))
+    inputs_ok = [V.all_finite(D, b) for D, b in zip(layers, thresholds)]
+    inputs_ok[0] = inputs_ok[0] & V.all_finite(y)
+    return MLSolution.from_forward_pass(_layered(layers, y, thresholds, prox=prox), inputs_ok)
 
 
 def layered_thresholding(layers, y, thresholds, prox="nonneg_soft") -> MLSolution:
@@ -122,8 +155,11 @@ def layered_thresholding(layers, y, thresholds, prox="nonneg_soft") -> MLSolutio
       prox: the shrinkage P: "nonneg_soft" (default), "soft", "hard", or a callable ``(z, threshold) -> z``.
 
     Returns:
-      ``MLSolution`` with ``codes`` = (G_1, ..., G_K), one step per layer, converged unless a code is not finite,
-      no objective (NaN). ``layered_thresholding_codes`` returns the bare tuple.
+      ``MLSolution`` with ``codes`` = (G_1, ..., G_K), one step per layer, no objective (NaN). Never a silent
+      success: under ``jit`` a layer with a non-finite dictionary or threshold, a negative threshold, or a
+      non-finite ``y`` gives that layer (and the result) status ``NONFINITE_INPUT``; a code that is not finite, or
+      one computed from a failed layer, is ``DIVERGED`` (``MLSolution.from_forward_pass``); ``converged`` only when
+      every layer is valid and finite. ``layered_thresholding_codes`` returns the bare tuple.
 
     Example:
       >>> import jax.numpy as jnp
@@ -388,12 +424,12 @@ def ml_ista(layers, y, lams, *, steps=None, max_iter: int = 100, tol=1e-6, mode:
       >>> sol.codes[-1].tolist(), bool(sol.converged), sol.layer_num_steps.tolist()
       ([0.5, 0.0], True, [2, 2])
     """
-    layers = check_layers(layers)
+    layers = check_finite_layers(layers)
     y = check_y(layers, y)
     check_iteration(max_iter, tol, mode)
     shrink.get(prox)
     dtype = common_dtype(layers, y)
-    lams = per_layer("lams", lams, layers, dtype)
+    lams = nan_if_negative(per_layer("lams", lams, layers, dtype))
     steps = check_steps(steps, layers, dtype)
     return _ml_ista(layers, y.astype(dtype), lams, steps, jnp.asarray(tol, dtype), max_iter=max_iter,
                     mode=mode, prox=prox, fista=fista)

@@ -32,14 +32,13 @@ import jax.numpy as jnp
 
 from sparsejax import shrink
 from sparsejax.multilayer._checks import (
-    check_layers,
     check_steps,
     check_y,
     code_weight,
     common_dtype,
     per_layer,
 )
-from sparsejax.multilayer.layered import layer_prox_grad_step
+from sparsejax.multilayer.layered import check_finite_layers, layer_prox_grad_step, nan_if_negative
 from sparsejax.multilayer.model import Chain, back_project
 from sparsejax.multilayer.result import MLSolution
 from sparsejax.pursuit.ista import ISTAState, fista_solver
@@ -54,10 +53,10 @@ ProjectionSolution = MLSolution   # deprecated alias: the result of projection_p
 
 
 def _prepare(layers, y, xis, name):
-    layers = check_layers(layers)
+    layers = check_finite_layers(layers)
     y = check_y(layers, y)
     dtype = common_dtype(layers, y)
-    return layers, y.astype(dtype), per_layer(name, xis, layers, dtype), dtype
+    return layers, y.astype(dtype), nan_if_negative(per_layer(name, xis, layers, dtype)), dtype
 
 
 def _fista_lasso(D, target, lam, x0, prox) -> Solver:
@@ -224,9 +223,9 @@ def projection_pursuit(layers, y, lam, *, max_iter: int = 1000, tol=1e-6, mode: 
     """
     check_iteration(max_iter, tol, mode)
     shrink.get(prox, allowed=shrink.SIGN_PROXES)
-    layers = check_layers(layers)
+    layers = check_finite_layers(layers)
     y = check_y(layers, y)
     dtype = common_dtype(layers, y)
-    lam = code_weight("lam", lam, layers[-1], dtype, "the deepest layer's codes")
+    lam, = nan_if_negative((code_weight("lam", lam, layers[-1], dtype, "the deepest layer's codes"),))
     return _projection(layers, y.astype(dtype), lam, jnp.asarray(tol, dtype), max_iter=max_iter, mode=mode,
                        prox=prox)

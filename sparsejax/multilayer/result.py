@@ -38,10 +38,6 @@ def _repeat(value, K: int) -> jax.Array:
     return jnp.broadcast_to(value[..., None], value.shape + (K,))
 
 
-def _all_finite(codes) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(G)) for G in codes]))
-
-
 class MLSolution(NamedTuple):
     """Result of a multi-layer pursuit: the codes of every layer, overall and per-layer flags.
 
@@ -202,22 +198,43 @@ class MLSolution(NamedTuple):
                    stages=stages)
 
     @classmethod
-    def from_forward_pass(cls, codes) -> "MLSolution":
-        """The result of a non-iterative pass that computes each layer once (layered thresholding): one step per
-        layer, converged unless some code is non-finite (then diverged), error 0, no objective (NaN).
+    def from_forward_pass(cls, codes, inputs_ok=None) -> "MLSolution":
+        """The result of a non-iterative pass that computes each layer once from the previous one (layered
+        thresholding): one step per layer, error 0, no objective (NaN).
+
+        Layer i's status: NONFINITE_INPUT when its own inputs are invalid (``inputs_ok[i]`` False: a non-finite
+        dictionary or threshold, a negative threshold, or for the first layer a non-finite signal); else DIVERGED
+        when its code is not finite or an earlier layer failed (its input is then unusable, even if a threshold
+        turned it into finite zeros); else CONVERGED. The overall flags summarise the layers (``from_layers``).
+
+        Args:
+          codes: the tuple (G_1, ..., G_K).
+          inputs_ok: one boolean per layer (traced), or None (all valid).
 
         Example:
           >>> import jax.numpy as jnp
+          >>> from sparsejax.solve import status_name
           >>> sol = MLSolution.from_forward_pass((jnp.ones(3), jnp.zeros(2)))
           >>> int(sol.num_steps), sol.layer_num_steps.tolist(), bool(sol.converged)
           (2, [1, 1], True)
+          >>> bad = MLSolution.from_forward_pass((jnp.ones(3), jnp.zeros(2)), (jnp.bool_(False), jnp.bool_(True)))
+          >>> [status_name(c) for c in bad.layer_status], status_name(bad.status), bool(bad.converged)
+          (['nonfinite_input', 'diverged'], 'nonfinite_input', False)
         """
         codes = tuple(codes)
         dtype = jnp.result_type(*[G.dtype for G in codes])
-        diverged = ~_all_finite(codes)
-        one = Solution(None, jnp.asarray(1, jnp.int32), ~diverged, diverged, jnp.asarray(jnp.nan, dtype),
-                       jnp.asarray(0, dtype), None, None, stop_status(~diverged, diverged))
-        layered = cls.from_layers(one._replace(codes=G) for G in codes)
+        if inputs_ok is None:
+            inputs_ok = (True,) * len(codes)
+        chain_ok = jnp.asarray(True)        # every earlier layer valid and finite
+        layers = []
+        for G, ok in zip(codes, inputs_ok):
+            ok = jnp.asarray(ok)
+            diverged = ~jnp.all(jnp.isfinite(G)) | ~chain_ok
+            converged = ok & ~diverged
+            layers.append(Solution(G, jnp.asarray(1, jnp.int32), converged, diverged, jnp.asarray(jnp.nan, dtype),
+                                   jnp.asarray(0, dtype), None, None, stop_status(converged, diverged, ~ok)))
+            chain_ok = converged
+        layered = cls.from_layers(layers)
         return layered._replace(objective=jnp.asarray(jnp.nan, dtype), state=None)
 
 

@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparsejax import shrink
+from sparsejax import _validate as V
 from sparsejax._validate import check_positive_int
 from sparsejax.conv.operator import BatchConv, Conv
 from sparsejax.multilayer.architecture import MNIST_ML_ISTA, Architecture
@@ -593,8 +594,10 @@ def lista_params(D, lam, L=None) -> dict:
 
     Args:
       D: the dictionary, an (n, m) array or a ``sparsejax.operators.Dense``.
-      lam: l1 weight, a scalar or one value per atom (m,).
-      L: the step's inverse (default ||D||_2^2).
+      lam: l1 weight >= 0, a scalar or one value per atom (m,).
+      L: the step's inverse, > 0 (default ||D||_2^2).
+
+    Raises before tracing: an empty, non-float (float16 included) or non-finite D, a negative or misshaped lam, L <= 0.
 
     Returns:
       ``{"params": {"W_e", "S", "theta"}}`` for ``LISTA(n, m, T).apply``.
@@ -606,11 +609,14 @@ def lista_params(D, lam, L=None) -> dict:
       >>> p["W_e"].shape, bool(jnp.allclose(p["S"], 0.0)), p["theta"].tolist()
       ((3, 3), True, [0.5, 0.5, 0.5])
     """
-    op = D if isinstance(D, Dense) else Dense(D)
+    op = Dense(V.check_dictionary("D", D, "n signal dimensions x m atoms"))
     atoms = op.atoms
-    L = op.lipschitz() if L is None else jnp.asarray(L, atoms.dtype)
+    L = op.lipschitz() if L is None else V.check_nonnegative_scalar("L", L, strict=True).astype(atoms.dtype)
     m = atoms.shape[1]
-    lam = jnp.broadcast_to(jnp.asarray(lam, atoms.dtype), (m,))
+    lam = V.as_float_array("lam", lam)
+    V.check_shape("lam", lam, (m,) if lam.ndim else (), "a scalar or one value per atom")
+    V.check_nonnegative("lam", lam)
+    lam = jnp.broadcast_to(lam.astype(atoms.dtype), (m,))
     return {"params": {"W_e": atoms.T / L, "S": jnp.eye(m, dtype=atoms.dtype) - op.gram() / L,
                        "theta": lam / L}}
 

@@ -56,8 +56,10 @@ def sign_constraint(prox, algorithm: str) -> bool:
 def prepare_problem(D, y, lam=None, *, lam_name: str = "lam"):
     """Validate ``D`` (operator or (n, m) array), ``y`` (one signal) and ``lam``; return ``(op, y, lam, dtype)``.
 
-    Raises TypeError for non-float data, ValueError for shape mismatch, negative or non-finite
-    ``lam`` and non-finite ``y`` (value checks only when values are concrete).
+    Raises TypeError for non-float data (float16 included), ValueError for an empty dictionary (no atom or no
+    row), shape mismatch, negative or non-finite ``lam`` and non-finite ``y`` or atoms (value checks only when
+    values are concrete). A traced negative ``lam`` becomes NaN (``_validate.nan_if_negative``), so that the
+    pursuit reports the invalid problem (``Status.NONFINITE_INPUT``) instead of running to an unbounded objective.
 
     Example:
       >>> import jax.numpy as jnp
@@ -66,6 +68,9 @@ def prepare_problem(D, y, lam=None, *, lam_name: str = "lam"):
       ((3,), 0.1)
     """
     op = as_operator(D)
+    if any(int(d) == 0 for d in tuple(op.code_shape) + tuple(op.signal_shape)):
+        raise ValueError(f"D must have at least one atom and a non-empty signal shape, got code shape "
+                         f"{tuple(op.code_shape)} and signal shape {tuple(op.signal_shape)}")
     y = V.as_float_array("y", y)
     if tuple(y.shape) != tuple(op.signal_shape):
         raise ValueError(
@@ -74,14 +79,16 @@ def prepare_problem(D, y, lam=None, *, lam_name: str = "lam"):
         )
     V.check_finite("y", y)
     if isinstance(op, LinearOperator) and hasattr(op, "atoms"):
-        V.check_finite("D", op.atoms)
+        V.check_dictionary("D", op.atoms)
+    else:
+        V.check_operator_finite("D", op)
     dtype = jnp.result_type(op.dtype, y.dtype)
     y = y.astype(dtype)
     if lam is not None:
         lam = V.as_float_array(lam_name, lam)
         V.broadcastable(lam_name, lam, tuple(op.code_shape))
         V.check_nonnegative(lam_name, lam)
-        lam = lam.astype(dtype)
+        lam = V.nan_if_negative(lam.astype(dtype))
         if lam.ndim > 0:  # explicit broadcast: strict rank promotion stays happy downstream
             lam = jnp.broadcast_to(lam, tuple(op.code_shape))
     return op, y, lam, dtype
@@ -115,8 +122,7 @@ def prepare_batch(D, Y, algorithm: str):
       >>> Y.shape
       (5, 3)
     """
-    atoms = V.as_float_array("D", dense_atoms(D, algorithm))
-    V.check_ndim("D", atoms, (2,), "n signal dimensions x m atoms")
+    atoms = V.check_dictionary("D", dense_atoms(D, algorithm), "n signal dimensions x m atoms")
     Y = V.as_float_array("Y", Y)
     V.check_ndim("Y", Y, (2,), "a batch of signals, one per row: (B, n)")
     n = atoms.shape[0]
@@ -124,7 +130,6 @@ def prepare_batch(D, Y, algorithm: str):
         raise ValueError(f"Y must have shape (B, {n}) (signals as rows, n = D.shape[0]) to match D of shape "
                          f"{tuple(atoms.shape)}, got {tuple(Y.shape)}")
     V.check_finite("Y", Y)
-    V.check_finite("D", atoms)
     dtype = jnp.result_type(atoms.dtype, Y.dtype)
     return atoms.astype(dtype), Y.astype(dtype), dtype
 

@@ -20,7 +20,7 @@ from sparsejax import _validate as V
 from sparsejax.pursuit.problem import prepare_problem, resolve_prox
 from sparsejax.solve import Solution, stop_status
 
-__all__ = ["thresholding"]
+__all__ = ["thresholding", "one_step_solution"]
 
 
 @partial(jax.jit, static_argnames=("k", "prox", "debias"))
@@ -45,16 +45,29 @@ def _thresholding(op, y, lam, *, k, prox, debias):
             a = jnp.maximum(a, 0)
     r = y - op.apply(a)
     rr = jnp.sum(r * r)
-    finite = jnp.all(jnp.isfinite(a))
-    return Solution(
-        codes=a,
-        num_steps=jnp.asarray(1, jnp.int32),
-        converged=finite,
-        diverged=~finite,
-        objective=0.5 * rr,
-        error=jnp.sqrt(rr),
-        status=stop_status(finite, ~finite, ~jnp.all(jnp.isfinite(y))),
-    )
+    return one_step_solution(a, rr, V.all_finite(op, y, lam))
+
+
+def one_step_solution(codes, residual_sq, inputs_ok) -> Solution:
+    """The ``Solution`` of a one-step pursuit (thresholding) from its codes, ||y - D a||^2 and whether its
+    problem was valid (dictionary, signal and threshold finite, threshold >= 0; a traced negative threshold is NaN
+    by then, ``_validate.nan_if_negative``).
+
+    status NONFINITE_INPUT when ``inputs_ok`` is False; DIVERGED when the codes or the residual overflow (not
+    finite); else CONVERGED. ``converged`` only for CONVERGED; ``diverged`` when the output is not finite.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.solve import status_name
+      >>> sol = one_step_solution(jnp.array([1e30]), jnp.array(jnp.inf), jnp.array(True))
+      >>> bool(sol.converged), bool(sol.diverged), status_name(sol.status)
+      (False, True, 'diverged')
+    """
+    output_ok = jnp.all(jnp.isfinite(codes)) & jnp.isfinite(residual_sq)
+    converged = output_ok & inputs_ok
+    return Solution(codes=codes, num_steps=jnp.asarray(1, jnp.int32), converged=converged, diverged=~output_ok,
+                    objective=0.5 * residual_sq, error=jnp.sqrt(residual_sq),
+                    status=stop_status(converged, ~output_ok, ~inputs_ok))
 
 
 def thresholding(D, y, *, lam=None, k: int | None = None, prox="hard", debias: bool = False) -> Solution:
@@ -72,8 +85,10 @@ def thresholding(D, y, *, lam=None, k: int | None = None, prox="hard", debias: b
         argmin ||y - D_S a_S||_2 on the kept support S.
 
     Returns:
-      ``Solution``: codes, num_steps = 1, objective = ||y - D a||^2 / 2, error = ||y - D a||_2; converged when
-      the codes are finite.
+      ``Solution``: codes, num_steps = 1, objective = ||y - D a||^2 / 2, error = ||y - D a||_2. Never a silent
+      success: under ``jit`` (where values cannot be checked before tracing) a non-finite signal, dictionary or
+      ``lam``, or a negative ``lam``, gives status ``NONFINITE_INPUT``; codes or a residual that overflow give
+      ``DIVERGED`` (``diverged`` True); ``converged`` only otherwise.
 
     Example:
       >>> import jax.numpy as jnp

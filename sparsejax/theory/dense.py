@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparsejax._validate import as_float_array, check_choice, check_ndim, check_nonnegative, check_positive_int
+from sparsejax._validate import (as_float_array, check_choice, check_dictionary, check_finite, check_nonnegative,
+                                 check_positive_int, check_shape, check_tol)
 from sparsejax.pursuit.admm import bpdn_constrained_admm
 from sparsejax.pursuit.ista import fista
 from sparsejax.pursuit.omp import omp_batch
@@ -263,9 +264,7 @@ def sparse_signals(key, D, k, n_signals: int, amplitude: float = 2.0, noise_eps:
       >>> Y.shape, jnp.sum(A != 0, axis=1).tolist(), [round(float(v), 4) for v in jnp.linalg.norm(V, axis=1)]
       ((4, 8), [3, 3, 3, 3], [0.1, 0.1, 0.1, 0.1])
     """
-    D = getattr(D, "atoms", D)
-    D = as_float_array("D", D)
-    check_ndim("D", D, (2,), "n x m atoms as columns")
+    D = check_dictionary("D", D)
     n, m = D.shape
     n_signals = check_positive_int("n_signals", n_signals)
     if isinstance(k, (int, np.integer)) and not 0 <= int(k) <= m:
@@ -318,9 +317,18 @@ def recover_omp(D, Y, kmax: int, tol: float):
       >>> bool(jnp.allclose(codes, A, atol=1e-4))
       True
     """
-    D = jnp.asarray(getattr(D, "atoms", D))
-    Y = jnp.asarray(Y, D.dtype)
-    return omp_batch(D, Y, k=int(kmax), tol=float(tol)).codes, "sparsejax.pursuit.omp.omp_batch"
+    D, Y = _check_recovery(D, Y)
+    kmax = check_positive_int("kmax", kmax, D.shape[1], "number of atoms")
+    return omp_batch(D, Y, k=kmax, tol=float(check_tol(tol))).codes, "sparsejax.pursuit.omp.omp_batch"
+
+
+def _check_recovery(D, Y):
+    """(D, Y) of a recovery check: a non-empty finite dictionary, finite signals (B, n) cast to D's dtype."""
+    D = check_dictionary("D", D)
+    Y = as_float_array("Y", Y)
+    check_shape("Y", Y, (None, D.shape[0]), "a batch of signals, one per row: (B, n)")
+    check_finite("Y", Y)
+    return D, Y.astype(D.dtype)
 
 
 def recover_bp(D, Y, eps: float, *, method: str = "lasso", max_iter: int | None = None,
@@ -352,8 +360,10 @@ def recover_bp(D, Y, eps: float, *, method: str = "lasso", max_iter: int | None 
       (True, True)
     """
     check_choice("method", method, ("lasso", "admm"))
-    D = jnp.asarray(getattr(D, "atoms", D))
-    Y = jnp.asarray(Y, D.dtype)
+    D, Y = _check_recovery(D, Y)
+    check_nonnegative("eps", as_float_array("eps", eps))
+    if tol is not None:
+        check_tol(tol)
     if method == "admm":
         codes = _admm_batch(bpdn_constrained_admm, D, Y, jnp.asarray(eps, D.dtype), max_iter or 500, tol or 1e-7)
         name = "sparsejax.pursuit.admm.bpdn_constrained_admm (delta = max(eps, residual))"

@@ -45,7 +45,10 @@ T9 adversarial robustness (Romano, Aberdam, Sulam & Elad, "Adversarial noise att
    return the largest eps_0 = ||E||^p_{2,inf} for which T5 / T6 certify this.
 
 Every function is pure jnp (jit/vmap friendly; layers are static Python structure). Where a condition fails
-the corresponding bound is ``inf`` (the theorem then says nothing) and later layers inherit it.
+the corresponding bound is ``inf`` (the theorem then says nothing) and later layers inherit it; no field is ever
+NaN. Where the theorem prescribes no threshold (T5: an earlier layer not guaranteed, or an empty window) or no l1
+weight (T6: an earlier layer not guaranteed), ``LTBound.has_threshold`` / ``LBPBound.has_xi`` is False and the
+threshold / weight field holds a documented nominal stand-in.
 """
 from __future__ import annotations
 
@@ -245,11 +248,20 @@ class LTBound(NamedTuple):
     """T5 per layer, each (K,). ``guaranteed[i]``: the conditions of layers 1..i all hold, so supp(G_i^LT) =
     supp(G_i) and the bounds of layer i apply (they are ``inf`` otherwise).
 
+    The theorem gives a threshold for layer i only when layers 1..i-1 are guaranteed (eps_{i-1} is a bound) and
+    layer i's window is non-empty: ``has_threshold``. Elsewhere there is no theorem threshold, and ``threshold``
+    (when not given) holds a documented stand-in, never NaN: the midpoint of the window computed with the nominal
+    error chain (eps_i = sqrt(p_i) (eps_{i-1} + C_i [+ b_i]) as if every earlier layer had succeeded); mask it with
+    ``has_threshold`` before trusting it.
+
     Attributes:
-      eps_in: eps_{i-1} (eps_0 = noise level).
-      window_lo: K_i + eps_{i-1}.
-      window_hi: |G_i^min| - C_i - eps_{i-1}.
-      threshold: b_i used (given, or the window midpoint).
+      eps_in: eps_{i-1} (eps_0 = noise level; ``inf`` after a layer that is not guaranteed).
+      window_lo: K_i + eps_{i-1} (``inf`` when eps_{i-1} is).
+      window_hi: |G_i^min| - C_i - eps_{i-1} (``-inf`` when eps_{i-1} is ``inf``).
+      has_threshold: the theorem gives a threshold for this layer (earlier layers guaranteed, window_lo <
+        window_hi).
+      threshold: b_i used (given; else the window midpoint where ``has_threshold``, the nominal stand-in above
+        elsewhere).
       stripe_condition: k_i < 1/2 (1 + |G^min|/(mu |G^max|)) - eps_{i-1}/(mu |G^max|).
       condition: window_lo < b_i < window_hi.
       guaranteed: the conditions of layers 1..i hold.
@@ -279,6 +291,7 @@ class LTBound(NamedTuple):
     linf: jax.Array
     eps: jax.Array
     l2: jax.Array
+    has_threshold: jax.Array
 
 
 def _vec(name, x, K, dtype):
@@ -321,26 +334,34 @@ def lt_bound(mu, stats: ModelStats, eps0, thresholds=None, soft: bool = False) -
     dtype = jnp.result_type(stats.gmax.dtype, jnp.asarray(mu).dtype, float)
     mu = _vec("mu", mu, K, dtype)
     b_given = None if thresholds is None else _vec("thresholds", thresholds, K, dtype)
-    eps = jnp.asarray(eps0, dtype)
+    eps = jnp.asarray(eps0, dtype)            # the certified eps_{i-1}: inf once a layer is not guaranteed
+    eps_nom = eps                             # the nominal chain, as if every layer had succeeded (the stand-in)
     ok_so_far = jnp.asarray(True)
+    inf = jnp.asarray(jnp.inf, dtype)
     rows = []
     for i in range(K):
         gmax, gmin = stats.gmax[i].astype(dtype), stats.gmin[i].astype(dtype)
         C = (k[i] - 1) * mu[i] * gmax
         Kint = k[i] * mu[i] * gmax
-        lo, hi = Kint + eps, gmin - C - eps
-        b = 0.5 * (lo + hi) if b_given is None else b_given[i]
+        lo_nom, hi_nom = Kint + eps_nom, gmin - C - eps_nom
+        prior_ok = ok_so_far
+        lo, hi = jnp.where(prior_ok, lo_nom, inf), jnp.where(prior_ok, hi_nom, -inf)
+        has_threshold = prior_ok & (lo < hi)
+        mid_nom = 0.5 * (lo_nom + hi_nom)
+        mid_nom = jnp.where(jnp.isfinite(mid_nom), mid_nom, jnp.where(jnp.isfinite(lo_nom), lo_nom, 0.0))
+        b = jnp.where(has_threshold, 0.5 * (lo + hi), mid_nom) if b_given is None else b_given[i]
         b = jnp.maximum(b, 0.0)
         # the published form multiplied by mu |G^max| > 0 (also valid for mu = 0)
         stripe_cond = k[i] * mu[i] * gmax < LT_FACTOR * (mu[i] * gmax + gmin) - eps
         cond = (lo < b) & (b < hi)
         ok_so_far = ok_so_far & cond
-        linf = eps + C + (b if soft else 0.0)
-        linf = jnp.where(ok_so_far, linf, jnp.inf)
-        eps_i = jnp.sqrt(stats.patch_l0[i].astype(dtype)) * linf
-        l2 = jnp.sqrt(stats.l0[i].astype(dtype)) * linf
-        rows.append((eps, lo, hi, b, stripe_cond, cond, ok_so_far, linf, eps_i, l2))
+        linf_nom = eps_nom + C + (b if soft else 0.0)
+        linf = jnp.where(ok_so_far, linf_nom, inf)
+        eps_i = jnp.where(ok_so_far, jnp.sqrt(stats.patch_l0[i].astype(dtype)) * linf, inf)   # never 0 * inf
+        l2 = jnp.where(ok_so_far, jnp.sqrt(stats.l0[i].astype(dtype)) * linf, inf)
+        rows.append((eps, lo, hi, b, stripe_cond, cond, ok_so_far, linf, eps_i, l2, has_threshold))
         eps = eps_i
+        eps_nom = jnp.sqrt(stats.patch_l0[i].astype(dtype)) * linf_nom
     return LTBound(*[jnp.stack(c) for c in zip(*rows)])
 
 
@@ -350,9 +371,15 @@ def lt_bound(mu, stats: ModelStats, eps0, thresholds=None, soft: bool = False) -
 class LBPBound(NamedTuple):
     """T6 per layer, each (K,); ``guaranteed`` as in ``LTBound``.
 
+    The theorem prescribes xi_i only when layers 1..i-1 are guaranteed (eps_{i-1} is a bound): ``has_xi``.
+    Elsewhere ``xi`` holds a documented stand-in, never NaN or inf: 4 times the nominal eps_{i-1} of the chain
+    eps_i = 7.5 sqrt(p_i) eps_{i-1} (as if every earlier layer had succeeded); mask it with ``has_xi``.
+
     Attributes:
-      eps_in: eps_{i-1}.
-      xi: xi_i = 4 eps_{i-1}, the l1 weight the theorem prescribes.
+      eps_in: eps_{i-1} (``inf`` after a layer that is not guaranteed).
+      has_xi: the theorem prescribes this layer's xi (every earlier layer guaranteed).
+      xi: xi_i = 4 eps_{i-1}, the l1 weight the theorem prescribes (the nominal stand-in where ``has_xi`` is
+        False).
       condition: k_i < (1 + 1/mu_i)/3.
       guaranteed: the conditions of layers 1..i hold.
       linf: ||G_i^LBP - G_i||_inf <= 7.5 eps_{i-1}; entries above it are found.
@@ -378,6 +405,7 @@ class LBPBound(NamedTuple):
     linf: jax.Array
     eps: jax.Array
     l2: jax.Array
+    has_xi: jax.Array
 
 
 def lbp_bound(mu, stats: ModelStats, eps0) -> LBPBound:
@@ -404,17 +432,21 @@ def lbp_bound(mu, stats: ModelStats, eps0) -> LBPBound:
     K = k.shape[0]
     dtype = jnp.result_type(stats.gmax.dtype, jnp.asarray(mu).dtype, float)
     mu = _vec("mu", mu, K, dtype)
-    eps = jnp.asarray(eps0, dtype)
+    eps = jnp.asarray(eps0, dtype)            # certified: inf once a layer is not guaranteed
+    eps_nom = eps                             # nominal chain (the stand-in xi)
     ok_so_far = jnp.asarray(True)
+    inf = jnp.asarray(jnp.inf, dtype)
     rows = []
     for i in range(K):
+        has_xi = ok_so_far
         cond = 3.0 * k[i] * mu[i] < 1.0 + mu[i]      # k < (1 + 1/mu)/3, multiplied by 3 mu (mu = 0 allowed)
         ok_so_far = ok_so_far & cond
-        linf = jnp.where(ok_so_far, LBP_LINF_FACTOR * eps, jnp.inf)
-        eps_i = jnp.sqrt(stats.patch_l0[i].astype(dtype)) * linf
-        rows.append((eps, LBP_LAMBDA_FACTOR * eps, cond, ok_so_far, linf, eps_i,
-                     jnp.sqrt(stats.l0[i].astype(dtype)) * linf))
+        linf = jnp.where(ok_so_far, LBP_LINF_FACTOR * eps_nom, inf)
+        eps_i = jnp.where(ok_so_far, jnp.sqrt(stats.patch_l0[i].astype(dtype)) * linf, inf)   # never 0 * inf
+        l2 = jnp.where(ok_so_far, jnp.sqrt(stats.l0[i].astype(dtype)) * linf, inf)
+        rows.append((eps, LBP_LAMBDA_FACTOR * eps_nom, cond, ok_so_far, linf, eps_i, l2, has_xi))
         eps = eps_i
+        eps_nom = jnp.sqrt(stats.patch_l0[i].astype(dtype)) * LBP_LINF_FACTOR * eps_nom
     return LBPBound(*[jnp.stack(c) for c in zip(*rows)])
 
 
@@ -647,8 +679,11 @@ def classifier_margins(W, bias, G):
 
 
 def _radius_from_affine(slope, intercept, limit):
-    """sup{e >= 0 : slope e + intercept < limit} for slope > 0 (0 when even e = 0 fails)."""
-    return jnp.maximum((limit - intercept) / slope, 0.0)
+    """sup{e >= 0 : slope e + intercept < limit} for slope >= 0 (0 when even e = 0 fails; inf for slope 0, e.g.
+    an all-zero layer, when e = 0 holds), never NaN."""
+    flat = jnp.where(intercept < limit, jnp.inf, 0.0)
+    safe = jnp.where(slope > 0, slope, 1.0)
+    return jnp.where(slope > 0, jnp.maximum((limit - intercept) / safe, 0.0), flat)
 
 
 def lt_certified_radius(mu, stats: ModelStats, thresholds, margins, norms, soft: bool = False) -> jax.Array:

@@ -1,8 +1,11 @@
 """Image applications: PSNR, Tikhonov split, CSC denoising / inpainting, data loaders, denoise/inpaint CLI."""
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 
 from sparsejax import conv_synthesis
 
@@ -145,7 +148,6 @@ def camera_crop():
 
 
 def test_api_and_cli_share_one_default_per_function():
-    import inspect
     den, inp = inspect.signature(im.csc_denoise).parameters, inspect.signature(im.csc_inpaint).parameters
     parser = cli.build_parser()
     d = parser.parse_args(["denoise", "in.png", "out.png"])
@@ -162,7 +164,6 @@ def test_noise_sigma_estimate():
 
 
 def test_default_denoise_beats_gaussian_blur_and_the_old_default(camera_crop, filters):
-    from scipy.ndimage import gaussian_filter
     x, y = camera_crop
     blur = max(float(im.psnr(x, gaussian_filter(y, s, mode="reflect"))) for s in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0))
     out, info = im.csc_denoise(y, filters)

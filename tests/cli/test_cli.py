@@ -2,11 +2,20 @@
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import sparsejax
+from sparsejax import imaging
 from sparsejax.cli import commands as cli
+from sparsejax.cli import learn as cli_learn
+from sparsejax.datasets import images as data
+from sparsejax.learn import checkpoint as ckpt
+from sparsejax.learn.checkpoint import CheckpointWarning
+from sparsejax.learn.loop import run_loop
 from sparsejax.reproduce import experiment, report
 from sparsejax.reproduce import registry as experiments_registry
 from sparsejax.reproduce.experiment import Experiment, experiment_main, select_preset
@@ -173,15 +182,12 @@ def test_every_experiment_has_the_full_preset_on_the_command_line(monkeypatch, c
 # learn / denoise / inpaint: outputs checked before computing, runs that lose nothing, learned filters reused
 # ----------------------------------------------------------------------------------------------------
 def _tiny_images(tmp_path):
-    from sparsejax.datasets import images as data
     folder = tmp_path / "imgs"
     data.save_image(folder / "a.png", data.load_image("camera")[240:272, 240:272])
     return folder
 
 
 def test_bad_output_paths_fail_before_computing(tmp_path, monkeypatch, capsys):
-    from sparsejax import imaging
-    from sparsejax.cli import learn as cli_learn
 
     def never(*a, **k):
         raise AssertionError("computed although the output cannot be written")
@@ -209,10 +215,6 @@ def test_bad_output_paths_fail_before_computing(tmp_path, monkeypatch, capsys):
 
 def _fake_learner(calls):
     """A stand-in for the learners that runs the real ``run_loop`` (checkpoints, settings) on a tiny state."""
-    import jax.numpy as jnp
-    import numpy as np
-    from types import SimpleNamespace
-    from sparsejax.learn.loop import run_loop
 
     def learn(images, n_atoms, *a, n_steps, checkpoint_dir=None, resume=True, **kw):
         calls.append(n_steps)
@@ -226,9 +228,6 @@ def _fake_learner(calls):
 
 @pytest.mark.parametrize("kind", ["conv", "dense"])
 def test_learn_refuses_another_runs_checkpoints_and_stops_on_a_failed_write(tmp_path, monkeypatch, capsys, kind):
-    from sparsejax.cli import learn as cli_learn
-    from sparsejax.learn import checkpoint as ckpt
-    from sparsejax.learn.checkpoint import CheckpointWarning
 
     calls = []
     monkeypatch.setattr(cli_learn, "learn_conv_dictionary" if kind == "conv" else "learn_dictionary",
@@ -259,8 +258,6 @@ def test_learn_refuses_another_runs_checkpoints_and_stops_on_a_failed_write(tmp_
 
 @pytest.mark.slow
 def test_learned_conv_filters_are_a_valid_denoise_dict(tmp_path, capsys):
-    import numpy as np
-    from sparsejax.datasets import images as data
 
     imgs = _tiny_images(tmp_path)
     assert cli.main(["learn", str(imgs), "--atoms", "4", "--size", "4", "--steps", "2", "--quiet",

@@ -242,7 +242,7 @@ def run_learn(args) -> int:
     settings = {"command": "sparsejax learn", "kind": args.kind, "atoms": args.atoms, "size": args.size,
                 "lam": args.lam, "method": args.method, "sparsity": args.sparsity, "seed": args.seed,
                 "crop": int(imgs.shape[1]), "image_files": [Path(f).name for f in files], "images": imgs}
-    resume = "force" if args.force_resume else True
+    resume = "force" if getattr(args, "force_resume", False) else True
     print(f"learn: {imgs.shape[0]} image(s) {imgs.shape[1]}x{imgs.shape[2]}, {args.kind} dictionary of "
           f"{args.atoms} atoms {args.size}x{args.size}, {args.steps} steps ...", file=sys.stderr, flush=True)
     t0 = time.time()

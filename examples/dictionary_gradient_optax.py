@@ -57,7 +57,4 @@ for step in range(n_steps):
     if step % max(1, n_steps // 10) == 0 or step == n_steps - 1:
         print(f"step {step:4d}  loss {losses[-1]:.5f}")
 
-# how many hidden atoms the learned dictionary matches (|cos| > 0.9)
-match = jnp.max(jnp.abs(D_true.T @ D), axis=1)
-print(f"hidden atoms recovered (|cos| > 0.9): {int(jnp.sum(match > 0.9))} of {m}")
 print(f"loss: first {losses[0]:.5f} -> last {losses[-1]:.5f} ({100 * (1 - losses[-1] / losses[0]):.0f}% lower)")

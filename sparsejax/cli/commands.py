@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from sparsejax import imaging
 from sparsejax._version import VERSION
-from sparsejax.cli.learn import add_learn_parser, output_problem
+from sparsejax.cli.learn import add_learn_parser, folder_problem, output_problem
 from sparsejax.datasets import images as data
 from sparsejax.reproduce.registry import EXPERIMENTS, load_experiment
 from sparsejax.reproduce.report import verdict, write_report
@@ -103,7 +103,8 @@ def cmd_reproduce(args) -> int:
       args: the parsed arguments: ``names``, ``quick``, ``preset``, ``out``, ``seed``, ``list``.
 
     Returns:
-      0 all ran and passed, 1 an experiment raised, 2 bad arguments, 3 some check did not pass.
+      0 all ran and passed, 1 an experiment raised, 2 bad arguments (an ``--out`` folder that cannot be written
+      included, checked before anything runs), 3 some check did not pass.
 
     Example:
       >>> from sparsejax.cli.commands import main
@@ -124,6 +125,10 @@ def cmd_reproduce(args) -> int:
     if unknown:
         print(f"sparsejax reproduce: error: unknown experiment(s) {', '.join(unknown)}; "
               f"available: {', '.join(EXPERIMENTS)} (see --list)", file=sys.stderr)
+        return 2
+    problem = folder_problem(args.out, "--out")
+    if problem:
+        print(f"sparsejax reproduce: error: {problem}", file=sys.stderr)
         return 2
     runners = {}
     for n in names:

@@ -206,6 +206,7 @@ def test_bad_output_paths_fail_before_computing(tmp_path, monkeypatch, capsys):
         (["learn", "--out", str(afile / "d.npz")], "afile.txt is a file"),
         (["learn", "--out", str(tmp_path / "d.png")], "--out must name a .npz"),
         (["learn", "--checkpoint-dir", str(afile / "ck"), "--out", str(tmp_path / "d")], "--checkpoint-dir"),
+        (["reproduce", "bp_stability", "--quick", "--out", str(afile / "results")], "afile.txt is a file"),
     ]
     for argv, msg in cases:
         assert cli.main(argv) == 2, argv

@@ -175,7 +175,7 @@ def test_default_denoise_beats_gaussian_blur_and_the_old_default(camera_crop, fi
 
 def test_images_in_0_255_are_rescaled_and_larger_ranges_refused(camera_crop, filters):
     x, y = camera_crop
-    out, info = im.csc_denoise(y, filters)
+    out, _ = im.csc_denoise(y, filters)
     for lam in (None, 0.25):                      # lam is in [0, 1] units whatever the image's range
         out255, info255 = im.csc_denoise(255.0 * y, filters, lam)
         assert info255["scale"] == 255.0

@@ -378,7 +378,7 @@ def _read(path: Path):
             meta = json.loads(bytes(data[_META]).decode("utf-8"))
             leaves = meta["leaves"]
             _ = (meta["step"], meta["treedef"], meta["extra"])
-        except Exception as e:  # noqa: BLE001 - any damage to the record is the same failure
+        except Exception as e:  # any damage to the record is the same failure
             raise CheckpointReadError(f"checkpoint {path}: its metadata record cannot be read back ({e})") from e
         stored = {}
         for name in data.files:
@@ -386,7 +386,7 @@ def _read(path: Path):
                 continue
             try:
                 stored[name] = np.array(data[name])
-            except Exception as e:  # noqa: BLE001 - bad CRC, truncated member, bad header
+            except Exception as e:  # bad CRC, truncated member, bad header
                 i = int(name[5:]) if name.startswith("leaf_") and name[5:].isdigit() else None
                 what = f"leaf {leaves[i]['path'] or '(root)'} ({name})" if i is not None and i < len(leaves) \
                     else f"array {name}"

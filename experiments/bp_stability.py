@@ -114,6 +114,10 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
             "bound_delta_eq_eps": fin(bound_eps),
             "bound_effective_delta_max": fin(bmax_eff),
         },
+        table=[{"k": int(k), "condition k < (1 + 1/mu)/4": bool(k < k_cond), "mean ||a^ - a||^2": float(e.mean()),
+                "max ||a^ - a||^2": float(e.max()), "bound (delta = eps)": fin(bound_eps)[i],
+                "max error / bound (effective delta)": ratio[i]}
+               for i, (k, e) in enumerate(zip(ks, errs))],
         figures=[fname],
         passed=passed,
         claim_shown=passed,

@@ -21,7 +21,9 @@ slide lists "99.99% sparse, 99.09% sparse, dense" beside D_1, D_2, D_3 without s
 The quick preset (CI) learns on a few hundred digits for a few dozen steps; passed = the held-out error
 improves over the initialisation and the sparsities are finite. The full preset (60,000 digits, 3,000 steps
 of 64, 100 FISTA steps each) takes about 1-2 hours on a 2-core CPU (measured quick preset: ~0.3 s per step
-of 32 digits with 30 FISTA steps). ``claim_shown`` is the same verdict as ``passed``.
+of 32 digits with 30 FISTA steps). ``claim_shown`` is None (verdict RAN at best): the slide's figures
+(atoms that grow into molecules, "99.99% / 99.09% sparse / dense") name no quantity that a threshold could
+test, so the run shows the pictures and the sparsities beside the slide's, and claims nothing.
 """
 from __future__ import annotations
 
@@ -133,9 +135,15 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
             "slide molecule sizes": "7x7, 15x15, 28x28 (15 not reachable with 28; see description)",
             "reconstruction": "held-out error lower than with the initial (random) dictionaries",
         },
+        table=[{"layer": f"D_{i + 1}", "filter sparsity %": pct(after["filter_sparsity"])[i],
+                "code sparsity % (G_i)": pct(after["rep_sparsity"])[i],
+                "slide": ("99.99% sparse", "99.09% sparse", "dense")[i] if i < 3 else None}
+               for i in range(len(arch))]
+        + [{"layer": "held-out error", "filter sparsity %": None,
+            "slide": f"initial {before['rel_error']:.4f} -> learned {after['rel_error']:.4f} (must drop)"}],
         figures=names,
         passed=passed,
-        claim_shown=passed,
+        claim_shown=None,
     )
 
 

@@ -119,9 +119,7 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
                      "final_train_loss": float(losses[-1])})
     figs = _figure(out_dir, rows, fista_err, ista_err)
     ok = all(np.isfinite(r["lista_err"]) and r["lista_err"] < r["init_err"] for r in rows)
-    need = {r["T"]: 10 * r["T"] for r in rows}
-    claim = all((r["fista_iters"] if r["fista_iters"] is not None else cfg["max_fista"]) >= need[r["T"]]
-                for r in rows)
+    claim = speedup_shown(rows, cfg["max_fista"])
     table = [{"T": r["T"], "LISTA error": r["lista_err"], "at ISTA init": r["init_err"],
               "FISTA its to match": r["fista_iters"] if r["fista_iters"] is not None else f"> {cfg['max_fista']}",
               "ISTA its to match": r["ista_iters"],
@@ -137,6 +135,23 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
                    "at init": "LISTA(T) = T + 1 ISTA steps"},
         table=table, converged=converged, figures=figs, passed=ok, claim_shown=claim,
     )
+
+
+def speedup_shown(rows, max_fista: int, factor: float = 10.0) -> bool:
+    """The published claim at this scale: for every T, FISTA needs at least ``factor`` T iterations to reach a
+    T-layer LISTA's error (``fista_iters`` None: not reached within ``max_fista``, which then counts as
+    ``max_fista``).
+
+    Args:
+      rows: one dict per T with "T" and "fista_iters".
+      max_fista: the longest FISTA run measured.
+      factor: the speed-up claimed (about 10x, Gregor & LeCun).
+
+    Returns:
+      True when every T shows the speed-up.
+    """
+    return bool(rows) and all((max_fista if r["fista_iters"] is None else r["fista_iters"]) >= factor * r["T"]
+                              for r in rows)
 
 
 def _figure(out_dir, rows, fista_err, ista_err):

@@ -34,7 +34,7 @@ beat the CNN is reported in ``measured["claim_unfolded_ahead"]`` and as the resu
 asserted. The claim counts as shown (``unfolded_ahead``) only when every unfolded network (ML-ISTA, ML-FISTA,
 LBP) is ahead beyond both noises of the measurement: its worst seed above the CNN's best seed, and its mean more
 than 1.96 standard errors of a difference of two test accuracies, 1.96 sqrt(2 p (1 - p) / n_test), above the
-CNN's (0.33 points at 98.5% on 10,000 images; 4 points at 90% on the quick preset's 1,000). A smaller lead is
+CNN's (0.33 points at 98.5% on 10,000 images; 2.6 points at 90% on the quick preset's 1,000). A smaller lead is
 RAN, not PASS.
 """
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The package is layered; each layer imports only the ones above it in this list:
 
 * ``_validate``: argument checks run before tracing.
-* ``shrink``, ``dictionary``, ``solve``, ``operators``, ``datasets``: shrinkage operators, dense dictionaries,
-  the one iteration driver, linear operators, the bundled data.
+* ``shrink``, ``dictionary``, ``solve``, ``operators``, ``datasets``, ``interop``: shrinkage operators, dense
+  dictionaries, the one iteration driver, linear operators, the bundled data, the other libraries' conventions.
 * ``conv``: convolutional dictionaries.
 * ``pursuit``: sparse coding (thresholding, OMP, ISTA / FISTA, ADMM, batched Lasso, CSC, ``encode``).
 * ``multilayer``, ``differentiate``, ``imaging``, ``distributed``: the ML-CSC model and its pursuits,
@@ -28,6 +28,7 @@ from sparsejax import (
                        differentiate,
                        distributed,
                        imaging,
+                       interop,
                        learn,
                        multilayer,
                        nn,
@@ -112,7 +113,7 @@ from sparsejax.solve import Solution, Solver, Status, iterate
 
 __all__ = [
     # subpackages and modules
-    "conv", "conv_norms", "datasets", "dictionary", "differentiate", "distributed", "imaging", "learn",
+    "conv", "conv_norms", "datasets", "dictionary", "differentiate", "distributed", "imaging", "interop", "learn",
     "multilayer", "nn", "operators", "pursuit", "shrink", "solve", "theory",
     # operators and dictionaries
     "LinearOperator", "Dense", "as_operator", "power_iteration", "Conv", "BatchConv", "conv_synthesis",

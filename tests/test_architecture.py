@@ -10,7 +10,7 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "sparsejax"
 # own subpackage. The package __init__ files (re-exports) are exempt.
 LAYERS = {
     "_version": 0, "_validate": 0,
-    "shrink": 1, "dictionary": 1, "solve": 1, "datasets": 1,
+    "shrink": 1, "dictionary": 1, "solve": 1, "datasets": 1, "interop": 1,
     "operators": 2,
     "conv": 3,
     "pursuit": 4,

@@ -110,7 +110,8 @@ def test_layered_thresholding_result_and_codes_agree():
     assert int(sol.status) == Status.CONVERGED and bool(jnp.isnan(sol.objective))
     # a non-finite signal under jit (the value checks are skipped on tracers) is reported, not hidden
     bad = jax.jit(lambda v: layered_thresholding(layers, v, 0.1))(y.at[0].set(jnp.nan))
-    assert bool(bad.diverged) and int(bad.status) == Status.DIVERGED
+    assert bool(bad.diverged) and not bool(bad.converged) and int(bad.status) == Status.NONFINITE_INPUT
+    assert bad.layer_status.tolist() == [Status.NONFINITE_INPUT, Status.DIVERGED]   # layer 2 inherits the failure
 
 
 def test_per_layer_fields_under_vmap():

@@ -59,10 +59,11 @@ from jax.extend.core import Primitive
 from jax.flatten_util import ravel_pytree
 from jax.interpreters import ad, batching, mlir
 
+from sparsejax import _validate as V
 from sparsejax._validate import check_choice, check_nonnegative, check_scalar
 
-__all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES", "REVERSE_MODES", "Status", "STATUS_NAMES", "stop_status",
-           "status_name", "check_iteration"]
+__all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES", "REVERSE_MODES", "Status", "STATUS_NAMES",
+           "stop_status", "status_name", "check_iteration", "RhoBalancing", "check_balancing"]
 
 MODES = ("while", "scan", "checkpoint", "implicit")
 REVERSE_MODES = ("implicit", "scan", "checkpoint")   # the modes jax.grad works through
@@ -174,6 +175,95 @@ def check_iteration(max_iter, tol=None, mode=None, *, min_iter: int = 0, modes=M
     if mode is not None:
         check_choice("mode", mode, modes)
     return int(max_iter)
+
+
+class RhoBalancing(NamedTuple):
+    """A residual-balancing rule for the ADMM penalty rho (module docstring; SPORCO's ``AutoRho`` options).
+
+    Boyd et al., "Distributed optimization and statistical learning via the alternating direction method of
+    multipliers", FnT ML 2011, sec. 3.4.1; Wohlberg, "ADMM penalty parameter selection by residual balancing",
+    arXiv:1704.06209, 2017. Used by the ADMMs (``sparsejax.pursuit.admm``, ``sparsejax.pursuit.csc``). The
+    default is SPORCO's ConvBPDN rule; ``sparsejax.learn.conv`` codes with
+    ``RhoBalancing(period=10, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)``, SPORCO's
+    dictionary-learning rule.
+
+    Attributes:
+      period: balance after every ``period``-th iteration (SPORCO ``Period``).
+      ratio: mu, the residual ratio that triggers a change (``RsdlRatio``).
+      scaling: tau, the factor (the cap of the factor with ``auto_scaling``) (``Scaling``).
+      auto_scaling: the factor sqrt(r / (xi s)) (or its inverse), capped at tau, instead of tau (``AutoScaling``).
+      target: xi, the target ratio r / s (``RsdlTarget``); None: 1 + 18.3^(log10(max lam) + 1) for CBPDN, 1 for
+        the masked form (SPORCO's defaults).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from sparsejax.solve import RhoBalancing
+      >>> doubling = RhoBalancing(period=1, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)
+      >>> one = jnp.asarray(1.0)
+      >>> float(doubling.factor(one, jnp.asarray(50.0), one, 3, one))   # primal residual 50x the dual: rho x 2
+      2.0
+    """
+
+    period: int = 1
+    ratio: float = 1.2
+    scaling: float = 1000.0
+    auto_scaling: bool = True
+    target: Optional[float] = None
+
+    def factor(self, rho, r, s, k, xi, until=None) -> jax.Array:
+        """The factor f by which rho is multiplied (and the scaled dual divided) after iteration ``k``.
+
+        Args:
+          rho: the penalty (its dtype is the result's).
+          r, s: the relative primal and dual residuals of iteration ``k``.
+          k: the iteration (0-based, may be traced); no change at k = 0 or when the residuals are not finite.
+          xi: the target ratio (``target``, or the solver's default when ``target`` is None), may be traced.
+          until: no change from iteration ``until`` on (may be traced); None: balance for ever.
+
+        Returns:
+          f, a scalar of rho's dtype (1 when nothing changes).
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from sparsejax.solve import RhoBalancing
+          >>> one = jnp.asarray(1.0)
+          >>> float(RhoBalancing().factor(one, jnp.asarray(4.0), one, 5, one))   # sqrt(r / s)
+          2.0
+          >>> float(RhoBalancing().factor(one, jnp.asarray(4.0), one, 5, one, until=5))
+          1.0
+        """
+        if self.auto_scaling:
+            tiny = jnp.finfo(rho.dtype).tiny
+            ratio = jnp.where(r > s * xi, r / jnp.maximum(s * xi, tiny), s * xi / jnp.maximum(r, tiny))
+            mlt = jnp.where((s == 0) | (r == 0), self.scaling, jnp.minimum(jnp.sqrt(ratio), self.scaling))
+        else:
+            mlt = self.scaling
+        f = jnp.where(r > xi * self.ratio * s, mlt, jnp.where(s > (self.ratio / xi) * r, 1.0 / mlt, 1.0))
+        finite = jnp.isfinite(f) if self.auto_scaling else jnp.isfinite(r) & jnp.isfinite(s)
+        ok = (k > 0) & ((k + 1) % self.period == 0) & finite
+        if until is not None:
+            ok = ok & (k < until)
+        return jnp.where(ok, f, 1.0).astype(rho.dtype)
+
+
+def check_balancing(balancing) -> RhoBalancing:
+    """Check a ``RhoBalancing`` rule before tracing (TypeError / ValueError naming the field); return it.
+
+    Example:
+      >>> import sparsejax as sj
+      >>> sj.solve.check_balancing(sj.solve.RhoBalancing(period=0))
+      Traceback (most recent call last):
+      ...
+      ValueError: rho_balancing.period must be >= 1, got 0
+    """
+    if not isinstance(balancing, RhoBalancing):
+        raise TypeError(f"rho_balancing must be a RhoBalancing, got {type(balancing).__name__}")
+    V.check_positive_int("rho_balancing.period", balancing.period)
+    V.check_nonnegative_scalar("rho_balancing.ratio", balancing.ratio, strict=True)
+    V.check_nonnegative_scalar("rho_balancing.scaling", balancing.scaling, strict=True)
+    if balancing.target is not None:
+        V.check_nonnegative_scalar("rho_balancing.target", balancing.target, strict=True)
+    return balancing
 
 
 class Solver(NamedTuple):

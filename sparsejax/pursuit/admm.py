@@ -29,20 +29,21 @@ constrained form, where A^T u = u1 + D^T u2 -> 0, the dual scale is rho max(||u1
 """
 from __future__ import annotations
 
+import math
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
 from sparsejax import _validate as V
 from sparsejax import shrink
-from sparsejax.operators import shifted_normal_solver
+from sparsejax.operators import shifted_normal_family, shifted_normal_solver
 from sparsejax.pursuit.problem import l1_objective, prepare_init, prepare_problem, sign_constraint
-from sparsejax.solve import Solution, Solver, Status, check_iteration, iterate
+from sparsejax.solve import RhoBalancing, Solution, Solver, Status, check_balancing, check_iteration, iterate
 
 __all__ = ["bpdn_admm", "bpdn_constrained_admm", "bpdn_admm_solver", "bpdn_constrained_admm_solver",
-           "ADMMState", "ADMMConstrainedState",
+           "ADMMState", "ADMMConstrainedState", "default_rho", "default_rho_constrained",
            "admm_bpdn", "admm_constrained", "admm_bpdn_solver", "admm_constrained_solver"]
 
 
@@ -64,9 +65,11 @@ class ADMMState(NamedTuple):
     Attributes:
       a: the least-squares variable.
       z: the sparse variable (the returned codes).
-      u: the scaled dual variable.
+      u: the scaled dual variable (the unscaled dual is rho u).
       primal_res: ||a - z||.
       dual_res: rho ||z - z_old||.
+      rho: the penalty (changes under residual balancing); None in states built by hand before it existed.
+      k: iterations done.
 
     Example:
       >>> import jax.numpy as jnp
@@ -81,14 +84,56 @@ class ADMMState(NamedTuple):
     u: jax.Array
     primal_res: jax.Array
     dual_res: jax.Array
+    rho: Optional[jax.Array] = None
+    k: Optional[jax.Array] = None
 
 
-def bpdn_admm_solver(op, y, lam, rho, x0, prox="soft", cg_iter=20) -> Solver:
-    """The (init, step) pair of ADMM for BPDN from ``x0`` with penalty ``rho``; codes are the sparse variable z.
+# The dual residual is measured relative to max(||rho u||, DUAL_FLOOR ||D^T y||): rho u tends to the l1 subgradient
+# lam sign(a*), which is 0 for lam = 0, where a test relative to it alone is never met; D^T y (the gradient at a = 0)
+# is the problem's own scale for it. The floor matters only for lam below ~1e-3 ||D^T y||_inf.
+DUAL_FLOOR = 1.0
+
+# the residual balancing of the dense ADMMs: rho x 2 (or / 2) when one relative residual is 10x the other, checked
+# every 10 iterations (SPORCO's dictionary-learning rule; the CBPDN default's larger jumps upset float32 solves)
+BALANCING = RhoBalancing(period=10, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)
+
+
+def default_rho(op, y, lam, dtype):
+    """The scale-aware starting penalty of ``bpdn_admm``: rho = ||D||_F^2 / m, the mean squared norm of the atoms
+    (1 for unit-norm atoms, the former default).
+
+    ADMM's iterates are invariant to scaling y and lam together for a fixed rho, and to scaling D by c (with lam by
+    c, the same problem in the codes c a) when rho scales by c^2: this rho keeps both invariances, so unnormalised
+    dictionaries take the steps normalised ones take. For a matrix-free operator ||D||_2^2 / m is used in its place.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.pursuit.admm import default_rho
+      >>> float(default_rho(sj.Dense(2.0 * jnp.eye(2)), jnp.array([1.0, 0.0]), 0.2, jnp.float32))
+      4.0
+    """
+    m = math.prod(tuple(op.code_shape))
+    atoms = getattr(op, "atoms", None)
+    scale = jnp.sum(atoms * atoms) / m if atoms is not None else op.lipschitz() / m
+    scale = scale.astype(dtype)
+    return jnp.where(scale > 0, scale, jnp.ones_like(scale))
+
+
+def bpdn_admm_solver(op, y, lam, rho, x0, prox="soft", cg_iter=20, *, auto_rho: bool = True,
+                     auto_rho_iter=50, rho_balancing: RhoBalancing = BALANCING) -> Solver:
+    """The (init, step) pair of ADMM for BPDN from ``x0`` with starting penalty ``rho``; codes are the sparse
+    variable z.
 
     Args:
-      op: the dictionary (``LinearOperator``). y: the signal. lam: the l1 weight(s). rho: the penalty (> 0).
+      op: the dictionary (``LinearOperator``). y: the signal. lam: the l1 weight(s). rho: the starting penalty (> 0;
+        ``default_rho`` is the scale-aware choice).
       x0: the starting codes. prox: "soft" or "nonneg_soft". cg_iter: CG steps per x-update (matrix-free ``op``).
+      auto_rho: residual balancing of rho (``sparsejax.solve.RhoBalancing``, the rule of the CBPDN ADMM): rho is
+        multiplied by f and u divided by f after an iteration whose relative residuals are out of balance.
+      auto_rho_iter: balance during the first ``auto_rho_iter`` iterations only (then rho is fixed, and ADMM
+        converges); traced.
+      rho_balancing: the rule (static); default SPORCO's adaptive rule with target ratio 1.
 
     Example:
       >>> import jax.numpy as jnp
@@ -99,23 +144,35 @@ def bpdn_admm_solver(op, y, lam, rho, x0, prox="soft", cg_iter=20) -> Solver:
       [1.5, 0.0]
     """
     prox = _shrinkage(prox)
+    balancing = check_balancing(rho_balancing)
     dtype = y.dtype
-    solve = shifted_normal_solver(op, rho, cg_iter)
+    solve = shifted_normal_family(op, cg_iter)
     Dty = op.adjoint(y)
+    floor = DUAL_FLOOR * _norm(Dty)
     inf = jnp.asarray(jnp.inf, dtype)
+    xi = jnp.asarray(1.0 if balancing.target is None else balancing.target, dtype)
+
+    def relative(a, z, u, rho, primal_res, dual_res):
+        rel_p = primal_res / jnp.maximum(jnp.maximum(_norm(a), _norm(z)), _tiny(dtype))
+        rel_d = dual_res / jnp.maximum(jnp.maximum(rho * _norm(u), floor), _tiny(dtype))
+        return rel_p, rel_d
 
     def step(s):
-        a = solve(Dty + rho * (s.z - s.u), s.a)
+        rho = s.rho
+        a = solve(Dty + rho * (s.z - s.u), s.a, rho)
         z = prox(a + s.u, lam / rho)
         u = s.u + a - z
-        return ADMMState(a, z, u, _norm(a - z), rho * _norm(z - s.z))
+        r, d = _norm(a - z), rho * _norm(z - s.z)
+        f = jnp.ones_like(rho)
+        if auto_rho:
+            f = balancing.factor(rho, *relative(a, z, u, rho, r, d), s.k, xi, auto_rho_iter)
+        return ADMMState(a, z, u / f, r, d, rho * f, s.k + 1)
 
-    def error(old, new):
-        rel_p = new.primal_res / jnp.maximum(jnp.maximum(_norm(new.a), _norm(new.z)), _tiny(dtype))
-        rel_d = new.dual_res / jnp.maximum(rho * _norm(new.u), _tiny(dtype))
-        return jnp.maximum(rel_p, rel_d)
+    def error(old, new):   # rho u is unchanged by the balancing (rho f, u / f)
+        return jnp.maximum(*relative(new.a, new.z, new.u, new.rho, new.primal_res, new.dual_res))
 
-    return Solver(init=lambda: ADMMState(x0, x0, jnp.zeros_like(x0), inf, inf),
+    rho0 = jnp.asarray(rho, dtype)
+    return Solver(init=lambda: ADMMState(x0, x0, jnp.zeros_like(x0), inf, inf, rho0, jnp.asarray(0, jnp.int32)),
                   step=step, codes=lambda s: s.z, error=error,
                   objective=lambda s: l1_objective(op, y, s.z, lam))
 
@@ -128,33 +185,41 @@ def _check(max_iter, tol, mode, rho, prox):
         V.check_nonnegative("rho", rho, strict=True)
 
 
-@partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "cg_iter"))
-def _bpdn_admm(op, y, lam, rho, x0, tol, *, max_iter, mode, prox, cg_iter):
-    solver = bpdn_admm_solver(op, y, lam, rho, x0, prox, cg_iter)
+@partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "cg_iter", "auto_rho"))
+def _bpdn_admm(op, y, lam, rho, x0, tol, auto_rho_iter, *, max_iter, mode, prox, cg_iter, auto_rho):
+    if rho is None:
+        rho = default_rho(op, y, lam, y.dtype)
+    solver = bpdn_admm_solver(op, y, lam, rho, x0, prox, cg_iter, auto_rho=auto_rho, auto_rho_iter=auto_rho_iter)
     return iterate(solver, max_iter=max_iter, tol=tol, mode=mode)
 
 
-def bpdn_admm(D, y, lam, *, rho=None, x0=None, max_iter: int = 2000, tol=1e-6, mode: str = "while",
-              prox="soft", cg_iter: int = 20) -> Solution:
+def bpdn_admm(D, y, lam, *, rho=None, auto_rho: bool = True, auto_rho_iter: int = 50, x0=None,
+              max_iter: int = 2000, tol=1e-6, mode: str = "while", prox="soft", cg_iter: int = 20) -> Solution:
     """ADMM for min_a 1/2||y - D a||^2 + lam||a||_1 (one signal; batch with ``jax.vmap``).
 
     The split a = z with the scaled dual u (Boyd et al. 2011, section 6.4): a least-squares a-update, a shrinkage
-    z-update and a dual ascent step, stopped on the relative primal and dual residuals (section 3.3).
+    z-update and a dual ascent step, stopped on the relative primal and dual residuals (section 3.3), with the
+    penalty rho balanced between them (section 3.4.1; ``sparsejax.solve.RhoBalancing``).
 
     Args:
-      D: ``LinearOperator`` or (n, m) atoms. Dense: exact solves with one Cholesky factor;
+      D: ``LinearOperator`` or (n, m) atoms. Dense: exact solves from one eigendecomposition (any rho);
         other operators: ``cg_iter`` warm-started CG steps per iteration.
       y: signal of shape ``D.signal_shape``.
       lam: l1 weight >= 0 (scalar or broadcastable to the codes; traced).
-      rho: ADMM penalty > 0 (traced); default 1 (atoms of unit norm).
+      rho: starting ADMM penalty > 0 (traced); default ``default_rho``: ||D||_2^2 (1 + 50 max(lam) / ||D^T y||_inf),
+        invariant to the amplitude of y and the scale of D.
+      auto_rho: residual balancing of rho (default on): each iteration whose relative residuals differ by more
+        than 1.2x multiplies rho by sqrt(r / s) (at most 1000x) and divides u by it.
+      auto_rho_iter: balancing stops after this many iterations (traced int), so that ADMM then converges.
       x0: warm start for a and z (default zeros).
-      max_iter, tol: stop when max(relative primal, relative dual residual) <= tol.
+      max_iter, tol: stop when max(relative primal, relative dual residual) <= tol: ||a - z|| / max(||a||, ||z||)
+        and rho ||z - z_old|| / max(||rho u||, 1e-3 ||D^T y||) (the floor keeps lam = 0, where u = 0, meaningful).
       mode: a mode of ``sparsejax.solve.iterate`` ("while", "scan", ...).
       prox: "soft" (signed codes) or "nonneg_soft" (constrain a >= 0).
 
     Returns:
-      ``Solution``: codes = z (exactly sparse); ``state`` is an ``ADMMState`` with ``primal_res`` and
-      ``dual_res``; ``error`` = max of the relative residuals.
+      ``Solution``: codes = z (exactly sparse); ``state`` is an ``ADMMState`` with ``primal_res``,
+      ``dual_res`` and the final ``rho``; ``error`` = max of the relative residuals.
 
     Example:
       >>> import jax.numpy as jnp
@@ -168,11 +233,12 @@ def bpdn_admm(D, y, lam, *, rho=None, x0=None, max_iter: int = 2000, tol=1e-6, m
     """
     op, y, lam, dtype = prepare_problem(D, y, lam)
     _check(max_iter, tol, mode, rho, prox)
-    rho = jnp.asarray(1.0 if rho is None else rho, dtype)
+    rho = None if rho is None else jnp.asarray(rho, dtype)
     x0 = prepare_init(x0, op, dtype)
     cg_iter = V.check_positive_int("cg_iter", cg_iter)
-    return _bpdn_admm(op, y, lam, rho, x0, jnp.asarray(tol, dtype), max_iter=max_iter, mode=mode,
-                      prox=prox, cg_iter=cg_iter)
+    auto_rho_iter = V.check_int("auto_rho_iter", auto_rho_iter)
+    return _bpdn_admm(op, y, lam, rho, x0, jnp.asarray(tol, dtype), jnp.asarray(auto_rho_iter, jnp.int32),
+                      max_iter=max_iter, mode=mode, prox=prox, cg_iter=cg_iter, auto_rho=bool(auto_rho))
 
 
 class ADMMConstrainedState(NamedTuple):
@@ -201,13 +267,34 @@ class ADMMConstrainedState(NamedTuple):
     primal_res: jax.Array
     dual_res: jax.Array
     violation: jax.Array
+    rho: Optional[jax.Array] = None
+    k: Optional[jax.Array] = None
 
 
-def bpdn_constrained_admm_solver(op, y, eps, rho, x0, prox="soft", cg_iter=20) -> Solver:
+def default_rho_constrained(op, y, dtype):
+    """The scale-aware starting penalty of ``bpdn_constrained_admm``: rho = ||D||_2^2 / ||D^T y||_inf (1 where
+    D^T y = 0). The z-update shrinks by 1 / rho, so rho must scale as 1 / (the size of the codes): this rho does,
+    for signals of any amplitude and dictionaries of any scale.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.pursuit.admm import default_rho_constrained
+      >>> float(default_rho_constrained(sj.Dense(2.0 * jnp.eye(2)), jnp.array([4.0, 0.0]), jnp.float32))  # 4 / 8
+      0.5
+    """
+    L = op.lipschitz().astype(dtype)
+    g = jnp.max(jnp.abs(op.adjoint(y))).astype(dtype)
+    return jnp.where((L > 0) & (g > 0), L / jnp.maximum(g, _tiny(dtype)), jnp.ones_like(L))
+
+
+def bpdn_constrained_admm_solver(op, y, eps, rho, x0, prox="soft", cg_iter=20, *, auto_rho: bool = True,
+                                 auto_rho_iter=50, rho_balancing: RhoBalancing = BALANCING) -> Solver:
     """The (init, step) pair of ADMM for min ||a||_1 s.t. ||D a - y|| <= eps from ``x0``; codes are z.
 
     It defines no objective (||z||_1 starts at 0 from x0 = 0, which the driver's divergence test would misread);
-    ``bpdn_constrained_admm`` reports ||z||_1.
+    ``bpdn_constrained_admm`` reports ||z||_1. ``auto_rho``, ``auto_rho_iter``, ``rho_balancing``: the residual
+    balancing of rho, as in ``bpdn_admm_solver`` (the a-update does not depend on rho: one factorisation).
 
     Example:
       >>> import jax.numpy as jnp
@@ -219,9 +306,11 @@ def bpdn_constrained_admm_solver(op, y, eps, rho, x0, prox="soft", cg_iter=20) -
       (0.0, True)
     """
     prox = _shrinkage(prox)
+    balancing = check_balancing(rho_balancing)
     dtype = y.dtype
     solve = shifted_normal_solver(op, jnp.asarray(1.0, dtype), cg_iter)
     inf = jnp.asarray(jnp.inf, dtype)
+    xi = jnp.asarray(1.0 if balancing.target is None else balancing.target, dtype)
 
     def project(w):
         d = w - y
@@ -231,7 +320,17 @@ def bpdn_constrained_admm_solver(op, y, eps, rho, x0, prox="soft", cg_iter=20) -
     def violation(z):
         return jnp.maximum(_norm(op.apply(z) - y) - eps, 0.0)
 
+    def relative(st):   # rho u1, rho u2 are unchanged by the balancing (rho f, u / f)
+        Ax = jnp.sqrt(jnp.sum(st.a ** 2) + jnp.sum(op.apply(st.a) ** 2))
+        Bz = jnp.sqrt(jnp.sum(st.z ** 2) + jnp.sum(st.v ** 2))
+        rel_p = st.primal_res / jnp.maximum(jnp.maximum(Ax, Bz), _tiny(dtype))
+        # A^T u = u1 + D^T u2 vanishes at the optimum (a has no cost): scale by its parts instead
+        scale = st.rho * jnp.maximum(_norm(st.u1), _norm(op.adjoint(st.u2)))
+        rel_d = st.dual_res / jnp.maximum(scale, _tiny(dtype))
+        return rel_p, rel_d
+
     def step(s):
+        rho = s.rho
         a = solve(s.z - s.u1 + op.adjoint(s.v - s.u2), s.a)
         Da = op.apply(a)
         z = prox(a + s.u1, 1.0 / rho)
@@ -240,29 +339,33 @@ def bpdn_constrained_admm_solver(op, y, eps, rho, x0, prox="soft", cg_iter=20) -
         u2 = s.u2 + Da - v
         r = jnp.sqrt(jnp.sum((a - z) ** 2) + jnp.sum((Da - v) ** 2))
         d = rho * _norm((z - s.z) + op.adjoint(v - s.v))
-        return ADMMConstrainedState(a, z, v, u1, u2, r, d, violation(z))
+        new = ADMMConstrainedState(a, z, v, u1, u2, r, d, violation(z), rho, s.k + 1)
+        if not auto_rho:
+            return new
+        f = balancing.factor(rho, *relative(new), s.k, xi, auto_rho_iter)
+        return new._replace(u1=u1 / f, u2=u2 / f, rho=rho * f)
 
     def error(old, new):
-        Ax = jnp.sqrt(jnp.sum(new.a ** 2) + jnp.sum(op.apply(new.a) ** 2))
-        Bz = jnp.sqrt(jnp.sum(new.z ** 2) + jnp.sum(new.v ** 2))
-        rel_p = new.primal_res / jnp.maximum(jnp.maximum(Ax, Bz), _tiny(dtype))
-        # A^T u = u1 + D^T u2 vanishes at the optimum (a has no cost): scale by its parts instead
-        scale = rho * jnp.maximum(_norm(new.u1), _norm(op.adjoint(new.u2)))
-        rel_d = new.dual_res / jnp.maximum(scale, _tiny(dtype))
-        return jnp.maximum(rel_p, rel_d)
+        return jnp.maximum(*relative(new))
+
+    rho0 = jnp.asarray(rho, dtype)
 
     def init():
         v0 = project(op.apply(x0))
-        return ADMMConstrainedState(x0, x0, v0, jnp.zeros_like(x0), jnp.zeros_like(y), inf, inf, violation(x0))
+        return ADMMConstrainedState(x0, x0, v0, jnp.zeros_like(x0), jnp.zeros_like(y), inf, inf, violation(x0),
+                                    rho0, jnp.asarray(0, jnp.int32))
 
     # no objective for iterate: ||z||_1 starts at 0 from x0 = 0, which iterate's divergence test
     # (growth over the starting value) would misread; the wrapper fills it in
     return Solver(init=init, step=step, codes=lambda s: s.z, error=error)
 
 
-@partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "cg_iter"))
-def _bpdn_constrained_admm(op, y, eps, rho, x0, tol, *, max_iter, mode, prox, cg_iter):
-    solver = bpdn_constrained_admm_solver(op, y, eps, rho, x0, prox, cg_iter)
+@partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "cg_iter", "auto_rho"))
+def _bpdn_constrained_admm(op, y, eps, rho, x0, tol, auto_rho_iter, *, max_iter, mode, prox, cg_iter, auto_rho):
+    if rho is None:
+        rho = default_rho_constrained(op, y, y.dtype)
+    solver = bpdn_constrained_admm_solver(op, y, eps, rho, x0, prox, cg_iter, auto_rho=auto_rho,
+                                          auto_rho_iter=auto_rho_iter)
     sol = iterate(solver, max_iter=max_iter, tol=tol, mode=mode)
     # the solver has no objective, so the driver cannot see a non-finite problem from it: mark it here
     bad_input = ~(jnp.all(jnp.isfinite(y)) & jnp.isfinite(eps))
@@ -270,8 +373,9 @@ def _bpdn_constrained_admm(op, y, eps, rho, x0, tol, *, max_iter, mode, prox, cg
     return sol._replace(objective=jnp.sum(jnp.abs(sol.codes)), status=status)
 
 
-def bpdn_constrained_admm(D, y, eps, *, rho=None, x0=None, max_iter: int = 5000, tol=1e-7, mode: str = "while",
-                          prox="soft", cg_iter: int = 20) -> Solution:
+def bpdn_constrained_admm(D, y, eps, *, rho=None, auto_rho: bool = True, auto_rho_iter: int = 50, x0=None,
+                          max_iter: int = 5000, tol=1e-7, mode: str = "while", prox="soft",
+                          cg_iter: int = 20) -> Solution:
     """ADMM for min_a ||a||_1 s.t. ||D a - y||_2 <= eps (basis pursuit with noise, Donoho, Elad & Temlyakov,
     "Stable recovery of sparse overcomplete representations in the presence of noise", IEEE Trans. Inf. Theory
     2006; eps = 0: basis pursuit, Chen, Donoho & Saunders, SIAM J. Sci. Comput. 1998).
@@ -283,7 +387,8 @@ def bpdn_constrained_admm(D, y, eps, *, rho=None, x0=None, max_iter: int = 5000,
       D: ``LinearOperator`` or (n, m) atoms (dense: exact Cholesky solves; else CG, see module doc).
       y: signal of shape ``D.signal_shape``.
       eps: radius of the data-fit ball, >= 0 (traced). eps = 0 gives basis pursuit D a = y.
-      rho: ADMM penalty > 0 (traced); default 1.
+      rho: starting ADMM penalty > 0 (traced); default ``default_rho_constrained``: ||D||_2^2 / ||D^T y||_inf.
+      auto_rho, auto_rho_iter: residual balancing of rho, as in ``bpdn_admm``.
       x0, max_iter, tol, mode, prox: as in ``bpdn_admm``.
 
     Returns:
@@ -303,11 +408,13 @@ def bpdn_constrained_admm(D, y, eps, *, rho=None, x0=None, max_iter: int = 5000,
         raise ValueError(f"eps must be a scalar, got shape {tuple(eps.shape)}")
     V.check_nonnegative("eps", eps)
     _check(max_iter, tol, mode, rho, prox)
-    rho = jnp.asarray(1.0 if rho is None else rho, dtype)
+    rho = None if rho is None else jnp.asarray(rho, dtype)
     x0 = prepare_init(x0, op, dtype)
     cg_iter = V.check_positive_int("cg_iter", cg_iter)
-    return _bpdn_constrained_admm(op, y, eps.astype(dtype), rho, x0, jnp.asarray(tol, dtype), max_iter=max_iter,
-                                  mode=mode, prox=prox, cg_iter=cg_iter)
+    auto_rho_iter = V.check_int("auto_rho_iter", auto_rho_iter)
+    return _bpdn_constrained_admm(op, y, eps.astype(dtype), rho, x0, jnp.asarray(tol, dtype),
+                                  jnp.asarray(auto_rho_iter, jnp.int32), max_iter=max_iter, mode=mode, prox=prox,
+                                  cg_iter=cg_iter, auto_rho=bool(auto_rho))
 
 
 # deprecated aliases (the names before the <problem>_<algorithm> convention)

@@ -43,7 +43,7 @@ atoms that hang over the true boundary).
 Stopping and residual balancing (Boyd et al. 2011 sec. 3.3; SPORCO's normalised residuals, Wohlberg, "ADMM
 penalty parameter selection by residual balancing", arXiv:1704.06209, 2017): with constraint A x - y = 0,
 
-    r = ||A x - y|| / max(||A x||, ||y||),   s = rho ||A^T (y - y_prev)|| / (rho ||A^T u||)
+    r = ||A x - y|| / max(||A x||, ||y||),   s = rho ||A^T (y - y_prev)|| / max(rho ||A^T u||, 1e-2 ||D^T s||)
 
 (masked form: A^T u = D^T u0 + u1 tends to 0, so the dual scale is rho max(||D^T u0||, ||u1||))
 (``state.primal_res``, ``state.dual_res``; ``Solution.error`` = max(r, s); stop when <= tol).
@@ -56,7 +56,10 @@ iterations) rho is multiplied by a factor f and the scaled dual u divided by it,
 with tau' = min(tau, sqrt(r / (xi s)) or its inverse) (``auto_scaling``) or tau' = tau. The default rule is
 SPORCO's ConvBPDN one (period 1, mu = 1.2, tau = 1000, auto-scaling, xi = 1 + 18.3^(log10(lam) + 1) for CBPDN and
 xi = 1 for the masked form); ``sparsejax.learn.conv`` codes with SPORCO's dictionary-learning rule (period 10,
-mu = 10, tau = 2, no auto-scaling, xi = 1). Default rho = 50 lam + 1 (SPORCO's). Unlike SPORCO, balancing stops
+mu = 10, tau = 2, no auto-scaling, xi = 1). Default rho = 50 lam / sigma + 1 (SPORCO's 50 lam + 1 for a signal
+of peak sigma = max |s| = 1; with lam / sigma in xi too, scaling s and lam together changes no iterate: the
+iteration is homogeneous in (s, lam, x, u) for a fixed rho). The relative dual residual is measured against
+max(||rho u||, 1e-2 ||D^T s||), since rho u -> 0 when lam = 0. Unlike SPORCO, balancing stops
 after ``auto_rho_iter`` iterations (then ADMM converges with a fixed rho; with balancing on for ever both SPORCO and
 this code can stall at low accuracy).
 
@@ -80,92 +83,11 @@ from sparsejax import _validate as V
 from sparsejax import shrink
 from sparsejax.conv.fourier import fsq, irfft, psum, rfft, sq
 from sparsejax.conv.operator import Conv
-from sparsejax.solve import Solution, Solver, Status, check_iteration, iterate, stop_status
+from sparsejax.solve import RhoBalancing, Solution, Solver, Status, check_iteration, iterate, stop_status
+from sparsejax.solve import check_balancing as _check_balancing
 
 __all__ = ["cbpdn_admm", "cbpdn_admm_solver", "cbpdn_solver", "cbpdn_objective", "conv_thresholding", "CBPDNState",
            "RhoBalancing"]
-
-
-# ----------------------------------------------------------------------------------------------------
-# residual balancing of rho
-# ----------------------------------------------------------------------------------------------------
-class RhoBalancing(NamedTuple):
-    """A residual-balancing rule for the ADMM penalty rho (module docstring; SPORCO's ``AutoRho`` options).
-
-    Boyd et al., "Distributed optimization and statistical learning via the alternating direction method of
-    multipliers", FnT ML 2011, sec. 3.4.1; Wohlberg, "ADMM penalty parameter selection by residual balancing",
-    arXiv:1704.06209, 2017. The default is SPORCO's ConvBPDN rule; ``sparsejax.learn.conv`` codes with
-    ``RhoBalancing(period=10, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)``, SPORCO's
-    dictionary-learning rule.
-
-    Attributes:
-      period: balance after every ``period``-th iteration (SPORCO ``Period``).
-      ratio: mu, the residual ratio that triggers a change (``RsdlRatio``).
-      scaling: tau, the factor (the cap of the factor with ``auto_scaling``) (``Scaling``).
-      auto_scaling: the factor sqrt(r / (xi s)) (or its inverse), capped at tau, instead of tau (``AutoScaling``).
-      target: xi, the target ratio r / s (``RsdlTarget``); None: 1 + 18.3^(log10(max lam) + 1) for CBPDN, 1 for
-        the masked form (SPORCO's defaults).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from sparsejax.pursuit.csc import RhoBalancing
-      >>> doubling = RhoBalancing(period=1, ratio=10.0, scaling=2.0, auto_scaling=False, target=1.0)
-      >>> one = jnp.asarray(1.0)
-      >>> float(doubling.factor(one, jnp.asarray(50.0), one, 3, one))   # primal residual 50x the dual: rho x 2
-      2.0
-    """
-
-    period: int = 1
-    ratio: float = 1.2
-    scaling: float = 1000.0
-    auto_scaling: bool = True
-    target: Optional[float] = None
-
-    def factor(self, rho, r, s, k, xi, until=None) -> jax.Array:
-        """The factor f by which rho is multiplied (and the scaled dual divided) after iteration ``k``.
-
-        Args:
-          rho: the penalty (its dtype is the result's).
-          r, s: the relative primal and dual residuals of iteration ``k``.
-          k: the iteration (0-based, may be traced); no change at k = 0 or when the residuals are not finite.
-          xi: the target ratio (``target``, or the solver's default when ``target`` is None), may be traced.
-          until: no change from iteration ``until`` on (may be traced); None: balance for ever.
-
-        Returns:
-          f, a scalar of rho's dtype (1 when nothing changes).
-
-        Example:
-          >>> import jax.numpy as jnp
-          >>> from sparsejax.pursuit.csc import RhoBalancing
-          >>> one = jnp.asarray(1.0)
-          >>> float(RhoBalancing().factor(one, jnp.asarray(4.0), one, 5, one))   # sqrt(r / s)
-          2.0
-          >>> float(RhoBalancing().factor(one, jnp.asarray(4.0), one, 5, one, until=5))
-          1.0
-        """
-        if self.auto_scaling:
-            tiny = jnp.finfo(rho.dtype).tiny
-            ratio = jnp.where(r > s * xi, r / jnp.maximum(s * xi, tiny), s * xi / jnp.maximum(r, tiny))
-            mlt = jnp.where((s == 0) | (r == 0), self.scaling, jnp.minimum(jnp.sqrt(ratio), self.scaling))
-        else:
-            mlt = self.scaling
-        f = jnp.where(r > xi * self.ratio * s, mlt, jnp.where(s > (self.ratio / xi) * r, 1.0 / mlt, 1.0))
-        finite = jnp.isfinite(f) if self.auto_scaling else jnp.isfinite(r) & jnp.isfinite(s)
-        ok = (k > 0) & ((k + 1) % self.period == 0) & finite
-        if until is not None:
-            ok = ok & (k < until)
-        return jnp.where(ok, f, 1.0).astype(rho.dtype)
-
-
-def _check_balancing(balancing) -> RhoBalancing:
-    if not isinstance(balancing, RhoBalancing):
-        raise TypeError(f"rho_balancing must be a RhoBalancing, got {type(balancing).__name__}")
-    V.check_positive_int("rho_balancing.period", balancing.period)
-    V.check_nonnegative_scalar("rho_balancing.ratio", balancing.ratio, strict=True)
-    V.check_nonnegative_scalar("rho_balancing.scaling", balancing.scaling, strict=True)
-    if balancing.target is not None:
-        V.check_nonnegative_scalar("rho_balancing.target", balancing.target, strict=True)
-    return balancing
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -295,14 +217,29 @@ def cbpdn_objective(filters, s, codes, lam, mask=None, axis=None) -> jax.Array:
     return 0.5 * sq(r) + psum(jnp.sum(lam * jnp.abs(codes)), axis)
 
 
-def _target(balancing: RhoBalancing, lam, axis, masked, dtype):
-    """xi: the rule's target, or SPORCO's default (1 + 18.3^(log10(max lam) + 1) for CBPDN, 1 masked)."""
+# The dual residual is relative to max(||rho u||, DUAL_FLOOR ||D^T s||): rho u tends to the l1 subgradient, 0 for
+# lam = 0, where a test relative to it alone is never met (and its inverse overflowed: lam = 0 was reported diverged).
+DUAL_FLOOR = 1e-2
+
+
+def _amplitude(s):
+    """sigma = max |s| (1 for a zero signal): lam / sigma is the weight of a signal of peak 1, the scale SPORCO's
+    default rho and target were tuned on (images in [0, 1])."""
+    peak = jnp.max(jnp.abs(s))
+    return jnp.where(peak > 0, peak, jnp.ones_like(peak))
+
+
+def _target(balancing: RhoBalancing, lam, axis, masked, dtype, s=None):
+    """xi: the rule's target, or SPORCO's default 1 + 18.3^(log10(max lam / sigma) + 1) for CBPDN (sigma =
+    ``_amplitude(s)``, so that xi does not change when s and lam are scaled together), 1 masked."""
     if balancing.target is not None:
         return jnp.asarray(balancing.target, dtype)
     if masked:
         return jnp.asarray(1.0, dtype)
     tiny = jnp.finfo(dtype).tiny
     lam_s = jnp.max(lam) if axis is None else jax.lax.pmax(jnp.max(lam), axis)
+    if s is not None:
+        lam_s = lam_s / _amplitude(s)
     return jnp.where(lam_s > 0, 1.0 + 18.3 ** (jnp.log10(jnp.maximum(lam_s, tiny)) + 1.0), 1.0).astype(dtype)
 
 
@@ -358,7 +295,7 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
     fq = _freq_factors(filters, N, axis)
     Sf = rfft(s, N)
     inf = jnp.asarray(jnp.inf, dtype)
-    xi = _target(balancing, lam, axis, mask is not None, dtype)
+    xi = _target(balancing, lam, axis, mask is not None, dtype, s)
     one = jnp.asarray(1.0, dtype)
     objective = lambda st: cbpdn_objective(filters, s, st.z, lam, mask, axis)  # noqa: E731
 
@@ -369,6 +306,7 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
 
     if mask is None:
         DHs = _adj_f(fq, Sf)                                  # D^H s, once per call (K, M, *F)
+        dual_floor = DUAL_FLOOR * jnp.sqrt(psum(fsq(DHs, N), axis))   # DUAL_FLOOR ||D^T s||
         K, M = x0.shape[:2]
         c = _default_chunk(M, K * math.prod(N) * jnp.dtype(dtype).itemsize) if chunk is None else chunk
         if M % c:
@@ -410,7 +348,7 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
             z, u, sums = jax.lax.fori_loop(0, n, pass2, (st.z, st.u, jnp.zeros(5, dtype)))
             sums = psum(sums, axis)
             r = jnp.sqrt(sums[0]) / jnp.maximum(jnp.sqrt(jnp.maximum(sums[1], sums[2])), tiny)
-            sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), tiny)
+            sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), jnp.maximum(dual_floor / rho, tiny))
             f = balance(rho, r, sd, st.k)
             return CBPDNState(None, z, u, None, None, None, None, rho * f, st.k + 1, r, sd, 1.0 / f)
 
@@ -421,6 +359,7 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
     else:
         W2 = mask * mask
         W2s = W2 * s
+        dual_floor = DUAL_FLOOR * jnp.sqrt(fsq(_adj_f(fq, rfft(W2s, N)), N))   # DUAL_FLOOR ||D^T W^2 s||
 
         def step(st):
             rho = st.rho
@@ -442,7 +381,7 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
             dy = _adj_f(fq, rfft(y0 - st.y0, N)) + (Zf - st.Zf)        # A^T (y - y_prev)
             # A^T u = D^T u0 + u1 vanishes at the optimum (x has no cost): scale by its parts instead
             un = jnp.sqrt(jnp.maximum(fsq(_adj_f(fq, rfft(u0, N)), N), sq(u)))
-            sd = jnp.sqrt(fsq(dy, N)) / jnp.maximum(un, tiny)
+            sd = jnp.sqrt(fsq(dy, N)) / jnp.maximum(un, jnp.maximum(dual_floor / rho, tiny))
             f = balance(rho, r, sd, st.k)
             return CBPDNState(x, z, u / f, y0, u0 / f, Zf, Uf / f, rho * f, st.k + 1, r, sd)
 
@@ -480,7 +419,7 @@ def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_ite
            rho_balancing, history, squeeze, chunk, mesh=None):
     dtype = s.dtype
     if rho is None:
-        rho = 50.0 * jnp.max(lam) + 1.0
+        rho = 50.0 * jnp.max(lam) / _amplitude(s) + 1.0
     rho = jnp.asarray(rho, dtype)
     kw = dict(max_iter=max_iter, mode=mode, prox=prox, auto_rho=auto_rho, rho_balancing=rho_balancing,
               history=history, chunk=chunk)
@@ -619,7 +558,8 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
       D: a ``Conv`` with boundary "circular" and stride 1, or a filter array (M, C, h[, w]).
       s: signal (C, *N) (C = D's channels; or any C with single-channel filters: each channel coded separately).
       lam: l1 weight >= 0 (traced): scalar or broadcastable to the codes (per-map / per-coefficient weights).
-      rho: initial ADMM penalty > 0 (traced); default 50 max(lam) + 1.
+      rho: initial ADMM penalty > 0 (traced); default 50 max(lam) / max|s| + 1 (the same iterates for s and lam
+        scaled together).
       alpha: over-relaxation parameter in (0, 2) (traced); 1 is plain ADMM.
       auto_rho: residual balancing of rho.
       auto_rho_iter: rho is balanced during the first ``auto_rho_iter`` iterations only (traced int), then frozen:
@@ -723,6 +663,8 @@ def conv_thresholding(D, s, lam, prox: str = "soft") -> Solution:
 
     Returns:
       ``Solution``: codes (M, *N) (or (C, M, *N)); objective = 1/2||s - D x||^2; error = ||s - D x||; one step.
+      Under ``jit`` a non-finite signal, filter or ``lam``, or a negative ``lam``, gives status ``NONFINITE_INPUT``;
+      codes or a residual that overflow give ``DIVERGED``; ``converged`` only otherwise.
 
     Example:
       >>> import jax
@@ -740,5 +682,10 @@ def conv_thresholding(D, s, lam, prox: str = "soft") -> Solution:
     M = filters.shape[0]
     N = tuple(sK.shape[2:])
     code_shape = (M,) + N if squeeze else (K, M) + N
-    lam = _prepare_lam(lam, code_shape, dtype, squeeze)
-    return _conv_thr(filters, sK, lam, prox=prox, squeeze=squeeze)
+    lam = V.nan_if_negative(_prepare_lam(lam, code_shape, dtype, squeeze))   # traced lam < 0: an invalid problem
+    sol = _conv_thr(filters, sK, lam, prox=prox, squeeze=squeeze)
+    inputs_ok = V.all_finite(filters, sK, lam)
+    output_ok = jnp.all(jnp.isfinite(sol.codes)) & jnp.isfinite(sol.objective)
+    converged = output_ok & inputs_ok
+    return sol._replace(converged=converged, diverged=~output_ok,
+                        status=stop_status(converged, ~output_ok, ~inputs_ok))

@@ -220,7 +220,8 @@ def test_solver_factory_and_warm_state(x64):
     make = lambda **kw: csc.cbpdn_admm_solver(f, s[None], lam, jnp.asarray(16.0), 1.8, x0, **kw)  # noqa: E731
     whole = sj.iterate(make(), max_iter=20, mode="scan")
     np.testing.assert_allclose(np.asarray(whole.codes[0]),
-                               np.asarray(cbpdn_admm(f, s, 0.3, max_iter=20, mode="scan").codes), rtol=0, atol=1e-11)
+                               np.asarray(cbpdn_admm(f, s, 0.3, rho=16.0, max_iter=20, mode="scan").codes), rtol=0,
+                               atol=1e-11)
     half = sj.iterate(make(), max_iter=10, mode="scan")
     rest = sj.iterate(make(state=half.state), max_iter=10, mode="scan")
     np.testing.assert_allclose(np.asarray(rest.codes), np.asarray(whole.codes), rtol=0, atol=1e-11)

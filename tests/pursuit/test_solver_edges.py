@@ -79,3 +79,64 @@ def test_grad_through_while_mode_names_the_modes_that_work():
     for mode in sj.solve.REVERSE_MODES:
         g = jax.grad(lambda lam: jnp.sum(sj.fista(D, y, lam, mode=mode, max_iter=100).codes ** 2))(0.5)
         assert float(g) == pytest.approx(2 * (1.5 * -1.0 + -0.5 * 1.0), abs=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------
+# the ADMMs: a scale-aware default penalty with residual balancing; lam = 0 converges
+# ------------------------------------------------------------------------------------------------
+def _sparse_problem(n=24, m=64):
+    D = sj.random_gaussian(jax.random.PRNGKey(0), n, m)
+    a = jnp.zeros(m).at[jnp.array([3, 20, 41])].set(jnp.array([1.0, -2.0, 1.5]))
+    return D, D @ a + 0.05 * jax.random.normal(jax.random.PRNGKey(1), (n,))
+
+
+def test_dense_admm_steps_do_not_depend_on_scale():
+    D, y = _sparse_problem()
+    base = sj.bpdn_admm(D, y, 0.1)
+    assert bool(base.converged)
+    # signals of any amplitude (lam in proportion) and unnormalised dictionaries (old rho = 1: 20,000+ steps at x10)
+    for kw in (dict(D=D, y=1e3 * y, lam=1e2), dict(D=D, y=1e-3 * y, lam=1e-4), dict(D=10.0 * D, y=y, lam=1.0)):
+        sol = sj.bpdn_admm(kw["D"], kw["y"], kw["lam"])
+        assert bool(sol.converged) and abs(int(sol.num_steps) - int(base.num_steps)) <= 0.2 * int(base.num_steps) + 2
+        ref = sj.fista(kw["D"], kw["y"], kw["lam"], restart=True, tol=1e-7, max_iter=20000)
+        assert float(sol.objective) == pytest.approx(float(ref.objective), rel=1e-4)
+    # a small signal at a fixed lam: balancing moves rho off its start (rho = 1 without it: 20,000+ steps)
+    small = sj.bpdn_admm(D, 1e-3 * y, 0.1)
+    assert bool(small.converged) and int(small.num_steps) < 500 and float(small.state.rho) != 1.0
+    fixed = sj.bpdn_admm(D, 1e-3 * y, 0.1, auto_rho=False)
+    assert int(fixed.num_steps) > 4 * int(small.num_steps)
+
+
+@pytest.mark.parametrize("shape", [(24, 64), (24, 12)])
+def test_admm_lam_zero_converges_to_least_squares(shape):
+    D, y = _sparse_problem(*shape)
+    sol = sj.bpdn_admm(D, y, 0.0)
+    assert bool(sol.converged) and not bool(sol.diverged) and int(sol.num_steps) < 500
+    lsq = np.linalg.lstsq(np.asarray(D, np.float64), np.asarray(y, np.float64), rcond=None)[0]
+    best = 0.5 * np.sum((np.asarray(D, np.float64) @ lsq - np.asarray(y, np.float64)) ** 2)
+    assert float(sol.objective) <= best + 1e-5 * float(jnp.sum(y * y))
+
+
+def test_cbpdn_lam_zero_and_scaled_signals():
+    f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (4, 1, 3, 3)))
+    s = jax.random.normal(jax.random.PRNGKey(1), (1, 12, 12))
+    zero = sj.cbpdn_admm(f, s, 0.0, max_iter=500)         # was reported diverged after 1 step
+    assert bool(zero.converged) and not bool(zero.diverged)
+    D = sj.Conv(f, (1, 12, 12))
+    assert float(jnp.sum((D.apply(zero.codes) - s) ** 2)) < 1e-3 * float(jnp.sum(s * s))
+    base = sj.cbpdn_admm(f, s, 0.1, max_iter=500)
+    assert bool(base.converged)
+    for c in (1e-3, 1e3):                                  # was 500+ steps, unconverged, at x 1e3
+        sol = sj.cbpdn_admm(f, c * s, 0.1 * c, max_iter=500)
+        assert bool(sol.converged) and abs(int(sol.num_steps) - int(base.num_steps)) <= 5
+        np.testing.assert_allclose(sol.codes / c, base.codes, atol=1e-3)
+
+
+def test_constrained_admm_steps_do_not_depend_on_amplitude():
+    D, y = _sparse_problem()
+    base = sj.bpdn_constrained_admm(D, y, 0.1, tol=1e-5)
+    assert bool(base.converged)
+    for c in (1e-3, 1e3):            # old rho = 1: neither converged in 20,000 steps (64 x 256)
+        sol = sj.bpdn_constrained_admm(D, c * y, 0.1 * c, tol=1e-5)
+        assert bool(sol.converged) and abs(int(sol.num_steps) - int(base.num_steps)) <= 5
+        assert float(sol.objective) == pytest.approx(c * float(base.objective), rel=1e-3)

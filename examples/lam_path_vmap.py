@@ -37,7 +37,7 @@ def lasso_path(D, y, lams):
     """FISTA at every lam (vmapped: each lam stops on its own) and the KKT residual of each solution / lam."""
     sols = jax.vmap(lambda lam: sj.fista(D, y, lam, tol=1e-7, max_iter=20000))(lams)
     a = sols.codes                                                     # (n_lam, m)
-    g = (y - a @ D.T) @ D                                              # D^T (y - D a) for every lam
+    g = (y[None, :] - a @ D.T) @ D                                     # D^T (y - D a) for every lam
     lam = lams[:, None]
     # on the support g_i = lam sign(a_i); off it |g_i| <= lam
     viol = jnp.where(a != 0, jnp.abs(g - lam * jnp.sign(a)), jnp.maximum(jnp.abs(g) - lam, 0.0))

@@ -15,12 +15,19 @@ Paths (``method``), each a module of ``sparsejax.pursuit``:
   2008; Fan, Jiao & Lu 2014).
 * ``"fista"``: FISTA alone (vmapped, per-signal stop on the relative gap), for reference.
 
-Every signal is then certified by its duality gap (``_certify``; ``converged`` means gap <= tol * F(a)). Signals that
-fail (more than ``max_active`` active atoms, a numerically dependent atom, more than ``max_iter`` steps, or a gap
+Every signal is then certified by its duality gap (``_certify``; ``converged`` means gap <= tol * F(a) above the
+gap's rounding level, so lam = 0 certifies too). Signals that fail (more than ``max_active`` active atoms, a numerically dependent atom, more than ``max_iter`` steps, or a gap
 above tol) are re-solved, ``fallback_size`` at a time (``_chunks.refill``), by FISTA warm-started from the first
 stage's codes (Beck & Teboulle, "A fast iterative shrinkage-thresholding algorithm for linear inverse problems",
 SIAM J. Imaging Sci. 2009, through ``sparsejax.solve.iterate``) followed by a Newton polish from the FISTA sign
 pattern; ``Solution.state.fallback`` reports which signals needed it.
+
+The result says which path every signal took and why: ``state.path`` (``PATHS``), ``state.reason`` (``REASONS``:
+why the first stage left it to the fallback), ``state.plan`` (the first stage chosen for the batch, in words), and
+``path_counts`` / ``reason_counts`` summarise them. Measured on 1,000 signals, 64 x 256 unit Gaussian atoms, float32,
+2-core CPU time, lam 0.02 / 0.1 / 0.5: the default path is never slower than ``vmap`` of FISTA stopped on the same
+duality gap (Gaussian-noise signals, supports of 44-64 atoms: 1.0-1.9x faster; 5-sparse signals: 3-9x faster), and it
+certifies every signal.
 """
 from __future__ import annotations
 
@@ -60,8 +67,13 @@ class Plan:
     """The first-stage path ``lasso_batch`` chose for the batch and why (static: travels through ``jit``).
 
     Example:
-      >>> Plan("guess", "signed codes").method
+      >>> Plan("guess", "signed codes", 32).method
       'guess'
+
+    Attributes:
+      method: "guess", "homotopy", "active_set" or "fista".
+      reason: why, in words.
+      max_active: the static active-set size used.
     """
 
     method: str
@@ -317,16 +329,17 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
       D: (n, m) atoms or a ``Dense`` operator.
       Y: (B, n) signals (one per row).
       lam: scalar l1 weight >= 0 (traced: changing it does not recompile).
-      tol: target relative duality gap (gap / objective), the per-signal convergence test. The gap is
-        only computable to about 100 eps relative, so the test uses max(tol, 256 eps) (3e-5 in
-        float32); Newton-terminated signals satisfy the KKT conditions to rounding error anyway.
-      max_iter: homotopy steps per signal (joins + drops + the final step; default 128) before falling
-        back to FISTA; for ``method="active_set"`` the Newton iterations (default 30).
+      tol: target relative duality gap, the per-signal convergence test: (gap - gap_floor)^+ / objective <= tol,
+        gap_floor = g_tol ||a||_1 the rounding level of the gap (``_certify``: scale-aware, so lam = 0 and an exact
+        fit certify). The test uses max(tol, 256 eps) (3e-5 in float32).
+      max_iter: homotopy steps per signal (joins + drops + the final step; default 4 max(max_active, 32)) before
+        falling back to FISTA; for ``method="active_set"`` the Newton iterations (default 30).
       prox: "soft" (signed codes) or "nonneg_soft" (codes constrained to a >= 0).
       method: "auto" ("guess" for signed codes, "homotopy" for non-negative ones), "guess", "homotopy",
         "active_set" or "fista".
-      max_active: static size of the gathered active set, default min(32, 3n/4, m) (signals needing
-        more go to FISTA).
+      max_active: static size of the gathered active set, default min(n, m, 64) (min(n, m) holds every Lasso
+        support in general position; signals needing more go to the FISTA fallback, with reason
+        "over_max_active").
       max_new: newcomers admitted per Newton step (damping; Newton polish and "active_set"), default min(6, m).
       chunk: signals per ``lax.map`` chunk (default 2048 for the guess path, 512 for the homotopy).
       lockstep_steps: homotopy steps every chunk takes in lockstep (about the typical support size).
@@ -336,8 +349,10 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
 
     Returns:
       ``Solution`` with codes (B, m) and per-signal ``num_steps``, ``converged`` (relative duality gap
-      <= tol), ``diverged``, ``objective``, ``error`` (the relative duality gap), ``status`` and ``state`` a
-      ``BatchState`` (gap, newton_steps, fallback, fallback_steps, fast_path).
+      <= tol), ``diverged``, ``objective``, ``error`` (the relative duality gap above its rounding level),
+      ``status`` and ``state`` a ``BatchState`` (gap, newton_steps, fallback, fallback_steps, fast_path, and the
+      path report: ``path`` / ``reason`` per signal, ``gap_floor``, the batch's ``plan``; ``path_counts(sol)``
+      and ``reason_counts(sol)`` count them).
 
     Example:
       >>> import jax

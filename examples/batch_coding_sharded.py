@@ -23,11 +23,11 @@ args = parser.parse_args()
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + f" --xla_force_host_platform_device_count={args.devices}")
 
-import jax  # noqa: E402  (after XLA_FLAGS)
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax  # after XLA_FLAGS: the device count is read when jax starts
+import jax.numpy as jnp
+import numpy as np
 
-import sparsejax as sj  # noqa: E402
+import sparsejax as sj
 
 B, n, m, k, lam = (2_000, 32, 64, 4, 0.05) if args.quick else (100_000, 64, 256, 8, 0.05)
 print(f"devices: {jax.device_count()} x {jax.devices()[0].platform}")

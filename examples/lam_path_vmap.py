@@ -13,6 +13,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.figure import Figure
 
 import sparsejax as sj
 
@@ -58,8 +59,6 @@ print(f"support size at lam = 1.01 lam_max: {int(on[0].sum())} (theory: 0)")
 
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
-from matplotlib.figure import Figure  # noqa: E402  (plotting only)
-
 fig = Figure(figsize=(9, 3.5))
 ax = fig.add_subplot(1, 2, 1)
 ax.semilogx(np.asarray(lams), np.asarray(on.sum(1)), "o-")

@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.figure import Figure
 
 import sparsejax as sj
 from sparsejax.multilayer.signals import conv_multilayer_signal
@@ -69,8 +70,6 @@ print(f"lowest noise: exact support LT {rows[0, 0]:.0f}%, LBP {rows[0, 1]:.0f}%"
 
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
-from matplotlib.figure import Figure  # noqa: E402  (plotting only)
-
 fig = Figure(figsize=(9, 3.5))
 ax = fig.add_subplot(1, 2, 1)
 ax.semilogx(sigmas, rows[:, 0], "o-", label="layered thresholding")

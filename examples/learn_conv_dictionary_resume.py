@@ -33,7 +33,7 @@ for folder in ("ckpt_uninterrupted", "ckpt_interrupted"):                # start
 img = load_image("camera")
 crops = [img[r:r + crop, c:c + crop] for r, c in [(100, 100), (300, 200), (50, 350), (350, 380)][:n_crops]]
 S = jnp.stack([imaging.tikhonov_split(jnp.asarray(c), 5.0, npad=8)[1] for c in crops])
-settings = dict(n_steps=steps, checkpoint_every=max(1, steps // 6), progress=False)
+settings = {"n_steps": steps, "checkpoint_every": max(1, steps // 6), "progress": False}
 lam = 0.1
 
 full = learn_conv_dictionary(S, n_filters, size, lam, checkpoint_dir=out / "ckpt_uninterrupted", **settings)

@@ -92,7 +92,7 @@ def test_example_runs_quick(name, tmp_path):
                XLA_FLAGS="--xla_backend_optimization_level=0")
     before = sorted(p.name for p in EXAMPLES.iterdir())
     res = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", "--out", str(out_dir), *extra],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     files = sorted(p.name for p in out_dir.rglob("*")) if out_dir.exists() else []
     check(res.stdout, files)

@@ -44,6 +44,12 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, NamedTuple, Sequence
 
+import jax
+import jaxlib
+import numpy as np
+
+from sparsejax._version import VERSION
+
 __all__ = ["Experiment", "Trial", "experiment_main", "select_preset", "save_figure", "verdict", "provenance",
            "format_table", "make_table", "converged_check", "wilson_interval"]
 
@@ -118,12 +124,6 @@ def provenance(name: str | None = None, preset: str | None = None, seeds: Sequen
       >>> {"platform", "cpu_count", "device_kind"} <= set(p["machine"])
       True
     """
-    import jax
-    import jaxlib
-    import numpy as np
-
-    from sparsejax._version import VERSION
-
     seeds = [int(s) for s in seeds]
     machine = {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count()}
     try:

@@ -6,8 +6,8 @@ mesh and replicates D; each device runs the same program on its slice, so result
 On a CPU, N host devices come from XLA_FLAGS=--xla_force_host_platform_device_count=N, set BEFORE jax is
 imported (this script does it from --devices); on GPUs / TPUs the real devices are used.
 
-Run:  python examples/batch_coding_sharded.py            (100,000 signals, 64 x 256, k = 8)
-      python examples/batch_coding_sharded.py --quick    (2,000 signals, 32 x 64, k = 4)
+Run:  python examples/batch_coding_sharded.py            (100,000 signals, 64 x 256, k = 8; --devices N)
+      python examples/batch_coding_sharded.py --quick    (2,000 signals, 32 x 64, k = 4; Lasso by FISTA)
 """
 import argparse
 import os

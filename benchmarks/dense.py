@@ -1,6 +1,7 @@
 """Dense Sparseland pursuits vs scikit-learn and SPAMS: same problems, same accuracy, one run.
 
-    python -m benchmarks.dense [--signals 10000] [--scaling 1000,10000,100000] [--repeat 3]
+    python -m benchmarks.dense [--signals 10000] [--scaling 1000,10000,100000] [--omp-scaling 10000,100000,1000000]
+                               [--repeat 3]
 
 (a) OMP: 10,000 signals, 64 x 256 unit-norm Gaussian dictionary, k = 8, noise 0.01 (per entry):
     sparsejax Batch-OMP vs sklearn.linear_model.orthogonal_mp_gram vs spams.omp. SPAMS is timed in
@@ -9,7 +10,11 @@
     = relative objective gap (F - F*) / F* against a float64 reference (SPAMS LARS in float64, exact
     up to round-off; our float64 FISTA when SPAMS is missing), vs sklearn SparseCoder('lasso_cd') and
     spams.lasso.
-(c) Batch scaling: seconds per signal of our OMP and Lasso at 1k / 10k / 100k signals.
+(c) Batch scaling: seconds per signal of our Lasso at 1k / 10k / 100k signals (``--scaling``).
+(d) OMP against SPAMS and the GEMM-bound limit (``benchmarks.omp_limits``): ours, SPAMS, ratio, this machine's GEMM
+    rate measured in the run, the limit flops / rate, ours / limit and the load average, in float32 and float64;
+    then OMP's time per signal and peak memory at 10^4 / 10^5 / 10^6 signals (``--omp-scaling``), each size in its
+    own process.
 
 Prints one JSON line per measurement and a table; the ratio column is reference time / our time.
 """
@@ -23,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import sparsejax as sj
+from benchmarks import omp_limits
 from benchmarks._harness import Table, best_time
 from sparsejax.pursuit.lasso_batch import lasso_batch
 from sparsejax.pursuit.omp import omp_batch
@@ -151,10 +157,14 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--lam", type=float, default=0.1)
     p.add_argument("--k", type=int, default=8)
+    p.add_argument("--omp-scaling", default="10000,100000,1000000")
+    p.add_argument("--omp-repeat", type=int, default=7, help="alternating repeats of ours vs SPAMS (best of)")
     args = p.parse_args(argv)
 
     print(json.dumps({"jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
                       "spams": spams is not None, "sklearn": SparseCoder is not None}))
+    limit_rows, omp_scale = omp_limits.run(args.signals, args.k, args.omp_repeat,
+                                           [int(b) for b in args.omp_scaling.split(",") if b])
     table = Table("Dense pursuits (float32)")
     D, Y, A = make_problem(args.signals)
     bench_omp(table, D, Y, A, args.k, args.repeat)
@@ -162,19 +172,20 @@ def main(argv=None):
     bench_lasso(table, D, Y, args.lam, args.repeat, Fstar)
 
     sizes = [int(s) for s in args.scaling.split(",") if s]
-    per = {"omp": [], "lasso": []}
+    per = {"lasso": []}
     for B in sizes:
         Db, Yb, Ab = make_problem(B, seed=1)
         Dj, Yj = jnp.asarray(Db), jnp.asarray(Yb)
-        t, sol = best_time(lambda: omp_batch(Dj, Yj, k=args.k), max(1, args.repeat - 1))
-        per["omp"].append(t / B)
-        table.add(f"scaling OMP {B}", "sparsejax omp_batch", t, omp_quality(Db, Yb, Ab, sol.codes), B,
-                  us_per_signal=1e6 * t / B)
         t, sol = best_time(lambda: lasso_batch(Dj, Yj, args.lam, tol=1e-6), max(1, args.repeat - 1))
         per["lasso"].append(t / B)
         table.add(f"scaling Lasso {B}", "sparsejax lasso_batch", t, {"converged": float(np.mean(np.asarray(sol.converged)))},
                   B, us_per_signal=1e6 * t / B)
     table.print()
+    omp_limits.print_tables(limit_rows, omp_scale)
+    if len(omp_scale) >= 2:
+        flat = omp_scale[-1]["us_per_signal"] / omp_scale[0]["us_per_signal"]
+        print(f"omp: time per signal at {omp_scale[-1]['signals']} / at {omp_scale[0]['signals']} = {flat:.3f} "
+              f"(target within 1.15)")
     if len(sizes) >= 2:
         for name, v in per.items():
             i10 = sizes.index(10_000) if 10_000 in sizes else 0

@@ -96,7 +96,7 @@ def codes_from_slots(idx, values, m):
       >>> codes_from_slots(jnp.array([[2, -1], [0, 1]]), jnp.array([[5.0, 7.0], [1.0, 2.0]]), 3).tolist()
       [[0.0, 0.0, 5.0], [1.0, 2.0, 0.0]]
     """
-    B, k = idx.shape
+    B = idx.shape[0]
     flat = jnp.where(idx >= 0, jnp.arange(B, dtype=jnp.int32)[:, None] * m + idx, B * m)
     out = jnp.zeros((B * m,), values.dtype).at[flat.reshape(-1)].set(values.reshape(-1), mode="drop")
     return out.reshape(B, m)

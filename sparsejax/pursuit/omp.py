@@ -49,10 +49,20 @@ import jax.numpy as jnp
 from jax import lax
 
 from sparsejax import _validate as V
-from sparsejax.pursuit._batch_omp import (UNROLL_MAX_K, batch_omp_core, batch_omp_unrolled, codes_from_slots,
-                                          dependence_tol)
+from sparsejax.pursuit._batch_omp import (
+    UNROLL_MAX_K,
+    batch_omp_core,
+    batch_omp_unrolled,
+    codes_from_slots,
+    dependence_tol,
+)
 from sparsejax.pursuit._chunks import map_chunks
-from sparsejax.pursuit.problem import dense_atoms, prepare_batch, prepare_problem, sign_constraint
+from sparsejax.pursuit.problem import (
+    dense_atoms,
+    prepare_batch,
+    prepare_problem,
+    sign_constraint,
+)
 from sparsejax.solve import Solution, Solver, check_iteration, iterate, stop_status
 
 __all__ = ["omp", "omp_batch", "omp_solver", "OMPState", "OMPIterate"]

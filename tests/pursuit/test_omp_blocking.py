@@ -6,10 +6,14 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from sparsejax.pursuit._batch_omp import (UNROLL_MAX_K, batch_omp_core, batch_omp_unrolled, codes_from_slots,
-                                          scatter_slots)
+from sparsejax.pursuit._batch_omp import (
+    UNROLL_MAX_K,
+    batch_omp_core,
+    batch_omp_unrolled,
+    codes_from_slots,
+    scatter_slots,
+)
 from sparsejax.pursuit.omp import omp_batch
 
 
@@ -38,7 +42,7 @@ def _both(D, Y, k, tol2=-1.0):
 def test_unrolled_kernel_is_the_same_pursuit(dtype):
     k = UNROLL_MAX_K if dtype == np.float32 else 4       # steps 1..k all run (some signals stop early too)
     D, Y = _signals(dtype)
-    (gamma, nsteps, energy, idx, finite), (codes, nsteps0, energy0, idx0, finite0, _, gamma0) = _both(D, Y, k)
+    (gamma, nsteps, energy, idx, finite), (codes, nsteps0, energy0, idx0, _, _, gamma0) = _both(D, Y, k)
     np.testing.assert_array_equal(np.asarray(idx), np.asarray(idx0))            # same atoms, same order
     np.testing.assert_array_equal(np.asarray(nsteps), np.asarray(nsteps0))
     tol = 1e-5 if dtype == np.float32 else 1e-12
@@ -55,7 +59,7 @@ def test_tol_stop_ties_and_nan_rows():
     Y = np.array([[0, 1.0, 0, 1.0, 0, 0],               # exact tie: the lower index goes first
                   [3.0, 0, 0, 0, 0, 0.1],              # tol = 0.5 stops after one atom
                   [np.nan, 0, 0, 0, 0, 0]], np.float32)       # a NaN signal (the kernel's own flag)
-    (gamma, nsteps, energy, idx, finite), (_, nsteps0, _, idx0, finite0, _, _) = _both(D, Y, 3, tol2=0.25)
+    (_, nsteps, energy, idx, finite), (_, nsteps0, _, idx0, finite0, _, _) = _both(D, Y, 3, tol2=0.25)
     np.testing.assert_array_equal(np.asarray(idx), np.asarray(idx0))
     np.testing.assert_array_equal(np.asarray(nsteps), np.asarray(nsteps0))
     assert np.asarray(idx)[0].tolist()[:2] == [1, 3] and int(nsteps[1]) == 1

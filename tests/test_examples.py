@@ -58,6 +58,8 @@ def _unfolded(out, files):
 def _layered(out, files):
     lt, lbp = map(float, re.search(r"lowest noise: exact support LT " + NUM + "%, LBP " + NUM, out).groups())
     assert lbp >= 75 and lbp > lt                                            # low contrast: LBP keeps the support
+    lt1 = float(re.search(r"contrast 1.0: exact support LT " + NUM + "%", out)[1])
+    assert lt1 >= 75                                                         # contrast 1: thresholding finds it too
     assert "layered_vs_bp.png" in files
 
 

@@ -330,7 +330,8 @@ def experiment_main(run: Callable[..., dict], name: str, title: str, argv=None, 
 
     Runs ``run(quick, out_dir, seed)`` (with ``presets``: ``run(quick, out_dir, seed, preset=P)``, where
     ``--quick`` is ``--preset quick``), writes the result to ``DIR/NAME.json``, prints its table (when it has
-    one, aligned), the reason it was rejected (if so), and its name, verdicts and seconds as one JSON line.
+    one, aligned), the fraction of converged solves per solver (when recorded), the reason it was rejected (if
+    so), and its name, verdicts and seconds as one JSON line.
 
     Args:
       run: the experiment's run function; returns a result dict (see the module docstring).
@@ -372,6 +373,8 @@ def experiment_main(run: Callable[..., dict], name: str, title: str, argv=None, 
     (a.out / f"{name}.json").write_text(json.dumps(res, indent=2, default=str))
     if res.get("table"):
         print(format_table(res["table"]))
+    if res.get("converged"):
+        print("converged: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in res["converged"].items()))
     if res.get("rejected"):
         print(f"rejected: {res['rejected']}")
     print(json.dumps({k: res.get(k) for k in ("name", "verdict", "passed", "claim_shown", "seconds")}))

@@ -34,6 +34,8 @@ def test_pass_only_when_shown_and_converged(tmp_path, capsys, claim, converged, 
     assert json.loads(out.strip().splitlines()[-1])["verdict"] == want
     # the table is printed aligned, one row per setting, before the verdict line
     assert "setting  measured  predicted" in out and "b        -" in out
+    if converged:
+        assert "converged: admm" in out
     if want == "FAIL":
         assert res["passed"] is False and res["claim_shown"] is False
         assert "unconverged solves: admm" in res["rejected"] and "rejected: unconverged" in out

@@ -125,7 +125,7 @@ def _rss_mb() -> float:
 
 def _one_size(B: int, k: int, repeat: int) -> dict:
     """Run in a subprocess: time and peak memory of omp_batch on B signals. The peak is the resident memory
-    sampled every millisecond by a thread during the timed calls; ``work_MB`` = peak - resident memory just before
+    sampled every millisecond by a thread during the timed calls; ``before_MB`` = resident memory just before
     the call; ``beyond_io_MB`` = peak - (signals + dense codes): the interpreter, XLA and the working memory."""
     import threading
 

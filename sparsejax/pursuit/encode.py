@@ -8,7 +8,7 @@ Paths (dense dictionaries take the specialised batched algorithms; any other ope
 method           dense ``D``                                  other operators (``Conv``, ...)
 ===============  ===========================================  =======================================
 ``"omp"``        Batch-OMP (``omp_batch``)                     ``vmap(omp)``
-``"lasso"``      active-set Lasso (``lasso_batch``)            ``vmap(fista, restart=True)``
+``"lasso"``      batched Lasso (``lasso_batch``)               ``vmap(fista, restart=True)``
 ``"threshold"``  ``vmap(thresholding)`` (one matrix product)   ``vmap(thresholding)``
 ``"ista"``, ``"fista"``, ``"admm"``, ``"bp_constrained"``: ``vmap`` of the named pursuit
 ===============  ===========================================  =======================================

@@ -170,7 +170,8 @@ def lasso_codes(D, y, lam, *, mode: str | None = None, max_iter: int | None = No
         ``"implicit"`` or ``"while"`` (module docstring).
       max_iter: FISTA steps (exactly this many for ``"scan"`` / ``"checkpoint"``; the cap of the while loop for
         ``"implicit"`` / ``"while"``). Default 200 for the fixed-length modes, 2000 for the others.
-      tol: stopping tolerance on ||a_k - a_{k-1}|| / ||a_k|| (``"implicit"`` / ``"while"`` only).
+      tol: stopping tolerance on FISTA's relative prox-gradient residual ||x_k - z_k|| / ||x_k||
+        (``"implicit"`` / ``"while"`` only).
       prox: ``"soft"`` (signed codes) or ``"nonneg_soft"`` (a >= 0), one of ``sparsejax.shrink.SIGN_PROXES``.
       L: Lipschitz constant ||D||_2^2 (default: ``D.lipschitz()``; differentiated through in the scan
         modes, irrelevant to the implicit derivative).

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from sparsejax._validate import as_float_array, check_choice, check_ndim
+from sparsejax._validate import check_choice, check_dictionary
 from sparsejax.dictionary import mutual_coherence
 
 __all__ = ["LinearOperator", "Dense", "power_iteration", "as_operator", "shifted_normal_solver", "shifted_normal_family",
@@ -294,9 +294,7 @@ class Dense(LinearOperator):
     """
 
     def __init__(self, atoms):
-        atoms = as_float_array("atoms", atoms)
-        check_ndim("atoms", atoms, (2,), "n signal dimensions x m atoms")
-        self.atoms = atoms
+        self.atoms = check_dictionary("atoms", atoms, "n signal dimensions x m atoms")
 
     # -- geometry ---------------------------------------------------------
     @property

@@ -60,7 +60,7 @@ from jax.flatten_util import ravel_pytree
 from jax.interpreters import ad, batching, mlir
 
 from sparsejax import _validate as V
-from sparsejax._validate import check_choice, check_nonnegative, check_scalar
+from sparsejax._validate import check_choice
 
 __all__ = ["Solver", "Solution", "iterate", "relative_change", "MODES", "REVERSE_MODES", "Status", "STATUS_NAMES",
            "stop_status", "status_name", "check_iteration", "RhoBalancing", "check_balancing"]
@@ -171,7 +171,7 @@ def check_iteration(max_iter, tol=None, mode=None, *, min_iter: int = 0, modes=M
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or int(max_iter) < min_iter:
         raise ValueError(f"max_iter must be a Python int >= {min_iter}, got {max_iter!r}")
     if tol is not None:
-        check_nonnegative("tol", check_scalar("tol", tol))
+        V.check_tol(tol)
     if mode is not None:
         check_choice("mode", mode, modes)
     return int(max_iter)

@@ -247,13 +247,18 @@ def converged_check(converged: Mapping[str, float] | None) -> str | None:
       >>> from sparsejax.reproduce.experiment import converged_check
       >>> converged_check({"holistic": 1.0, "projection": 0.67})
       'unconverged solves: projection 67.00% converged'
-      >>> converged_check({"holistic": 1.0}) is None
-      True
+      >>> converged_check({"holistic": 1.0}) is None, converged_check({"holistic": 23519 / 23520})
+      (True, 'unconverged solves: holistic 99.99% converged')
     """
     bad = {k: float(v) for k, v in (converged or {}).items() if not float(v) >= 1.0}
     if not bad:
         return None
-    return "unconverged solves: " + ", ".join(f"{k} {100 * v:.2f}% converged" for k, v in bad.items())
+    return "unconverged solves: " + ", ".join(f"{k} {_percent_down(v)} converged" for k, v in bad.items())
+
+
+def _percent_down(v) -> str:
+    """A fraction as a percentage rounded down (a fraction below 1 never prints as 100.00%)."""
+    return "nan%" if math.isnan(v) else f"{math.floor(1e4 * float(v) + 1e-9) / 100:.2f}%"
 
 
 def select_preset(quick: bool, preset, presets: Mapping, out_dir, default: str = "short"):
@@ -374,7 +379,7 @@ def experiment_main(run: Callable[..., dict], name: str, title: str, argv=None, 
     if res.get("table"):
         print(format_table(res["table"]))
     if res.get("converged"):
-        print("converged: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in res["converged"].items()))
+        print("converged: " + ", ".join(f"{k} {_percent_down(v)}" for k, v in res["converged"].items()))
     if res.get("rejected"):
         print(f"rejected: {res['rejected']}")
     print(json.dumps({k: res.get(k) for k in ("name", "verdict", "passed", "claim_shown", "seconds")}))

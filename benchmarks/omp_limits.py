@@ -25,9 +25,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from sparsejax.pursuit.omp import omp_batch
 
 try:
     import spams
@@ -43,8 +48,6 @@ def batch_omp_flops(B: int, n: int, m: int, k: int) -> float:
 
 def gemm_rate(dtype, size: int = 1024, repeat: int = 5) -> float:
     """This machine's GEMM rate in FLOP/s (best of ``repeat`` square products of ``size``; all cores, through XLA)."""
-    import jax
-    import jax.numpy as jnp
 
     a = jnp.ones((size, size), dtype)
     f = jax.jit(lambda x, y: x @ y)
@@ -73,7 +76,6 @@ def make_signals(B: int, n: int = 64, m: int = 256, k: int = 8, noise: float = 0
 
 def _alternate(fns: dict, repeat: int) -> dict:
     """Best wall time of each function, calling them in turn ``repeat`` times (after one warm-up each)."""
-    import jax
 
     for f in fns.values():
         jax.block_until_ready(f())
@@ -88,10 +90,7 @@ def _alternate(fns: dict, repeat: int) -> dict:
 
 def compare(D, Y, k: int, repeat: int, dtype_name: str, rate: float) -> dict:
     """Our ``omp_batch`` vs ``spams.omp`` in ``dtype_name``, with the GEMM limit at ``rate`` FLOP/s."""
-    import jax
-    import jax.numpy as jnp
 
-    from sparsejax.pursuit.omp import omp_batch
 
     dtype = np.float32 if dtype_name == "float32" else np.float64
     with jax.enable_x64(dtype_name == "float64"):
@@ -127,12 +126,8 @@ def _one_size(B: int, k: int, repeat: int) -> dict:
     """Run in a subprocess: time and peak memory of omp_batch on B signals. The peak is the resident memory
     sampled every millisecond by a thread during the timed calls; ``before_MB`` = resident memory just before
     the call; ``beyond_io_MB`` = peak - (signals + dense codes): the interpreter, XLA and the working memory."""
-    import threading
 
-    import jax
-    import jax.numpy as jnp
 
-    from sparsejax.pursuit.omp import omp_batch
 
     D, Y = make_signals(B, seed=1)
     Dj, Yj = jnp.asarray(D), jnp.asarray(Y)
@@ -202,12 +197,10 @@ def print_tables(rows, scale_rows):
 
 def run(signals: int = 10_000, k: int = 8, repeat: int = 7, sizes=()):
     """The whole comparison: both dtypes, then the scaling; returns (rows, scaling rows)."""
-    import jax.numpy as jnp
 
     D, Y = make_signals(signals)
     rows = []
     for name, dt in (("float32", jnp.float32), ("float64", jnp.float64)):
-        import jax
         with jax.enable_x64(name == "float64"):
             rate = gemm_rate(dt)
         rows.append(compare(D, Y, k, repeat, name, rate))

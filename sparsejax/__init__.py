@@ -66,12 +66,16 @@ from sparsejax.dictionary import (
                        random_gaussian,
 )
 from sparsejax.differentiate import fixed_point_implicit, lasso_codes
+from sparsejax.imaging import image_scale, noise_sigma
 from sparsejax.learn.checkpoint import (
+                       CheckpointReadError,
+                       CheckpointWriteError,
                        latest_checkpoint,
+                       load_latest,
                        load_checkpoint,
                        save_checkpoint,
 )
-from sparsejax.learn.loop import LoopResult, run_loop
+from sparsejax.learn.loop import ConfigMismatchError, LoopResult, run_config, run_loop
 from sparsejax.multilayer.layered import layered_thresholding, ml_bp_objective, ml_ista
 from sparsejax.multilayer.layered_bp import (
                        LayeredSolution,
@@ -109,6 +113,7 @@ from sparsejax.pursuit import (
 )
 from sparsejax.multilayer.result import MLSolution
 from sparsejax.pursuit import bpdn_admm, bpdn_constrained_admm, cbpdn_admm_solver
+from sparsejax.pursuit.lasso_batch import path_counts, reason_counts
 from sparsejax.solve import Solution, Solver, Status, iterate
 
 __all__ = [
@@ -132,5 +137,8 @@ __all__ = [
     "fixed_point_implicit", "lasso_codes", "LoopResult", "run_loop", "latest_checkpoint", "load_checkpoint",
     "save_checkpoint",
     "MLSolution", "bpdn_admm", "bpdn_constrained_admm", "cbpdn_admm_solver", "Status",
+    # which path the batched Lasso took; safe resume; image scale and noise level
+    "path_counts", "reason_counts", "run_config", "ConfigMismatchError", "CheckpointReadError",
+    "CheckpointWriteError", "load_latest", "image_scale", "noise_sigma",
     "__version__",
 ]

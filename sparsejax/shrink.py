@@ -3,16 +3,16 @@
 Every threshold is an ordinary array argument: a scalar, one value per atom, or anything that
 broadcasts against ``z``. Changing it never recompiles and ``jax.grad`` flows through it.
 
-========================  ===============================================  ======================================
-operator                  formula                                          proximal operator of
-========================  ===============================================  ======================================
-``soft(z, b)``            sign(z) max(|z| - b, 0)                          b ||a||_1
-``hard(z, b)``            z 1{|z| > b}                                     (b^2/2) ||a||_0
+========================  ================================================  ===================================
+operator                  formula                                           proximal operator of
+========================  ================================================  ===================================
+``soft(z, b)``            sign(z) max(|z| - b, 0)                           b ||a||_1
+``hard(z, b)``            z 1{|z| > b}                                      (b^2/2) ||a||_0
 ``nonneg_soft(z, b)``     max(z - b, 0) = ReLU(z - b)                       b ||a||_1 + indicator(a >= 0)
-``top_k(z, k)``           keep the k entries of largest |z|                indicator(||a||_0 <= k)
+``top_k(z, k)``           keep the k entries of largest |z|                 indicator(||a||_0 <= k)
 ``group_soft(z, b, ax)``  z max(1 - b / ||z_g||_2, 0), groups along ``ax``  b sum_g ||a_g||_2
 ``firm(z, b, c)``         Gao-Bruce firm shrinkage, 0 < b < c               (non-convex; between soft and hard)
-========================  ===============================================  ======================================
+========================  ================================================  ===================================
 
 With ``nonneg_soft`` a CNN layer ReLU(W^T x + bias) is a shrinkage with b = -bias (Papyan, Romano & Elad,
 "Convolutional neural networks analyzed via convolutional sparse coding", JMLR 2017, section 2).

@@ -4,18 +4,20 @@
 
 Paths (dense dictionaries take the specialised batched algorithms; any other operator is vmapped):
 
-===============  ===========================================  =======================================
-method           dense ``D``                                  other operators (``Conv``, ...)
-===============  ===========================================  =======================================
-``"omp"``        Batch-OMP (``omp_batch``)                     ``vmap(omp)``
-``"lasso"``      batched Lasso (``lasso_batch``)               ``vmap(fista, restart=True)``
-``"threshold"``  ``vmap(thresholding)`` (one matrix product)   ``vmap(thresholding)``
-``"ista"``, ``"fista"``, ``"admm"``, ``"bp_constrained"``: ``vmap`` of the named pursuit
-===============  ===========================================  =======================================
+=======================  ===========================================  ===============================
+method                   dense ``D``                                  other operators (``Conv``, ...)
+=======================  ===========================================  ===============================
+``"omp"``                Batch-OMP (``omp_batch``)                    ``vmap(omp)``
+``"lasso"``              batched Lasso (``lasso_batch``)              ``vmap(fista, restart=True)``
+``"threshold"``          ``vmap(thresholding)`` (one matrix product)  ``vmap(thresholding)``
+``"ista"``, ``"fista"``  ``vmap`` of the named pursuit                the same
+``"admm"``               ``vmap(bpdn_admm)``                          the same
+``"bp_constrained"``     ``vmap(bpdn_constrained_admm)``              the same
+=======================  ===========================================  ===============================
 
-(``"admm"`` is ``bpdn_admm``, ``"bp_constrained"`` is ``bpdn_constrained_admm``.) Each signal is solved on its own
-(its own stopping point and flags in the returned ``Solution``). Options, ``prox=`` included, go to the pursuit;
-``nonneg=True`` (the older spelling) is accepted for every method and means ``prox="nonneg_soft"``.
+Each signal is solved on its own (its own stopping point and flags in the returned ``Solution``). Options,
+``prox=`` included, go to the pursuit; ``nonneg=True`` (the older spelling) is accepted for every method and means
+``prox="nonneg_soft"``.
 
 The result says which path ran: ``sol.state`` is an ``EncodeState`` whose ``route`` names the method, the solver that
 ran and why, and whose ``solver`` is the solver's own state (its attributes are reachable directly on ``sol.state``:

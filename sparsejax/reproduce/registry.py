@@ -1,11 +1,15 @@
 """Registry of reproducible experiments: name -> script, relative to the repository root.
 
+The scripts live in ``experiments/`` of the repository; the wheel (and an editable install) installs that folder as
+the subpackage ``sparsejax.experiments``, so ``sparsejax reproduce`` works from an installed wheel too.
+
 Each script in ``experiments/`` declares an ``EXPERIMENT`` (``sparsejax.reproduce.experiment.Experiment``: name,
 title, description, ``PRESETS``) and defines ``run(quick, out_dir, seed=0, preset=None) -> dict`` returning
 ``EXPERIMENT.result(...)``. Add new experiments here.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -34,7 +38,8 @@ def experiment_path(name: str) -> Path:
       name: a key of ``EXPERIMENTS``.
 
     Returns:
-      The absolute path of ``experiments/<name>.py`` in the source checkout.
+      The absolute path of ``experiments/<name>.py``: in the source checkout when there is one, else in the
+      installed ``sparsejax.experiments`` package.
 
     Raises:
       KeyError naming the available experiments for an unknown ``name``.
@@ -46,11 +51,19 @@ def experiment_path(name: str) -> Path:
     """
     if name not in EXPERIMENTS:
         raise KeyError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
-    return REPO_ROOT / EXPERIMENTS[name]
+    path = REPO_ROOT / EXPERIMENTS[name]
+    if path.is_file():
+        return path
+    try:
+        package = importlib.import_module("sparsejax.experiments")
+    except ImportError:
+        return path
+    return Path(package.__file__).parent / Path(EXPERIMENTS[name]).name
 
 
 def load_experiment(name: str):
-    """Import a registered experiment's script by file path (``experiments/`` is not part of the package).
+    """Import a registered experiment's script by file path (the checkout's ``experiments/`` or the installed
+    ``sparsejax.experiments``).
 
     Args:
       name: a key of ``EXPERIMENTS``.
@@ -59,8 +72,8 @@ def load_experiment(name: str):
       The module; it defines ``run(quick, out_dir, seed=0, preset=None)``, ``EXPERIMENT`` and ``PRESETS``.
 
     Raises:
-      KeyError for an unknown name; FileNotFoundError when the script is missing (``sparsejax reproduce``
-      needs the source checkout, ``pip install -e .``); AttributeError when it defines no ``run``.
+      KeyError for an unknown name; FileNotFoundError when the script is missing from both places;
+      AttributeError when it defines no ``run``.
 
     Example:
       >>> from sparsejax.reproduce.registry import load_experiment
@@ -71,8 +84,8 @@ def load_experiment(name: str):
     path = experiment_path(name)
     if not path.is_file():
         raise FileNotFoundError(
-            f"experiment {name!r} expects {path}, which is missing: `sparsejax reproduce` needs the source "
-            "checkout (pip install -e .)")
+            f"experiment {name!r} expects {path}, which is missing: reinstall sparsejax (the wheel carries the "
+            "experiments as sparsejax.experiments)")
     spec = importlib.util.spec_from_file_location(f"sparsejax_experiments.{name}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

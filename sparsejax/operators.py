@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from sparsejax._validate import check_choice, check_dictionary
+from sparsejax._validate import as_float_array, check_choice, check_ndim
 from sparsejax.dictionary import mutual_coherence
 
 __all__ = ["LinearOperator", "Dense", "power_iteration", "as_operator", "shifted_normal_solver", "shifted_normal_family",
@@ -294,7 +294,9 @@ class Dense(LinearOperator):
     """
 
     def __init__(self, atoms):
-        self.atoms = check_dictionary("atoms", atoms, "n signal dimensions x m atoms")
+        atoms = as_float_array("atoms", atoms)
+        check_ndim("atoms", atoms, (2,), "n signal dimensions x m atoms")
+        self.atoms = atoms      # emptiness and NaN atoms are checked by the pursuits (naming D) or flagged under jit
 
     # -- geometry ---------------------------------------------------------
     @property

@@ -33,6 +33,7 @@ _thr = jax.jit(lambda D, y, lam: sj.thresholding(D, y, lam=lam, prox="hard"))
 _thr_soft = jax.jit(lambda D, y, lam: sj.thresholding(D, y, lam=lam, prox="soft"))
 _cthr = jax.jit(lambda f, s, lam: sj.conv_thresholding(f, s, lam, prox="hard"))
 _fista = jax.jit(lambda D, y, lam: sj.fista(D, y, lam, max_iter=50))
+_cbpdn = jax.jit(lambda f, s, lam: sj.cbpdn_admm(f, s, lam, max_iter=20))
 
 ONE_SHOT = [
     # name, pursuit, (dictionary, signal, lam), expected status
@@ -48,6 +49,7 @@ ONE_SHOT = [
     ("conv negative lam", _cthr, (FILTERS, S, -1.0), BAD_INPUT),
     ("conv overflow", _cthr, (FILTERS, S * BIG, 0.1), DIVERGED),
     ("fista negative lam", _fista, (D, Y, -1.0), BAD_INPUT),     # ran to objective -2e5, MAX_STEPS, before
+    ("cbpdn negative lam", _cbpdn, (FILTERS, S, -1.0), BAD_INPUT),
 ]
 
 

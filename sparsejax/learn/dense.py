@@ -700,7 +700,7 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
       >>> D = sj.normalize_atoms(jax.random.normal(k1, (10, 12)))
       >>> support = jax.vmap(lambda k: jax.random.choice(k, 12, (2,), replace=False))(jax.random.split(k2, 300))
       >>> A = jnp.zeros((300, 12)).at[jnp.arange(300)[:, None], support].set(jax.random.normal(k3, (300, 2)))
-      >>> res = learn_dictionary(A @ D.T, 12, sparsity=2, n_steps=40, progress=False)
+      >>> res = learn_dictionary(A @ D.T, 12, sparsity=2, n_steps=40, progress=False, key=jax.random.PRNGKey(1))
       >>> res.loop.status, res.dictionary.shape, atom_recovery(res.dictionary, D) >= 0.9
       ('completed', (10, 12), True)
     """

@@ -616,7 +616,7 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
     check_iteration(max_iter, tol, mode)
     shrink.get(prox, allowed=shrink.SIGN_PROXES)
     rho_balancing = _check_balancing(rho_balancing)
-    lam = _prepare_lam(lam, code_shape, dtype, squeeze)
+    lam = V.nan_if_negative(_prepare_lam(lam, code_shape, dtype, squeeze))   # traced lam < 0: an invalid problem
     if rho is not None:
         rho = V.check_nonnegative_scalar("rho", rho, strict=True)
     alpha = _check_alpha(alpha)

@@ -11,12 +11,12 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "sparsejax"
 LAYERS = {
     "_version": 0, "_validate": 0,
     "shrink": 1, "dictionary": 1, "solve": 1, "datasets": 1, "interop": 1,
-    "operators": 2,
+    "operators": 2, "patches": 2,
     "conv": 3,
     "pursuit": 4,
-    "multilayer": 5, "differentiate": 5, "imaging": 5, "distributed": 5,
-    "theory": 6, "learn": 6, "nn": 6,
-    "reproduce": 7,
+    "multilayer": 5, "differentiate": 5, "imaging": 5, "distributed": 5, "streaming": 5,
+    "theory": 6, "learn": 6, "nn": 6, "separation": 6,
+    "reproduce": 7, "sklearn": 7, "restoration": 7,
     "cli": 8,
 }
 # third-party packages that are optional (not in the run-time dependencies): only these may be imported lazily

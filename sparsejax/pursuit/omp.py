@@ -46,6 +46,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from sparsejax import _validate as V
@@ -65,7 +66,8 @@ from sparsejax.pursuit.problem import (
 )
 from sparsejax.solve import Solution, Solver, check_iteration, iterate, stop_status
 
-__all__ = ["omp", "omp_batch", "omp_solver", "OMPState", "OMPIterate"]
+__all__ = ["omp", "omp_batch", "omp_gram", "omp_solver", "OMPState", "OMPIterate", "check_gram_matches",
+           "least_squares_path"]
 
 _NNLS_SWEEPS = 60       # coordinate-descent sweeps of the non-negative LS on the support
 _DEFAULT_CHUNK = 256    # omp_batch rows per block when the batch is larger (a block's (rows, m) arrays stay in L2;
@@ -78,6 +80,13 @@ class OMPState(NamedTuple):
     Attributes:
       support: (k,) int32 indices of the chosen atoms in the order chosen; -1 for unused slots.
       residual_norm2: ||y - D a||_2^2 (energy update).
+      early_stop: True when the pursuit stopped before k atoms without reaching ``tol``: the best remaining atom was
+        numerically in the span of the support (a Cholesky pivot d^2 <= 32 eps G_ii), or the residual was
+        numerically zero or uncorrelated with every free atom. Expected once k > rank(D) (e.g. k > n); with an exact
+        fit the solve still ``converged``, otherwise its status is MAX_STEPS.
+      path: with ``return_path=True``, (k, m) codes after each step (row j: the least-squares codes on the first
+        j + 1 chosen atoms, as scikit-learn's ``return_path``; rows after the pursuit stopped repeat the final
+        codes); else None.
 
     Example:
       >>> import jax.numpy as jnp
@@ -88,6 +97,8 @@ class OMPState(NamedTuple):
 
     support: jax.Array
     residual_norm2: jax.Array
+    early_stop: jax.Array = None
+    path: jax.Array = None
 
 
 class OMPIterate(NamedTuple):
@@ -136,21 +147,58 @@ def _check_k_tol(k, tol, n, m, dtype):
     k = V.check_positive_int("k", k)
     if k > m:
         raise ValueError(f"k must be <= the number of atoms m = {m}, got k = {k}")
-    if k > n:
-        raise ValueError(
-            f"k must be <= the signal dimension n = {n} (more than n atoms are linearly dependent), got k = {k}"
-        )
+    # n < k <= m is allowed: more than n atoms are linearly dependent, so the pursuit stops at the first atom that is
+    # numerically in the span of its support (or at a numerically zero residual) and says so (OMPState.early_stop)
     check_iteration(k, tol, min_iter=1)
     return k, (None if tol is None else V.as_float_array("tol", tol).astype(dtype))
 
 
-def _check_gram(gram, m, dtype):
+def _check_gram(gram, m, dtype, atoms=None):
     if gram is None:
         return None
     gram = V.as_float_array("gram", gram)
     V.check_shape("gram", gram, (m, m), "D^T D, atoms x atoms")
     V.check_finite("gram", gram)
+    if atoms is not None:
+        check_gram_matches(gram, atoms)
     return gram.astype(dtype)
+
+
+def check_gram_matches(gram, atoms) -> None:
+    """Check (in Python, before anything is compiled) that a supplied Gram matrix is D^T D for the atoms D.
+
+    One probe with a fixed random vector v (O(n m + m^2), not the O(n m^2) of forming D^T D): the check passes when
+    ||G v - D^T (D v)|| <= rtol ||D^T (D v)|| + tiny, rtol = 10 sqrt(eps) of the less precise of the two inputs
+    (3.5e-3 for float32, 1.5e-7 for float64), so a Gram formed from D in either precision passes and a Gram of
+    another dictionary (other atoms, other normalisation, transposed layout) fails. Skipped under ``jit`` (tracers).
+
+    Raises:
+      ValueError naming ``gram`` when it does not match.
+
+    Example:
+      >>> import numpy as np
+      >>> D = np.eye(3)[:, :2] * 2.0
+      >>> check_gram_matches(D.T @ D, D)
+      >>> check_gram_matches(np.eye(2), D)
+      Traceback (most recent call last):
+      ...
+      ValueError: gram does not match the dictionary: ||G v - D^T D v|| / ||D^T D v|| = 0.75 for a random probe v (tolerance 1.5e-07); pass gram = D^T D of the same D (atoms as columns), or leave gram=None
+    """
+    if not (V.is_concrete(gram) and V.is_concrete(atoms)):
+        return
+    G = np.asarray(gram, np.float64)
+    A = np.asarray(atoms, np.float64)
+    eps = max(float(np.finfo(np.asarray(gram).dtype).eps), float(np.finfo(np.asarray(atoms).dtype).eps))
+    rtol = 10.0 * np.sqrt(eps)
+    v = np.random.default_rng(0).standard_normal(A.shape[1])
+    ref = A.T @ (A @ v)
+    err = np.linalg.norm(G @ v - ref)
+    scale = np.linalg.norm(ref)
+    if not err <= rtol * scale + np.finfo(np.float64).tiny:
+        rel = err / scale if scale > 0 else np.inf
+        raise ValueError(f"gram does not match the dictionary: ||G v - D^T D v|| / ||D^T D v|| = {rel:.3g} for a "
+                         f"random probe v (tolerance {rtol:.2g}); pass gram = D^T D of the same D (atoms as "
+                         f"columns), or leave gram=None")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,21 +337,93 @@ def omp_solver(atoms, y, k: int, tol=None, gram=None, prox="soft") -> Solver:
                   objective=lambda s: 0.5 * jnp.maximum(s.energy, 0.0))
 
 
-def _run_omp(atoms, gram, y, tol, k, prox):
+def least_squares_path(GSS, a0S, used):
+    """The OMP path from the chosen support: codes (in slot order) after each step.
+
+    Row j solves the least-squares problem on the first j + 1 chosen atoms, G_{S_j S_j} a = (D^T y)_{S_j}. With the
+    Cholesky factor G_SS = L L^T and z = L^{-1} (D^T y)_S, the leading (j + 1) x (j + 1) block of L factors
+    G_{S_j S_j}, so row j = L^{-T} (z_0, ..., z_j, 0, ..., 0): one factorisation for the whole path.
+
+    Args:
+      GSS: (..., k, k) Gram matrix of the support in slot order. a0S: (..., k) correlations D^T y of the support.
+      used: (..., k) bool, slot in use (unused slots come last; they contribute nothing).
+
+    Returns:
+      (..., k, k): row j = the codes of the slots after step j (rows past the used slots repeat the last one).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> G = jnp.array([[1.0, 0.5], [0.5, 1.0]])
+      >>> least_squares_path(G, jnp.array([1.0, 1.0]), jnp.array([True, True])).round(4).tolist()
+      [[1.0, 0.0], [0.6667, 0.6667]]
+    """
+    k = used.shape[-1]
+    dtype = GSS.dtype
+    both = used[..., :, None] & used[..., None, :]
+    M = jnp.where(both, GSS, jnp.eye(k, dtype=dtype))
+    b = jnp.where(used, a0S, 0.0)
+    L = jnp.linalg.cholesky(M)
+    z = jax.scipy.linalg.solve_triangular(L, b[..., None], lower=True)[..., 0]            # L z = b
+    lower = jnp.arange(k)[:, None] >= jnp.arange(k)[None, :]                              # row j keeps z_0..z_j
+    Z = jnp.where(lower, z[..., None, :], 0.0)                                             # (..., j, l)
+    # row j of the path: L^T x = Z[j]  ->  X^T = L^{-T} Z^T
+    X = jax.scipy.linalg.solve_triangular(jnp.swapaxes(L, -1, -2), jnp.swapaxes(Z, -1, -2), lower=False)
+    return jnp.swapaxes(X, -1, -2)
+
+
+def _path_dense(idx, slot_path, m):
+    """(B, k, k) slot-order path -> (B, k, m) dense codes per step."""
+    B, k = idx.shape
+    rep = jnp.repeat(idx, k, axis=0)                                 # (B k, k): the support of every row
+    return codes_from_slots(rep, slot_path.reshape(B * k, k), m).reshape(B, k, m)
+
+
+def _batch_path(G, alpha0, idx):
+    """OMP path (B, k, m) from the supports ``idx`` (B, k), the Gram matrix and the correlations alpha0 (B, m)."""
+    safe = jnp.maximum(idx, 0)
+    GSS = G[safe[:, :, None], safe[:, None, :]]
+    a0S = jnp.take_along_axis(alpha0, safe, axis=1)
+    return _path_dense(idx, least_squares_path(GSS, a0S, idx >= 0), G.shape[0])
+
+
+def _early_stop(energy, nsteps, k, tol2):
+    """Stopped before k atoms without reaching the tolerance (linear dependence or a numerically zero residual)."""
+    short = nsteps < k
+    return short if tol2 is None else short & ~(energy <= tol2)
+
+
+def _run_omp(atoms, gram, y, tol, k, prox, return_path=False):
     """``omp_solver`` through ``iterate`` (flags and status from the driver), reported in OMP's conventions:
     num_steps = atoms chosen, error = ||r||_2, state = ``OMPState``."""
     sol = iterate(omp_solver(atoms, y, k, tol, gram, prox), max_iter=k, tol=0.0, mode="while")
     energy = jnp.maximum(sol.state.energy, 0.0)
+    idx = sol.state.idx
+    path = None
+    if return_path:
+        safe = jnp.maximum(idx, 0)
+        GSS = gram[safe[:, None], safe[None, :]] if gram is not None else atoms[:, safe].T @ atoms[:, safe]
+        slot_path = least_squares_path(GSS, atoms[:, safe].T @ y, idx >= 0)
+        path = _path_dense(idx[None], slot_path[None], atoms.shape[1])[0]
+    tol2 = None if tol is None else tol * tol
     return sol._replace(num_steps=sol.state.j, error=jnp.sqrt(energy),
-                        state=OMPState(support=sol.state.idx, residual_norm2=energy))
+                        state=OMPState(support=idx, residual_norm2=energy,
+                                       early_stop=_early_stop(energy, sol.state.j, k, tol2), path=path))
 
 
-@partial(jax.jit, static_argnames=("k", "prox"))
-def _omp_jit(atoms, gram, y, tol, *, k, prox):
-    return _run_omp(atoms, gram, y, tol, k, prox)
+@partial(jax.jit, static_argnames=("k", "prox", "return_path"))
+def _omp_jit(atoms, gram, y, tol, *, k, prox, return_path):
+    return _run_omp(atoms, gram, y, tol, k, prox, return_path)
 
 
-def omp(D, y, *, k: int | None = None, tol=None, gram=None, prox="soft") -> Solution:
+def _check_return_path(return_path, prox):
+    if not isinstance(return_path, (bool, np.bool_)):
+        raise TypeError(f"return_path must be True or False, got {return_path!r}")
+    if return_path and prox != "soft":
+        raise ValueError(f"return_path=True is implemented for OMP with signed codes (prox='soft'), got prox={prox!r}")
+    return bool(return_path)
+
+
+def omp(D, y, *, k: int | None = None, tol=None, gram=None, prox="soft", return_path: bool = False) -> Solution:
     """Orthogonal Matching Pursuit for one signal (jittable, vmappable; batch many with ``omp_batch``).
 
     Greedily picks i = argmax_{i not chosen} |d_i^T r| (``prox="nonneg_soft"``: argmax d_i^T r > 0), refits
@@ -319,15 +439,20 @@ def omp(D, y, *, k: int | None = None, tol=None, gram=None, prox="soft") -> Solu
     Args:
       D: (n, m) atoms (columns; unit norm for the theory) or ``sparsejax.Dense``.
       y: (n,) signal.
-      k: maximum number of atoms (static Python int, <= min(n, m)). Default: min(n, m) when ``tol`` is
-        given, else max(1, n // 10) (scikit-learn's default) clipped to min(n, m).
+      k: maximum number of atoms (static Python int, <= m). Default: min(n, m) when ``tol`` is
+        given, else max(1, n // 10) (scikit-learn's default) clipped to min(n, m). A k above rank(D) (e.g. n < k <= m)
+        is allowed: the pursuit stops at the first atom that is numerically in the span of the support, or at a
+        numerically zero residual, and reports it in ``state.early_stop`` (scikit-learn warns and stops there).
       tol: stop when ||r||_2 <= tol (traced; a norm, *not* scikit-learn's squared norm).
-      gram: optional precomputed G = D^T D (m, m); else Gram rows are computed from D on the fly.
+      gram: optional precomputed G = D^T D (m, m); else Gram rows are computed from D on the fly. Checked against
+        D before compilation (``check_gram_matches``: a ValueError naming ``gram`` when it is not D^T D).
       prox: "soft" (OMP, signed codes) or "nonneg_soft" (non-negative OMP).
+      return_path: also return the codes after every step in ``state.path`` (k, m) (scikit-learn's
+        ``return_path``; signed OMP only).
 
     Returns:
       ``Solution``: codes (m,), num_steps = atoms chosen, converged, status, objective = ||r||^2/2,
-      error = ||r||, state = ``OMPState(support, residual_norm2)``.
+      error = ||r||, state = ``OMPState(support, residual_norm2, early_stop, path)``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -338,32 +463,36 @@ def omp(D, y, *, k: int | None = None, tol=None, gram=None, prox="soft") -> Solu
       ([0.0, 2.0, 0.0, -1.0], 2, True)
       >>> sj.omp(D, y, k=1, prox="nonneg_soft").codes.tolist()
       [0.0, 2.0, 0.0, 0.0]
+      >>> sj.omp(D, y, k=2, return_path=True).state.path.tolist()
+      [[0.0, 2.0, 0.0, 0.0], [0.0, 2.0, 0.0, -1.0]]
     """
     op, y, _, dtype = prepare_problem(D, y)
     atoms = dense_atoms(op, "OMP").astype(dtype)
     n, m = atoms.shape
     sign_constraint(prox, "OMP")
+    return_path = _check_return_path(return_path, prox)
     k, tol = _check_k_tol(k, tol, n, m, dtype)
-    gram = _check_gram(gram, m, dtype)
-    return _omp_jit(atoms, gram, y, tol, k=k, prox=prox)
+    gram = _check_gram(gram, m, dtype, atoms)
+    return _omp_jit(atoms, gram, y, tol, k=k, prox=prox, return_path=return_path)
 
 
 # ----------------------------------------------------------------------------------------------
 # Batch-OMP: batched array ops over the rows of Y
 # ----------------------------------------------------------------------------------------------
 
-def _blocks(fn, Y, chunk):
-    """``fn`` over blocks of ``chunk`` rows of Y read in place (``lax.map`` over block starts); when chunk does not
-    divide B the last block is the last ``chunk`` rows (it overlaps the one before; only its new rows are kept).
-    Unlike padding, no copy of Y (at 10^6 signals that copy was 244 MB), and ``fn`` is compiled for one shape."""
-    B = Y.shape[0]
+def _blocks(fn, X, chunk):
+    """``fn`` over blocks of ``chunk`` rows of the arrays X (a pytree with a common leading axis B) read in place
+    (``lax.map`` over block starts); when chunk does not divide B the last block is the last ``chunk`` rows (it
+    overlaps the one before; only its new rows are kept). Unlike padding, no copy of X (at 10^6 signals that copy
+    was 244 MB), and ``fn`` is compiled for one shape."""
+    B = jax.tree_util.tree_leaves(X)[0].shape[0]
     if chunk is None or chunk >= B:
-        return fn(Y)
+        return fn(X)
     nfull, rest = divmod(B, chunk)
     starts = jnp.arange(nfull) * chunk
     if rest:
         starts = jnp.concatenate([starts, jnp.array([B - chunk])])
-    out = lax.map(lambda i: fn(lax.dynamic_slice_in_dim(Y, i, chunk)), starts)
+    out = lax.map(lambda i: fn(jax.tree_util.tree_map(lambda x: lax.dynamic_slice_in_dim(x, i, chunk), X)), starts)
 
     def join(x):
         full = x[:nfull].reshape((nfull * chunk,) + x.shape[2:])
@@ -372,38 +501,47 @@ def _blocks(fn, Y, chunk):
     return jax.tree_util.tree_map(join, out)
 
 
-@partial(jax.jit, static_argnames=("k", "chunk", "prox"))
-def _omp_batch_jit(atoms, gram, Y, tol, *, k, chunk, prox):
-    if prox == "nonneg_soft":        # no fused kernel for the non-negative refit: the solver, vmapped
-        return map_chunks(jax.vmap(lambda y: _run_omp(atoms, gram, y, tol, k, prox)), Y, chunk)
-    G = atoms.T @ atoms if gram is None else gram
+def _batch_gram(G, correlations, X, tol, k, chunk, return_path):
+    """Batch-OMP from the Gram matrix: ``correlations(Xb)`` gives a block's (alpha0 (rows, m), ||y||^2 (rows,)) from
+    its rows of the pytree X. Returns the ``Solution`` (codes (B, m), ...)."""
     tol2 = None if tol is None else tol * tol
-    stop2 = jnp.asarray(-1.0, Y.dtype) if tol2 is None else tol2
-    m = atoms.shape[1]
+    m = G.shape[0]
+    dtype = G.dtype
+    stop2 = jnp.asarray(-1.0, dtype) if tol2 is None else tol2
 
-    if k <= UNROLL_MAX_K:
-        # each block returns only its (rows, k) slots; the dense codes are written once, after the loop over blocks
-        def block(Yb):
-            return batch_omp_unrolled(G, Yb @ atoms, jnp.sum(Yb * Yb, axis=1), stop2, k)
+    def block(Xb):
+        A0, yn2 = correlations(Xb)
+        if k <= UNROLL_MAX_K:
+            gamma, nsteps, energy, idx, finite = batch_omp_unrolled(G, A0, yn2, stop2, k)
+            codes = None
+        else:
+            codes, nsteps, energy, idx, finite = batch_omp_core(G, A0, yn2, stop2, k)
+            gamma = None
+        path = _batch_path(G, A0, idx) if return_path else None
+        return codes, gamma, nsteps, energy, idx, finite, yn2, path
 
-        gamma, nsteps, energy, idx, finite = _blocks(block, Y, chunk)
+    codes, gamma, nsteps, energy, idx, finite, ynorm2, path = _blocks(block, X, chunk)
+    if codes is None:       # the unrolled kernel returns (rows, k) slots: the dense codes are written once, here
         codes = codes_from_slots(idx, gamma, m)
-    else:
-        def block(Yb):
-            return batch_omp_core(G, Yb @ atoms, jnp.sum(Yb * Yb, axis=1), stop2, k)
-
-        codes, nsteps, energy, idx, finite = map_chunks(block, Y, chunk)
-    ynorm2 = jnp.sum(Y * Y, axis=1)
     finite = finite & jnp.isfinite(energy)
     converged = _target_reached(energy, nsteps, ynorm2, k, tol2, True) & finite
     return Solution(codes=codes, num_steps=nsteps.astype(jnp.int32), converged=converged, diverged=~finite,
                     objective=0.5 * energy, error=jnp.sqrt(energy),
-                    state=OMPState(support=idx, residual_norm2=energy),
+                    state=OMPState(support=idx, residual_norm2=energy,
+                                   early_stop=_early_stop(energy, nsteps, k, tol2), path=path),
                     status=stop_status(converged, ~finite, ~jnp.isfinite(ynorm2)))
 
 
+@partial(jax.jit, static_argnames=("k", "chunk", "prox", "return_path"))
+def _omp_batch_jit(atoms, gram, Y, tol, *, k, chunk, prox, return_path=False):
+    if prox == "nonneg_soft":        # no fused kernel for the non-negative refit: the solver, vmapped
+        return map_chunks(jax.vmap(lambda y: _run_omp(atoms, gram, y, tol, k, prox)), Y, chunk)
+    G = atoms.T @ atoms if gram is None else gram
+    return _batch_gram(G, lambda Yb: (Yb @ atoms, jnp.sum(Yb * Yb, axis=1)), Y, tol, k, chunk, return_path)
+
+
 def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | None = None,
-              prox="soft") -> Solution:
+              prox="soft", return_path: bool = False) -> Solution:
     """Batch-OMP (Rubinstein, Zibulevsky & Elad 2008) on the rows of ``Y``: the same pursuit as ``omp``
     for every signal, as batched array operations (no per-signal loop).
 
@@ -416,16 +554,17 @@ def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | N
     Args:
       D: (n, m) atoms or ``sparsejax.Dense``.
       Y: (B, n) signals, one per row.
-      k: maximum number of atoms (static Python int, <= min(n, m)); default as in ``omp``.
+      k: maximum number of atoms (static Python int, <= m; n < k allowed as in ``omp``); default as in ``omp``.
       tol: per-signal stop ||r||_2 <= tol (scalar, traced).
-      gram: optional precomputed D^T D.
+      gram: optional precomputed D^T D, checked against D before compilation (``check_gram_matches``).
       chunk: process the batch in blocks of this many rows with ``lax.map`` (memory and time per
         signal stay flat in B). Default: 256 when B > 256, else one block.
       prox: "soft" (Batch-OMP) or "nonneg_soft" (non-negative OMP: ``omp``'s solver, vmapped).
+      return_path: also return the codes after every step, ``state.path`` (B, k, m) (signed OMP only).
 
     Returns:
       ``Solution`` with codes (B, m) and per-signal num_steps, converged, status, objective (= ||r||^2/2),
-      error (= ||r||) and state = ``OMPState(support (B, k), residual_norm2 (B,))``.
+      error (= ||r||) and state = ``OMPState(support (B, k), residual_norm2 (B,), early_stop (B,), path)``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -436,13 +575,98 @@ def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | N
       (True, [2, 1, 2])
     """
     sign_constraint(prox, "OMP")
+    return_path = _check_return_path(return_path, prox)
     atoms, Y, dtype = prepare_batch(D, Y, "OMP")
     n, m = atoms.shape
     k, tol = _check_k_tol(k, tol, n, m, dtype)
-    gram = _check_gram(gram, m, dtype)
+    gram = _check_gram(gram, m, dtype, atoms)
     B = Y.shape[0]
+    chunk = _check_chunk(chunk, B)
+    return _omp_batch_jit(atoms, gram, Y, tol, k=k, chunk=chunk, prox=prox, return_path=return_path)
+
+
+def _check_chunk(chunk, B):
     if chunk is None:
-        chunk = _DEFAULT_CHUNK if B > _DEFAULT_CHUNK else None
-    else:
-        chunk = V.check_positive_int("chunk", chunk)
-    return _omp_batch_jit(atoms, gram, Y, tol, k=k, chunk=chunk, prox=prox)
+        return _DEFAULT_CHUNK if B > _DEFAULT_CHUNK else None
+    return V.check_positive_int("chunk", chunk)
+
+
+@partial(jax.jit, static_argnames=("k", "chunk", "return_path"))
+def _omp_gram_jit(gram, Dty, ynorm2, tol, *, k, chunk, return_path):
+    return _batch_gram(gram, lambda X: X, (Dty, ynorm2), tol, k, chunk, return_path)
+
+
+def omp_gram(gram, Dty, ynorm2, *, k: int | None = None, tol=None, chunk: int | None = None,
+             return_path: bool = False) -> Solution:
+    """OMP from the Gram matrix alone: G = D^T D, D^T y and ||y||^2 (scikit-learn's ``orthogonal_mp_gram``), batched.
+
+    The same pursuit as ``omp`` / ``omp_batch`` (Batch-OMP, Rubinstein, Zibulevsky & Elad, Technion CS-2008-08,
+    2008), which never needs D itself: atom selection uses alpha = D^T y - G_{:,S} a_S, the least squares
+    G_SS a_S = (D^T y)_S, and the residual energy ||r||^2 = ||y||^2 - (D^T y)_S^T a_S. Useful when G and D^T Y are
+    cheaper to keep than D and Y (n >> m, or statistics accumulated over many signals).
+
+    Differences from scikit-learn: ``tol`` is the residual *norm* ||r||_2 (scikit-learn's ``tol`` is its square;
+    ``sparsejax.interop.omp_tol_from_sklearn`` converts), and ``ynorm2`` is always required (it gives the residual
+    reported in ``error`` and the exact-fit stop).
+
+    Args:
+      gram: (m, m) G = D^T D (symmetric; not checked against a D, which this form never sees).
+      Dty: (m,) D^T y for one signal, or (B, m) for a batch (rows: signals; scikit-learn's ``Xy`` transposed).
+      ynorm2: ||y||^2: a scalar for one signal, (B,) for a batch.
+      k: maximum number of atoms (static int, <= m). Default: m with ``tol``, else max(1, m // 10) (scikit-learn's
+        ``orthogonal_mp_gram`` default). A k above rank(G) stops at linear dependence (``state.early_stop``).
+      tol: stop when ||r||_2 <= tol (traced scalar).
+      chunk: rows per block for large batches (default 256 when B > 256).
+      return_path: also return the codes after each step, ``state.path`` ((k, m), or (B, k, m)).
+
+    Returns:
+      ``Solution`` as ``omp`` (one signal) or ``omp_batch`` (a batch): codes, num_steps, converged, status,
+      objective = ||r||^2 / 2, error = ||r||, state = ``OMPState``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.pursuit.omp import omp_gram
+      >>> D = jnp.eye(4); y = jnp.array([0.0, 2.0, 0.0, -1.0])
+      >>> sol = omp_gram(D.T @ D, D.T @ y, y @ y, k=2)
+      >>> sol.codes.tolist(), float(sol.error)
+      ([0.0, 2.0, 0.0, -1.0], 0.0)
+    """
+    return_path = _check_return_path(return_path, "soft")
+    gram = V.as_float_array("gram", gram)
+    V.check_ndim("gram", gram, (2,), "G = D^T D, atoms x atoms")
+    m = gram.shape[0]
+    V.check_shape("gram", gram, (m, m), "G = D^T D, atoms x atoms (square)")
+    V.check_finite("gram", gram)
+    if V.is_concrete(gram):
+        Gh = np.asarray(gram, np.float64)
+        scale = np.max(np.abs(np.diagonal(Gh))) if m else 0.0
+        if not np.allclose(Gh, Gh.T, rtol=0.0, atol=1e-5 * max(scale, np.finfo(np.float64).tiny)):
+            raise ValueError("gram must be symmetric (G = D^T D), got a matrix with G != G^T")
+        if np.any(np.diagonal(Gh) < 0):
+            raise ValueError("gram must have a non-negative diagonal (G_ii = ||d_i||^2)")
+    Dty = V.as_float_array("Dty", Dty)
+    V.check_ndim("Dty", Dty, (1, 2), "D^T y: (m,) for one signal or (B, m) for a batch")
+    if Dty.shape[-1] != m:
+        raise ValueError(f"Dty must have {m} entries per signal (one per atom, m = gram.shape[0]), got shape "
+                         f"{tuple(Dty.shape)}")
+    V.check_finite("Dty", Dty)
+    single = Dty.ndim == 1
+    B = 1 if single else Dty.shape[0]
+    if B == 0:
+        raise ValueError("Dty must hold at least one signal")
+    ynorm2 = V.as_float_array("ynorm2", ynorm2)
+    want = () if single else (B,)
+    if tuple(ynorm2.shape) != want:
+        raise ValueError(f"ynorm2 must have shape {want} (||y||^2 per signal, matching Dty of shape "
+                         f"{tuple(Dty.shape)}), got {tuple(ynorm2.shape)}")
+    V.check_finite("ynorm2", ynorm2)
+    V.check_nonnegative("ynorm2", ynorm2)
+    dtype = jnp.result_type(gram.dtype, Dty.dtype, ynorm2.dtype)
+    if k is None:
+        k = m if tol is not None else max(1, m // 10)
+    k, tol = _check_k_tol(k, tol, m, m, dtype)
+    chunk = _check_chunk(chunk, B)
+    sol = _omp_gram_jit(gram.astype(dtype), Dty.reshape(B, m).astype(dtype), ynorm2.reshape(B).astype(dtype), tol,
+                        k=k, chunk=chunk, return_path=return_path)
+    return jax.tree_util.tree_map(lambda x: x[0], sol) if single else sol

@@ -1,4 +1,4 @@
-"""Sharding batched pursuits over all local devices with JAX's own sharding (``jax.shard_map``).
+"""Sharding batched pursuits over the devices of a mesh with JAX's own sharding (``jax.shard_map``).
 
 A batched pursuit maps a batch of signals (leading axis) to per-signal results. ``shard_batch``
 splits that axis over a 1-D device mesh; the dictionary and the hyper-parameters are replicated.

@@ -56,7 +56,7 @@ from sparsejax.datasets.images import load_image
 from sparsejax.pursuit.encode import METHODS, encode
 
 __all__ = ["CodeChunk", "StreamSummary", "NpySignals", "ArraySignals", "ImagePatches", "encode_chunks",
-           "encode_to_file", "read_codes", "iter_codes", "check_dictionary_array"]
+           "encode_to_file", "read_codes", "iter_codes", "check_dictionary_array", "numbered_chunks", "prefetch"]
 
 _SETTINGS = "settings.json"
 _DONE = "done.jsonl"
@@ -352,6 +352,41 @@ def check_dictionary_array(D) -> np.ndarray:
     if not np.all(np.isfinite(D)):
         raise ValueError("D has non-finite entries (NaN or inf)")
     return D
+
+
+def numbered_chunks(chunks, skip=()) -> Iterator[tuple]:
+    """``(index, start, array)`` for each chunk of ``chunks``, ``array`` None for the chunk numbers in ``skip``
+    (sources of this module do not read those; other iterables are still iterated through them).
+
+    Example:
+      >>> import numpy as np
+      >>> from sparsejax.streaming import ArraySignals, numbered_chunks
+      >>> [(i, s, None if y is None else y.shape) for i, s, y in numbered_chunks(ArraySignals(np.ones((5, 2)), 2), {1})]
+      [(0, 0, (2, 2)), (1, 2, None), (2, 4, (1, 2))]
+    """
+    return _numbered(chunks, frozenset(int(i) for i in skip))
+
+
+def prefetch(iterable: Iterable, depth: int = 2) -> Iterator:
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead (reads that release the GIL, such as file
+    reads, overlap with the consumer's work); an exception of the iterable is raised in the consumer; closing the
+    returned generator stops the thread.
+
+    Example:
+      >>> from sparsejax.streaming import prefetch
+      >>> list(prefetch(iter(range(5)), depth=2))
+      [0, 1, 2, 3, 4]
+    """
+    depth = V.check_positive_int("depth", depth)
+    return _prefetched(iter(iterable), depth)
+
+
+def _prefetched(it, depth):
+    reader = _Prefetch(it, depth)
+    try:
+        yield from reader
+    finally:
+        reader.close()
 
 
 def _numbered(chunks, skip) -> Iterator[tuple]:

@@ -54,6 +54,7 @@ __all__ = [
     "OnlineStats",
     "DictLearnResult",
     "METHODS",
+    "CODERS",
     "init_dictionary",
     "init_state",
     "mod_update",
@@ -63,12 +64,14 @@ __all__ = [
     "ksvd_step",
     "online_step",
     "optax_step",
+    "partial_fit",
     "learn_dictionary",
     "atom_recovery",
     "representation_error",
 ]
 
 METHODS = ("ksvd", "mod", "online", "optax")
+CODERS = ("omp", "lasso", "lars", "lasso_lars")
 
 
 class DictState(NamedTuple):
@@ -151,17 +154,20 @@ def representation_error(D, Y, codes) -> jax.Array:
     return jnp.sqrt(jnp.sum(R * R) / jnp.maximum(jnp.sum(Y * Y), jnp.finfo(Y.dtype).tiny))
 
 
-def _replace_atoms(D, bad, Y, R):
+def _replace_atoms(D, bad, Y, R, positive=False):
     """Replace the atoms flagged in ``bad`` (m,) by the worst-represented signals (largest ||r_i||), normalised.
 
-    The j-th flagged atom gets the j-th worst signal (vectorised, no loop). A signal with zero norm leaves
+    The j-th flagged atom gets the j-th worst signal (vectorised, no loop; more flagged atoms than signals cycle
+    through the signals again). ``positive``: the signal's non-negative part. A candidate with zero norm leaves
     the atom unchanged.
     """
     err = jnp.sum(R * R, axis=1)
     order = jnp.argsort(-err)                                    # worst first
     rank = jnp.cumsum(bad.astype(jnp.int32)) - 1
-    pick = order[jnp.clip(rank, 0, Y.shape[0] - 1) % Y.shape[0]]
+    pick = order[jnp.maximum(rank, 0) % Y.shape[0]]
     cand = Y[pick].T                                             # (n, m)
+    if positive:
+        cand = jnp.maximum(cand, 0.0)
     norms = jnp.linalg.norm(cand, axis=0)
     ok = bad & (norms > 0)
     cand = cand / jnp.where(norms > 0, norms, 1.0)[None, :]
@@ -198,10 +204,18 @@ def _metrics(D, Y, codes, lam=None):
     }
 
 
-def _batch(Y, key, batch_size):
-    """A mini-batch of ``batch_size`` distinct rows of Y (the whole of Y when batch_size is None)."""
+def _batch(Y, key, batch_size, shuffle=True, t=None):
+    """A mini-batch of ``batch_size`` distinct rows of Y (the whole of Y when batch_size is None).
+
+    ``shuffle=False``: the rows in their order, batch t (0-based, ``t`` traced) taking rows
+    (t b + i) mod N, i < b, cycling through Y (the key is left as it is).
+    """
     if batch_size is None or batch_size >= Y.shape[0]:
         return Y, key
+    if not shuffle:
+        N = Y.shape[0]
+        start = (jnp.asarray(t).astype(jnp.int32) * batch_size) % N
+        return Y[(start + jnp.arange(batch_size)) % N], key
     key, sub = jax.random.split(key)
     idx = jax.random.choice(sub, Y.shape[0], (batch_size,), replace=False)
     return Y[idx], key
@@ -209,6 +223,22 @@ def _batch(Y, key, batch_size):
 
 def _omp_codes(D, Y, k):
     return omp_batch(D, Y, k=k).codes
+
+
+def _coder(coder, sparsity):
+    """The coder a step uses: ``coder`` when given, else OMP with ``sparsity`` or the Lasso."""
+    if coder is None:
+        return "omp" if sparsity is not None else "lasso"
+    return coder
+
+
+def _codes(D, Y, *, coder, sparsity, lam, positive_code):
+    """Codes of the rows of Y: Batch-OMP with ``sparsity`` atoms, or the Lasso with ``lam`` (``lasso_batch``:
+    "lasso" its default path, "lars" / "lasso_lars" the LARS homotopy), non-negative with ``positive_code``."""
+    if coder == "omp":
+        return omp_batch(D, Y, k=sparsity).codes
+    method = "auto" if coder == "lasso" else "homotopy"
+    return lasso_batch(D, Y, lam, method=method, prox="nonneg_soft" if positive_code else "soft").codes
 
 
 # ----------------------------------------------------------------------------------------------
@@ -243,7 +273,7 @@ def mod_update(Y, codes) -> jax.Array:
     return jnp.linalg.solve(G, codes.T @ Y).T
 
 
-def ksvd_dictionary_update(D, Y, codes):
+def ksvd_dictionary_update(D, Y, codes, *, positive_dict: bool = False, positive_code: bool = False):
     """The K-SVD dictionary stage (Aharon, Elad & Bruckstein 2006) for fixed supports.
 
     For j = 1..m (``lax.fori_loop``), with omega_j the signals whose code uses atom j:
@@ -258,10 +288,17 @@ def ksvd_dictionary_update(D, Y, codes):
     never increases. Restriction is a column mask (no gather of a variable number of signals). Atoms
     that no signal uses are left for the caller (their code row is zero).
 
+    Non-negative variants (projected, in the spirit of the NN-K-SVD of Aharon, Elad & Bruckstein, SPIE 2005):
+    ``positive_dict`` takes the sign of u with the larger non-negative part, clips it to u >= 0 and renormalises;
+    ``positive_code`` clips s v^T to >= 0 (for a unit atom the best non-negative codes of fixed support). The
+    projected pair replaces (d_j, a^j) only when it does not increase ||E_j - a^j d_j^T||, so the error still
+    never grows.
+
     Args:
       D: (n, m) dictionary.
       Y: (N, n) signals as rows.
       codes: (N, m) codes as rows.
+      positive_dict, positive_code: keep atoms / codes non-negative (static Python bools).
 
     Returns:
       (D_new, codes_new, unused) with ``unused`` the (m,) mask of atoms with no user.
@@ -289,8 +326,20 @@ def ksvd_dictionary_update(D, Y, codes):
         _, vecs = jnp.linalg.eigh(E.T @ E)                       # right singular vectors of E^T
         u = vecs[:, -1]
         u = jnp.where(jnp.dot(u, d) < 0, -u, u)                    # keep the sign of the old atom
+        if positive_dict:
+            pos, neg = jnp.maximum(u, 0.0), jnp.maximum(-u, 0.0)
+            u = jnp.where(jnp.sum(neg * neg) > jnp.sum(pos * pos), neg, pos)
+            nu = jnp.linalg.norm(u)
+            u = jnp.where(nu > 0, u / jnp.where(nu > 0, nu, 1.0), d)
         a_new = E @ u                                             # = s v on omega_j, 0 elsewhere
+        if positive_code:
+            a_new = jnp.maximum(a_new, 0.0)
         keep = jnp.any(users)
+        if positive_dict or positive_code:                        # accept only if ||E - a d^T|| does not grow
+            Ed = E @ d
+            old = -2.0 * jnp.dot(a, Ed) + jnp.dot(a, a) * jnp.dot(d, d)
+            new = -2.0 * jnp.dot(a_new, E @ u) + jnp.dot(a_new, a_new) * jnp.dot(u, u)
+            keep = keep & (new <= old)
         d_new = jnp.where(keep, u, d)
         a_new = jnp.where(keep, a_new, a)
         R = R + a[:, None] * d[None, :] - a_new[:, None] * d_new[None, :]
@@ -301,18 +350,20 @@ def ksvd_dictionary_update(D, Y, codes):
     return D, C, unused
 
 
-def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1):
+def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1, positive: bool = False):
     """Block coordinate descent of Mairal et al., "Online learning for matrix factorization and sparse coding",
     JMLR 2010 (Algorithm 2) on min_D 1/2 Tr(D^T D A) - Tr(D^T B), ||d_j|| <= 1:
 
         u_j = d_j + (b_j - D a_j) / A_jj,   d_j = u_j / max(||u_j||_2, 1),
 
-    atoms with A_jj = 0 (unused since the statistics were reset) are left unchanged.
+    atoms with A_jj = 0 (unused since the statistics were reset) are left unchanged. ``positive``: u_j is
+    clipped to u_j >= 0 before the scaling (the projected block step of scikit-learn's ``positive_dict``).
 
     Args:
       D: (n, m) current dictionary (warm start).
       stats: ``OnlineStats`` (A (m, m), B (n, m)).
       n_sweeps: static number of passes over the atoms.
+      positive: keep the atoms non-negative (static).
 
     Returns:
       (n, m) updated dictionary.
@@ -332,6 +383,8 @@ def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1):
         j = i % m
         ajj = A[j, j]
         u = D[:, j] + (B[:, j] - D @ A[:, j]) / jnp.where(ajj > 0, ajj, 1.0)
+        if positive:
+            u = jnp.maximum(u, 0.0)
         u = u / jnp.maximum(jnp.linalg.norm(u), 1.0)
         return D.at[:, j].set(jnp.where(ajj > 0, u, D[:, j]))
 
@@ -342,19 +395,29 @@ def online_dictionary_update(D, stats: OnlineStats, n_sweeps: int = 1):
 # jitted steps: (state, Y, ...) -> (state, metrics)
 # ----------------------------------------------------------------------------------------------
 
-@partial(jax.jit, static_argnames=("sparsity", "batch_size", "dup_threshold"))
-def mod_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = None, dup_threshold: float = 0.99,
-         min_usage=0.0):
-    """One MOD iteration: Batch-OMP codes with ``sparsity`` atoms, D = Y^T A (A^T A)^{-1}, unit-norm atoms,
-    unused and duplicated atoms replaced by the worst-represented signals.
+_STEP_STATIC = ("sparsity", "batch_size", "dup_threshold", "coder", "positive_code", "positive_dict")
+
+
+@partial(jax.jit, static_argnames=_STEP_STATIC)
+def mod_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, batch_size: int | None = None,
+             dup_threshold: float = 0.99, min_usage=0.0, coder: str | None = None, positive_code: bool = False,
+             positive_dict: bool = False):
+    """One MOD iteration: Batch-OMP codes with ``sparsity`` atoms (or Lasso codes with ``lam``),
+    D = Y^T A (A^T A)^{-1}, unit-norm atoms, unused and duplicated atoms replaced by the worst-represented signals.
 
     Args:
       state: ``DictState``.
       Y: (N, n) signals as rows.
+      lam: l1 weight of a Lasso coder (traced).
       sparsity: atoms per signal of the OMP coder (static).
       batch_size: signals per step drawn without replacement (None: all).
       dup_threshold: replace an atom with |<d_i, d_j>| above this for an earlier atom (>= 1: never).
       min_usage: also replace atoms used by fewer than this fraction of the mean usage.
+      coder: "omp" (needs ``sparsity``), "lasso" (``lasso_batch``), "lars" / "lasso_lars" (``lasso_batch`` by its
+        LARS homotopy); default "omp" when ``sparsity`` is given, else "lasso".
+      positive_code: non-negative Lasso codes (not with OMP).
+      positive_dict: non-negative atoms: the least-squares dictionary is clipped to D >= 0 before the
+        normalisation (a projection of the MOD update, not the non-negative least-squares solution).
 
     Returns:
       (new_state, metrics) with metrics loss = mean 1/2||y - D a||^2, rel_error, nnz, sparsity (measured at the
@@ -372,29 +435,34 @@ def mod_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = Non
       ((6, 8), ['loss', 'nnz', 'rel_error', 'replaced', 'sparsity'])
     """
     Yb, key = _batch(Y, state.key, batch_size)
-    codes = _omp_codes(state.D, Yb, sparsity)
-    metrics = _metrics(state.D, Yb, codes)
+    coder = _coder(coder, sparsity)
+    codes = _codes(state.D, Yb, coder=coder, sparsity=sparsity, lam=lam, positive_code=positive_code)
+    metrics = _metrics(state.D, Yb, codes, None if coder == "omp" else lam)
     D = mod_update(Yb, codes)
+    if positive_dict:
+        D = jnp.maximum(D, 0.0)
     norms = jnp.linalg.norm(D, axis=0)
     unused = (norms <= jnp.finfo(D.dtype).eps * jnp.max(norms)) | ~jnp.any(codes != 0, axis=0)
     D = jnp.where(unused[None, :], state.D, D)
     D = normalize_atoms(D)
     R = Yb - codes @ D.T
     bad = unused | _rarely_used(codes, min_usage) | (_duplicates(D, dup_threshold) if dup_threshold < 1 else False)
-    D, replaced = _replace_atoms(D, bad, Yb, R)
+    D, replaced = _replace_atoms(D, bad, Yb, R, positive_dict)
     metrics["replaced"] = jnp.sum(replaced).astype(Y.dtype)
     return DictState(D, state.stats, key), metrics
 
 
-@partial(jax.jit, static_argnames=("sparsity", "batch_size", "dup_threshold"))
-def ksvd_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = None, dup_threshold: float = 0.99,
-         min_usage=0.0):
+@partial(jax.jit, static_argnames=_STEP_STATIC)
+def ksvd_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, batch_size: int | None = None,
+              dup_threshold: float = 0.99, min_usage=0.0, coder: str | None = None, positive_code: bool = False,
+              positive_dict: bool = False):
     """One K-SVD iteration (Aharon, Elad & Bruckstein, "K-SVD: an algorithm for designing overcomplete dictionaries
     for sparse representation", IEEE TSP 2006): Batch-OMP codes with ``sparsity`` atoms, the atom-by-atom rank-1 SVD
     update (``ksvd_dictionary_update``), then unused atoms and atoms duplicating an earlier one
     (|<d_i, d_j>| > ``dup_threshold``) replaced by the worst-represented signals.
 
-    Args: as ``mod_step``.
+    Args: as ``mod_step``; ``positive_dict`` / ``positive_code`` as in ``ksvd_dictionary_update`` (the codes
+    are non-negative from the coder already with ``positive_code``).
 
     Returns:
       (new_state, metrics), metrics as in ``mod_step`` plus ``rel_error_after`` (after the dictionary stage).
@@ -409,25 +477,28 @@ def ksvd_step(state: DictState, Y, *, sparsity: int, batch_size: int | None = No
       True
     """
     Yb, key = _batch(Y, state.key, batch_size)
-    codes = _omp_codes(state.D, Yb, sparsity)
-    metrics = _metrics(state.D, Yb, codes)
-    D, C, unused = ksvd_dictionary_update(state.D, Yb, codes)
+    coder = _coder(coder, sparsity)
+    codes = _codes(state.D, Yb, coder=coder, sparsity=sparsity, lam=lam, positive_code=positive_code)
+    metrics = _metrics(state.D, Yb, codes, None if coder == "omp" else lam)
+    D, C, unused = ksvd_dictionary_update(state.D, Yb, codes, positive_dict=positive_dict,
+                                          positive_code=positive_code)
     metrics["rel_error_after"] = representation_error(D, Yb, C)
     R = Yb - C @ D.T
     bad = unused | _rarely_used(C, min_usage) | (_duplicates(D, dup_threshold) if dup_threshold < 1 else False)
-    D, replaced = _replace_atoms(D, bad, Yb, R)
+    D, replaced = _replace_atoms(D, bad, Yb, R, positive_dict)
     metrics["replaced"] = jnp.sum(replaced).astype(Y.dtype)
     return DictState(D, state.stats, key), metrics
 
 
-@partial(jax.jit, static_argnames=("sparsity", "batch_size", "n_sweeps", "dup_threshold"))
+@partial(jax.jit, static_argnames=_STEP_STATIC + ("n_sweeps", "shuffle"))
 def online_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, batch_size: int | None = None,
-                forget=1.0, n_sweeps: int = 1, dup_threshold: float = 0.99, min_usage=0.0):
+                forget=1.0, n_sweeps: int = 1, dup_threshold: float = 0.99, min_usage=0.0, coder: str | None = None,
+                positive_code: bool = False, positive_dict: bool = False, shuffle: bool = True):
     """One mini-batch of online dictionary learning (Mairal, Bach, Ponce & Sapiro, "Online learning for matrix
     factorization and sparse coding", JMLR 2010).
 
     Codes a_i of the mini-batch (Batch-OMP with ``sparsity`` atoms when given, else the Lasso with ``lam``
-    by ``lasso_batch``), then with t <- t + 1 and beta_t = (1 - 1/t)^forget
+    by ``lasso_batch``; ``coder`` as in ``mod_step``), then with t <- t + 1 and beta_t = (1 - 1/t)^forget
 
         A_t = beta_t A_{t-1} + mean_i a_i a_i^T,    B_t = beta_t B_{t-1} + mean_i y_i a_i^T,
 
@@ -441,6 +512,9 @@ def online_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, b
       sparsity: atoms per signal of the OMP coder (static), or None.
       batch_size: mini-batch size (None: all of Y); forget: the exponent rho of beta_t;
       n_sweeps: coordinate-descent passes (static); dup_threshold, min_usage: as ``mod_step``.
+      coder, positive_code: as ``mod_step``; positive_dict: projected block steps (``online_dictionary_update``).
+      shuffle: True: each mini-batch drawn at random (the state's key); False: the rows of Y in order, mini-batch
+        t taking rows (t b + i) mod N (t = ``state.stats.t``), so a run is a deterministic pass through Y.
 
     Returns:
       (new_state, metrics) as in ``mod_step``.
@@ -455,26 +529,27 @@ def online_step(state: DictState, Y, lam=None, *, sparsity: int | None = None, b
       (1.0, (8, 8))
     """
     st: OnlineStats = state.stats
-    Yb, key = _batch(Y, state.key, batch_size)
+    Yb, key = _batch(Y, state.key, batch_size, shuffle, st.t)
+    coder = _coder(coder, sparsity)
     Dn = normalize_atoms(state.D)
-    if sparsity is not None:
+    if coder == "omp":
         codes = _omp_codes(Dn, Yb, sparsity)
     else:
-        codes = lasso_batch(state.D, Yb, lam).codes
+        codes = _codes(state.D, Yb, coder=coder, sparsity=sparsity, lam=lam, positive_code=positive_code)
         Dn = state.D
-    metrics = _metrics(Dn, Yb, codes, None if sparsity is not None else lam)
-    if sparsity is not None:                 # codes for the normalised atoms -> codes for D
+    metrics = _metrics(Dn, Yb, codes, None if coder == "omp" else lam)
+    if coder == "omp":                       # codes for the normalised atoms -> codes for D
         codes = codes / jnp.maximum(jnp.linalg.norm(state.D, axis=0), jnp.finfo(Y.dtype).tiny)[None, :]
     t = st.t + 1
     beta = (1.0 - 1.0 / t) ** forget
     nb = Yb.shape[0]
     A = beta * st.A + codes.T @ codes / nb
     B = beta * st.B + Yb.T @ codes / nb
-    D = online_dictionary_update(state.D, OnlineStats(A, B, t), n_sweeps)
+    D = online_dictionary_update(state.D, OnlineStats(A, B, t), n_sweeps, positive_dict)
     R = Yb - codes @ D.T
     bad = (jnp.diagonal(A) <= 0) | _rarely_used(codes, min_usage)
     bad = bad | (_duplicates(D, dup_threshold) if dup_threshold < 1 else False)
-    D, replaced = _replace_atoms(D, bad, Yb, R)
+    D, replaced = _replace_atoms(D, bad, Yb, R, positive_dict)
     A = jnp.where(replaced[:, None] | replaced[None, :], 0.0, A)
     B = jnp.where(replaced[None, :], 0.0, B)
     metrics["replaced"] = jnp.sum(replaced).astype(Y.dtype)
@@ -545,32 +620,47 @@ def optax_step(state: DictState, Y, lam, *, optimizer, batch_size: int | None = 
 # front door
 # ----------------------------------------------------------------------------------------------
 
-@partial(jax.jit, static_argnames=("n_atoms", "kind"))
-def _init_jit(Y, key, *, n_atoms, kind):
+@partial(jax.jit, static_argnames=("n_atoms", "kind", "positive"))
+def _init_jit(Y, key, *, n_atoms, kind, positive=False):
     # the random draws do not depend on Y's dtype: float32 and float64 runs start from the same atoms
+    N, n = Y.shape
+    R = jax.random.normal(jax.random.fold_in(key, 1) if kind == "data" else key, (n, n_atoms),
+                          jnp.float32).astype(Y.dtype)
     if kind == "random":
-        D = jax.random.normal(key, (Y.shape[1], n_atoms), jnp.float32).astype(Y.dtype)
+        D = R
     else:                                       # distinct nonzero signals, in a random order
-        order = jax.random.permutation(key, Y.shape[0])
+        order = jax.random.permutation(key, N)
         zero = jnp.sum(Y * Y, axis=1)[order] == 0
-        idx = order[jnp.argsort(zero, stable=True)[:n_atoms]]             # nonzero signals first
+        take = min(N, n_atoms)
+        idx = order[jnp.argsort(zero, stable=True)[:take]]                # nonzero signals first
         D = Y[idx].T
+        if take < n_atoms:                      # more atoms than signals: Gaussian atoms for the rest
+            D = jnp.concatenate([D, R[:, take:]], axis=1)
+        # zero signals (fewer nonzero signals than atoms): Gaussian atoms instead
+        D = jnp.where(jnp.sum(D * D, axis=0)[None, :] > 0, D, R)
+    if positive:
+        D = jnp.abs(D)
     return normalize_atoms(D)
 
 
-def init_dictionary(Y, n_atoms: int, key, init="data") -> jax.Array:
+def init_dictionary(Y, n_atoms: int, key, init="data", *, normalize: bool = True,
+                    positive: bool = False) -> jax.Array:
     """Initial dictionary: ``"data"`` = ``n_atoms`` distinct signals drawn at random, normalised (as in the
-    K-SVD paper, Aharon, Elad & Bruckstein, IEEE TSP 2006); ``"random"`` = unit-norm Gaussian atoms; or an
-    (n, n_atoms) array (normalised).
+    K-SVD paper, Aharon, Elad & Bruckstein, IEEE TSP 2006; with more atoms than nonzero signals the rest are
+    unit-norm Gaussian atoms); ``"random"`` = unit-norm Gaussian atoms; or an (n, n_atoms) array (normalised
+    unless ``normalize=False``).
 
     Args:
       Y: (N, n) signals as rows.
-      n_atoms: m.
+      n_atoms: m (may exceed N).
       key: PRNG key.
       init: "data", "random" or an (n, m) array.
+      normalize: False: an array ``init`` is used exactly as given (only cast to Y's dtype).
+      positive: non-negative atoms: the generated inits take absolute values; an array ``init`` with a negative
+        entry is refused (ValueError), never clipped silently.
 
     Returns:
-      (n, m) dictionary with unit-norm atoms.
+      (n, m) dictionary (unit-norm atoms, except an array init with ``normalize=False``).
 
     Example:
       >>> import jax
@@ -585,11 +675,15 @@ def init_dictionary(Y, n_atoms: int, key, init="data") -> jax.Array:
     n = Y.shape[1]
     if isinstance(init, str):
         V.check_choice("init", init, ("data", "random"))
-        return _init_jit(Y, key, n_atoms=n_atoms, kind=init)
+        return _init_jit(Y, key, n_atoms=n_atoms, kind=init, positive=bool(positive))
     D = V.as_float_array("init", init)
     V.check_shape("init", D, (n, n_atoms), "initial dictionary (n, n_atoms)")
     V.check_finite("init", D)
-    return normalize_atoms(D.astype(Y.dtype))
+    if positive and bool(jnp.any(D < 0)):
+        raise ValueError("init has negative entries but positive_dict=True asks for a non-negative dictionary: "
+                         "give a non-negative init (it is not clipped silently)")
+    D = D.astype(Y.dtype)
+    return normalize_atoms(D) if normalize else D
 
 
 def init_state(method: str, D, key, *, optimizer=None) -> DictState:
@@ -621,26 +715,54 @@ def _check_inputs(Y, n_atoms, method, sparsity, lam, n_steps, batch_size):
     Y = V.as_float_array("Y", Y)
     V.check_ndim("Y", Y, (2,), "signals as rows: (N, n)")
     N, n = Y.shape
+    if N < 1:
+        raise ValueError("Y must hold at least one signal (a row)")
     n_atoms = V.check_positive_int("n_atoms", n_atoms)
     V.check_choice("method", method, METHODS)
     V.check_finite("Y", Y)
-    if N < n_atoms:
-        raise ValueError(f"Y has {N} signals, fewer than n_atoms = {n_atoms}: a dictionary needs at least as many "
-                         f"training signals as atoms (signals are the rows of Y, shape (N, n))")
-    n_steps = V.check_positive_int("n_steps", n_steps)
+    n_steps = V.check_int("n_steps", n_steps)
     if batch_size is not None:
         batch_size = V.check_positive_int("batch_size", batch_size, N, "number of signals")
     if sparsity is not None:
         sparsity = V.check_positive_int("sparsity", sparsity, min(n, n_atoms), "min(signal dimension, n_atoms)")
     if lam is not None:
         lam = V.check_nonnegative_scalar("lam", lam).astype(Y.dtype)
-    if method in ("ksvd", "mod") and sparsity is None:
-        raise ValueError(f"method={method!r} codes with OMP: give sparsity (atoms per signal, an int)")
+    if method == "ksvd" and sparsity is None:
+        raise ValueError("method='ksvd' codes with OMP (its atom update keeps the supports): give sparsity (atoms "
+                         "per signal, an int)")
+    if method == "mod" and sparsity is None and lam is None:
+        raise ValueError("method='mod' needs sparsity (OMP codes, atoms per signal) or lam (Lasso codes)")
     if method == "optax" and lam is None:
         raise ValueError("method='optax' learns through the Lasso: give lam (l1 weight >= 0)")
     if method == "online" and sparsity is None and lam is None:
         raise ValueError("method='online' needs sparsity (OMP codes) or lam (Lasso codes)")
     return Y, n_atoms, sparsity, lam, n_steps, batch_size
+
+
+def _check_coder(method, coder, sparsity, lam, positive_code, positive_dict):
+    """The coder options before tracing: returns the coder name ("omp", "lasso", "lars", "lasso_lars")."""
+    for name, v in (("positive_code", positive_code), ("positive_dict", positive_dict)):
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+    if method == "optax":
+        if coder is not None or positive_code or positive_dict:
+            raise ValueError("method='optax' learns through its differentiable Lasso: coder, positive_code and "
+                             "positive_dict need method 'ksvd', 'mod' or 'online'")
+        return None
+    if coder is not None:
+        V.check_choice("coder", coder, CODERS)
+    coder = _coder(coder, sparsity)
+    if method == "ksvd" and coder != "omp":
+        raise ValueError(f"method='ksvd' codes with OMP (its atom update keeps the supports), got coder={coder!r}: "
+                         "use method 'mod' or 'online' for a Lasso / LARS coder")
+    if coder == "omp" and sparsity is None:
+        raise ValueError("coder='omp' needs sparsity (atoms per signal, an int)")
+    if coder != "omp" and lam is None:
+        raise ValueError(f"coder={coder!r} is a Lasso coder: give lam (l1 weight >= 0)")
+    if coder == "omp" and positive_code:
+        raise ValueError("positive_code=True needs a Lasso coder (coder='lasso' or 'lars' with lam): OMP codes "
+                         "are signed (as scikit-learn, which refuses positive codes with OMP)")
+    return coder
 
 
 def _check_optax_pursuit(mode, grad, max_iter):
@@ -658,21 +780,26 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
                      dup_threshold: float = 0.99, min_usage: float = 0.0, checkpoint_dir=None,
                      checkpoint_every: int = 50,
                      resume: bool = True, progress: bool = True, stop_after: int | None = None,
-                     return_codes: bool = True, grad: str | None = None) -> DictLearnResult:
+                     return_codes: bool = True, grad: str | None = None, coder: str | None = None,
+                     positive_code: bool = False, positive_dict: bool = False, shuffle: bool = True,
+                     normalize: bool = True) -> DictLearnResult:
     """Learn an (n, n_atoms) dictionary for the signals in the rows of ``Y`` (MOD, K-SVD, online or Optax).
 
     Runs ``n_steps`` of ``<method>_step`` through ``sparsejax.learn.loop.run_loop`` (progress bar, atomic
     checkpoints of the full state every ``checkpoint_every`` steps, exact resume, divergence stop).
 
     Args:
-      Y: (N, n) training signals, one per row (finite, N >= n_atoms).
+      Y: (N, n) training signals, one per row (finite; N may be smaller than n_atoms: the "data" init then
+        fills the missing atoms with Gaussian ones, and unused atoms keep being replaced by signals).
       n_atoms: number of atoms m.
       method: "ksvd" (Aharon, Elad & Bruckstein, IEEE TSP 2006), "mod" (Engan, Aase & Husoy, ICASSP 1999),
         "online" (Mairal, Bach, Ponce & Sapiro, JMLR 2010) or "optax" (gradient-based through a differentiable
         Lasso).
-      sparsity: atoms per signal for the OMP coder (required by "ksvd" / "mod"; "online" uses OMP when given).
-      lam: l1 weight of the Lasso coder ("optax", and "online" without ``sparsity``).
-      n_steps: iterations (full passes for ksvd / mod, mini-batches for online / optax).
+      sparsity: atoms per signal for the OMP coder (the default coder when given).
+      lam: l1 weight of the Lasso coder ("optax", and the other methods without ``sparsity``), per signal:
+        1/2 ||y - D a||^2 + lam ||a||_1 (scikit-learn's ``alpha``).
+      n_steps: iterations (full passes for ksvd / mod, mini-batches for online / optax); 0 returns the initial
+        dictionary (with ``normalize=False`` and an array ``init``: that array unchanged).
       batch_size: signals per step (default: all for ksvd / mod, min(N, 256) for online / optax).
       key: PRNG key (initialisation and mini-batches); default PRNGKey(0).
       init: "data" (random signals, normalised), "random" or an (n, n_atoms) array.
@@ -685,8 +812,19 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
       min_usage: also replace atoms used by fewer than ``min_usage`` x (mean signals per atom) signals of the
         batch (0: only unused atoms; ~0.25 escapes the "dead atom" local minima of planted problems).
       checkpoint_dir, checkpoint_every, resume, progress, stop_after: passed to ``run_loop``.
-      return_codes: also code all of ``Y`` with the learned dictionary.
+      return_codes: also code all of ``Y`` with the learned dictionary (the coder of the run).
       grad: deprecated alias of ``mode`` ("unrolled", "checkpointed", "implicit").
+      coder: "omp" (``sparsity``), "lasso" (``lasso_batch``, ``lam``) or "lars" / "lasso_lars" (``lasso_batch``'s
+        LARS homotopy, ``lam``); default "omp" when ``sparsity`` is given, else "lasso". Not for "optax".
+      positive_code: non-negative codes (a Lasso coder; scikit-learn's ``positive_code``).
+      positive_dict: non-negative atoms (scikit-learn's ``positive_dict``): projected updates (online: clipped
+        block steps as scikit-learn; MOD: the clipped least-squares update; K-SVD: the clipped rank-1 atom,
+        accepted when it lowers the error); the "data" / "random" inits take absolute values.
+      shuffle: "online" mini-batches drawn at random (True) or taken in the order of Y, cycling (False:
+        deterministic, as scikit-learn's ``shuffle=False``); with "ksvd" / "mod" only without ``batch_size``.
+      normalize: True: an array ``init`` and the learned dictionary have unit-norm atoms. False: the init is
+        used exactly as given and the dictionary is returned as the method leaves it (MOD / K-SVD unit atoms
+        after a step, online ||d_j|| <= 1 as scikit-learn).
 
     Returns:
       ``DictLearnResult(dictionary, codes, loop, method)``.
@@ -706,12 +844,22 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
     """
     Y, n_atoms, sparsity, lam, n_steps, batch_size = _check_inputs(Y, n_atoms, method, sparsity, lam, n_steps,
                                                                     batch_size)
+    coder = _check_coder(method, coder, sparsity, lam, positive_code, positive_dict)
     if method == "optax":
         _check_optax_pursuit(mode, grad, max_iter)
+    if not isinstance(shuffle, (bool, np.bool_)) or not isinstance(normalize, (bool, np.bool_)):
+        raise TypeError(f"shuffle and normalize must be bools, got {type(shuffle).__name__} and "
+                        f"{type(normalize).__name__}")
+    if not shuffle and method in ("ksvd", "mod") and batch_size is not None and batch_size < Y.shape[0]:
+        raise ValueError(f"shuffle=False orders mini-batches of method 'online'; method={method!r} with "
+                         "batch_size draws them at random: leave batch_size=None (all signals every step)")
+    if not shuffle and method == "optax":
+        raise ValueError("shuffle=False needs method 'online' (or 'ksvd' / 'mod' without batch_size)")
+    positive_code, positive_dict = bool(positive_code), bool(positive_dict)
 
     key = jax.random.PRNGKey(0) if key is None else key
     key, sub = jax.random.split(key)
-    D0 = init_dictionary(Y, n_atoms, sub, init)
+    D0 = init_dictionary(Y, n_atoms, sub, init, normalize=normalize, positive=positive_dict)
     if method in ("online", "optax") and batch_size is None:
         batch_size = min(Y.shape[0], 256)
     if method == "optax":
@@ -721,32 +869,94 @@ def learn_dictionary(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | N
     else:
         state = init_state(method, D0, key)
 
+    opts = dict(coder=coder, positive_code=positive_code, positive_dict=positive_dict)
+    if coder == "omp":
+        sparse_kw = dict(sparsity=sparsity)
+    else:                                          # a Lasso coder: sparsity (if also given) is not used
+        sparse_kw = dict(sparsity=None, lam=lam)
     if method == "mod":
-        step = partial(mod_step, Y=Y, sparsity=sparsity, batch_size=batch_size, dup_threshold=dup_threshold,
-                       min_usage=jnp.asarray(min_usage, Y.dtype))
+        step = partial(mod_step, Y=Y, batch_size=batch_size, dup_threshold=dup_threshold,
+                       min_usage=jnp.asarray(min_usage, Y.dtype), **sparse_kw, **opts)
     elif method == "ksvd":
-        step = partial(ksvd_step, Y=Y, sparsity=sparsity, batch_size=batch_size, dup_threshold=dup_threshold,
-                       min_usage=jnp.asarray(min_usage, Y.dtype))
+        step = partial(ksvd_step, Y=Y, batch_size=batch_size, dup_threshold=dup_threshold,
+                       min_usage=jnp.asarray(min_usage, Y.dtype), **sparse_kw, **opts)
     elif method == "online":
-        step = partial(online_step, Y=Y, lam=lam, sparsity=sparsity, batch_size=batch_size,
-                       forget=jnp.asarray(forget, Y.dtype), n_sweeps=n_sweeps, dup_threshold=dup_threshold,
-                       min_usage=jnp.asarray(min_usage, Y.dtype))
+        step = partial(online_step, Y=Y, batch_size=batch_size, forget=jnp.asarray(forget, Y.dtype),
+                       n_sweeps=n_sweeps, dup_threshold=dup_threshold, min_usage=jnp.asarray(min_usage, Y.dtype),
+                       shuffle=bool(shuffle), **sparse_kw, **opts)
     else:
         step = partial(optax_step, Y=Y, lam=lam, optimizer=optimizer, batch_size=batch_size, mode=mode, grad=grad,
                        max_iter=max_iter)
 
     loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                     resume=resume, progress=progress, desc=f"{method} dictionary learning", stop_after=stop_after)
-    D = normalize_atoms(loop.state.D)
+    D = normalize_atoms(loop.state.D) if normalize else loop.state.D
     codes = None
     if return_codes:
-        if sparsity is not None:
+        if method == "optax":                    # the pursuit the dictionary was trained with
+            codes = (omp_batch(D, Y, k=sparsity).codes if sparsity is not None
+                     else _optax_codes(D, Y, lam, mode=mode, grad=grad, max_iter=max_iter))
+        elif coder == "omp":
             codes = omp_batch(D, Y, k=sparsity).codes
-        elif method == "optax":                  # the pursuit the dictionary was trained with
-            codes = _optax_codes(D, Y, lam, mode=mode, grad=grad, max_iter=max_iter)
         else:
-            codes = lasso_batch(D, Y, lam).codes
+            codes = lasso_batch(D, Y, lam, method="auto" if coder == "lasso" else "homotopy",
+                                prox="nonneg_soft" if positive_code else "soft").codes
     return DictLearnResult(D, codes, loop, method)
+
+
+def partial_fit(state: DictState, batch, lam=None, *, sparsity: int | None = None, coder: str | None = None,
+                positive_code: bool = False, positive_dict: bool = False, forget=1.0, n_sweeps: int = 1,
+                dup_threshold: float = 0.99, min_usage=0.0):
+    """Continue online dictionary learning with one more mini-batch (scikit-learn's ``partial_fit``).
+
+    The whole ``batch`` is the mini-batch of one ``online_step`` (Mairal, Bach, Ponce & Sapiro, JMLR 2010):
+    its codes update the sufficient statistics (A, B, t) held in ``state.stats`` and the atoms follow by block
+    coordinate descent. Calling it on consecutive slices Y[0:b], Y[b:2b], ... gives the same dictionary as
+    ``learn_dictionary(Y, method="online", batch_size=b, shuffle=False)`` from the same initial state.
+
+    Args:
+      state: a ``DictState`` of online learning: ``init_state("online", D0, key)`` for a fresh start, or the
+        state returned by the previous call / ``learn_dictionary(...).loop.state``.
+      batch: (b, n) signals as rows (finite), n the dictionary's rows.
+      lam, sparsity, coder, positive_code, positive_dict, forget, n_sweeps, dup_threshold, min_usage: as
+        ``online_step`` / ``learn_dictionary`` (give ``sparsity`` for OMP codes or ``lam`` for Lasso codes).
+
+    Returns:
+      (new_state, metrics) as ``online_step`` (metrics measured on this batch).
+
+    Example: two batches, the statistics count them.
+      >>> import jax
+      >>> from sparsejax.learn import dense
+      >>> Y = jax.random.normal(jax.random.PRNGKey(0), (32, 6))
+      >>> st = dense.init_state("online", dense.init_dictionary(Y, 8, jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
+      >>> st, _ = dense.partial_fit(st, Y[:16], 0.1)
+      >>> st, metrics = dense.partial_fit(st, Y[16:], 0.1)
+      >>> float(st.stats.t), bool(metrics["loss"] > 0)
+      (2.0, True)
+    """
+    if not isinstance(state, DictState) or not isinstance(state.stats, OnlineStats):
+        raise TypeError("state must be the DictState of online learning (init_state('online', D, key) or the "
+                        f"state a previous partial_fit returned), got {type(state).__name__}")
+    D = V.as_float_array("state.D", state.D)
+    V.check_ndim("state.D", D, (2,), "dictionary (n, m)")
+    batch = V.as_float_array("batch", batch)
+    V.check_ndim("batch", batch, (2,), "signals as rows: (b, n)")
+    if batch.shape[1] != D.shape[0] or batch.shape[0] < 1:
+        raise ValueError(f"batch must have shape (b, {D.shape[0]}) with b >= 1 (signals as rows, n = the "
+                         f"dictionary's rows), got {tuple(batch.shape)}")
+    V.check_finite("batch", batch)
+    if sparsity is not None:
+        sparsity = V.check_positive_int("sparsity", sparsity, min(D.shape), "min(signal dimension, n_atoms)")
+    if lam is not None:
+        lam = V.check_nonnegative_scalar("lam", lam).astype(D.dtype)
+    if sparsity is None and lam is None:
+        raise ValueError("partial_fit needs sparsity (OMP codes) or lam (Lasso codes)")
+    coder = _check_coder("online", coder, sparsity, lam, positive_code, positive_dict)
+    n_sweeps = V.check_positive_int("n_sweeps", n_sweeps)
+    return online_step(state, batch.astype(D.dtype), lam, sparsity=sparsity if coder == "omp" else None,
+                       batch_size=None, forget=jnp.asarray(forget, D.dtype), n_sweeps=n_sweeps,
+                       dup_threshold=dup_threshold, min_usage=jnp.asarray(min_usage, D.dtype), coder=coder,
+                       positive_code=bool(positive_code), positive_dict=bool(positive_dict))
 
 
 def atom_recovery(D_learned, D_true, threshold: float = 0.99) -> float:

@@ -12,7 +12,14 @@ operator                  formula                                           prox
 ``top_k(z, k)``           keep the k entries of largest |z|                 indicator(||a||_0 <= k)
 ``group_soft(z, b, ax)``  z max(1 - b / ||z_g||_2, 0), groups along ``ax``  b sum_g ||a_g||_2
 ``firm(z, b, c)``         Gao-Bruce firm shrinkage, 0 < b < c               (non-convex; between soft and hard)
+``joint_soft(z, b, c)``   group_soft(soft(z, b), c), groups along ``ax``    b ||a||_1 + c sum_g ||a_g||_2
+``elastic_soft(z, b, c)`` soft(z, b) / (1 + c)                              b ||a||_1 + (c/2) ||a||_2^2
+``project_l1_ball(z, r)`` soft(z, theta), ||result||_1 = r (or z inside)    indicator(||a||_1 <= r)
 ========================  ================================================  ===================================
+
+``group_soft`` on the rows of a coefficient matrix (one row per atom, one column per signal) is the prox of the
+l2,1 norm sum_j ||A_j,:||_2 of joint sparsity (multi-task Lasso; Obozinski, Taskar & Jordan, "Joint covariate
+selection and joint subspace selection for multiple classification problems", Stat. Comput. 2010).
 
 With ``nonneg_soft`` a CNN layer ReLU(W^T x + bias) is a shrinkage with b = -bias (Papyan, Romano & Elad,
 "Convolutional neural networks analyzed via convolutional sparse coding", JMLR 2017, section 2).
@@ -30,7 +37,8 @@ from jax import lax
 
 from sparsejax._validate import check_positive_int
 
-__all__ = ["soft", "hard", "nonneg_soft", "top_k", "group_soft", "firm", "get", "PROXES", "SIGN_PROXES"]
+__all__ = ["soft", "hard", "nonneg_soft", "top_k", "group_soft", "firm", "joint_soft", "elastic_soft",
+           "project_l1_ball", "get", "PROXES", "SIGN_PROXES"]
 
 
 def _thr(b, like: jax.Array) -> jax.Array:
@@ -185,6 +193,89 @@ def firm(z: jax.Array, b, c) -> jax.Array:
     a = jnp.abs(z)
     mid = jnp.sign(z) * c * (a - b) / (c - b)
     return jnp.where(a <= b, jnp.zeros_like(z), jnp.where(a > c, z, mid))
+
+
+def joint_soft(z: jax.Array, b, c, axis=-1, nonneg: bool = False) -> jax.Array:
+    """The prox of b ||a||_1 + c sum_g ||a_g||_2 (the sparse group Lasso, SPORCO's BPDNJoint penalty with
+    b = lambda, c = mu), groups along ``axis``: group_soft(soft(z, b), c) (Friedman, Hastie & Tibshirani, "A note
+    on the group lasso and a sparse group lasso", arXiv:1001.0736, 2010). With ``nonneg=True`` also the indicator
+    of a >= 0: group_soft(nonneg_soft(z, b), c). b = 0 gives ``group_soft``, c = 0 gives ``soft``.
+
+    Args:
+      z: array.
+      b: l1 threshold >= 0, broadcastable against ``z`` (traced).
+      c: group threshold >= 0, broadcastable against the group norms (traced).
+      axis: the axis (or axes) along which a group runs.
+      nonneg: also constrain a >= 0 (static).
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example: soft(., 1) gives the row (2, 0) of norm 2, which the group threshold 1 halves.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.joint_soft(jnp.array([[3.0, -0.5], [0.5, 1.2]]), 1.0, 1.0).tolist()
+      [[1.0, 0.0], [0.0, 0.0]]
+    """
+    inner = nonneg_soft(z, b) if nonneg else soft(z, b)
+    return group_soft(inner, c, axis)
+
+
+def elastic_soft(z: jax.Array, b, c) -> jax.Array:
+    """The prox of b ||a||_1 + (c/2) ||a||_2^2 (the Elastic Net penalty; Zou & Hastie, "Regularization and
+    variable selection via the elastic net", J. R. Stat. Soc. B 2005): soft(z, b) / (1 + c).
+
+    Args:
+      z: array.
+      b: l1 threshold >= 0, broadcastable against ``z`` (traced).
+      c: l2 weight >= 0, broadcastable against ``z`` (traced).
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.elastic_soft(jnp.array([-3.0, 0.5, 2.0]), 1.0, 1.0).tolist()
+      [-1.0, 0.0, 0.5]
+    """
+    return soft(z, b) / (1.0 + _thr(c, z))
+
+
+def project_l1_ball(z: jax.Array, radius, nonneg: bool = False) -> jax.Array:
+    """Euclidean projection of the whole array ``z`` onto the l1 ball {a : ||a||_1 <= radius} (the prox of its
+    indicator): soft(z, theta) with theta = max(0, max_j (S_j - radius) / j), S_j the sum of the j largest |z_i|
+    (the sort-based projection of Held, Wolfe & Crowder, Math. Program. 1974; Duchi, Shalev-Shwartz, Singer &
+    Chandra, "Efficient projections onto the l1-ball for learning in high dimensions", ICML 2008). Exact, one
+    sort, O(n log n); z itself when it lies inside the ball; 0 for radius 0. With ``nonneg=True`` the projection onto
+    the ball's non-negative part {a >= 0, sum(a) <= radius}: the l1-ball projection of max(z, 0).
+
+    Batch with ``jax.vmap``.
+
+    Args:
+      z: array.
+      radius: the ball's radius, a scalar >= 0 (traced).
+      nonneg: project onto the non-negative part of the ball (static).
+
+    Returns:
+      array of ``z``'s shape and dtype.
+
+    Example: theta = 1 brings (3, -2, 0.5) to l1 norm 3.
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> sj.shrink.project_l1_ball(jnp.array([3.0, -2.0, 0.5]), 3.0).tolist()
+      [2.0, -1.0, 0.0]
+      >>> sj.shrink.project_l1_ball(jnp.array([0.5, -0.25]), 3.0).tolist()
+      [0.5, -0.25]
+    """
+    if nonneg:
+        z = jax.nn.relu(z)
+    a = jnp.abs(z).reshape(-1)
+    u = -jnp.sort(-a)                                         # |z| in decreasing order
+    j = jnp.arange(1, u.shape[0] + 1, dtype=z.dtype)
+    r = jnp.asarray(radius, dtype=z.dtype)
+    theta = jax.nn.relu(jnp.max((jnp.cumsum(u) - r) / j))
+    return soft(z, theta)
 
 
 PROXES: dict[str, Callable] = {"soft": soft, "hard": hard, "nonneg_soft": nonneg_soft}

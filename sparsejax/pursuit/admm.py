@@ -39,6 +39,7 @@ import jax.numpy as jnp
 from sparsejax import _validate as V
 from sparsejax import shrink
 from sparsejax.operators import shifted_normal_family, shifted_normal_solver
+from sparsejax.pursuit.lam import resolve_lam
 from sparsejax.pursuit.problem import l1_objective, prepare_init, prepare_problem, sign_constraint
 from sparsejax.solve import RhoBalancing, Solution, Solver, Status, check_balancing, check_iteration, iterate
 
@@ -205,7 +206,8 @@ def bpdn_admm(D, y, lam, *, rho=None, auto_rho: bool = True, auto_rho_iter: int 
       D: ``LinearOperator`` or (n, m) atoms. Dense: exact solves from one eigendecomposition (any rho);
         other operators: ``cg_iter`` warm-started CG steps per iteration.
       y: signal of shape ``D.signal_shape``.
-      lam: l1 weight >= 0 (scalar or broadcastable to the codes; traced).
+      lam: l1 weight >= 0 (scalar or broadcastable to the codes; traced); "auto": SPORCO's default
+        0.1 max |D^T y| (``sparsejax.pursuit.lam.default_lam``).
       rho: starting ADMM penalty > 0 (traced); default ``default_rho``: ||D||_2^2 (1 + 50 max(lam) / ||D^T y||_inf),
         invariant to the amplitude of y and the scale of D.
       auto_rho: residual balancing of rho (default on): each iteration whose relative residuals differ by more
@@ -231,7 +233,7 @@ def bpdn_admm(D, y, lam, *, rho=None, auto_rho: bool = True, auto_rho_iter: int 
       ...                                  prox="nonneg_soft").codes.tolist()]
       [1.5, 0.0, 0.0]
     """
-    op, y, lam, dtype = prepare_problem(D, y, lam)
+    op, y, lam, dtype = prepare_problem(D, y, resolve_lam(D, y, lam))
     _check(max_iter, tol, mode, rho, prox)
     rho = None if rho is None else jnp.asarray(rho, dtype)
     x0 = prepare_init(x0, op, dtype)

@@ -186,8 +186,9 @@ class CBPDNState(NamedTuple):
     u_scale: Optional[jax.Array] = None
 
 
-def cbpdn_objective(filters, s, codes, lam, mask=None, axis=None) -> jax.Array:
-    """F(x) = 1/2 ||W (sum_m d_m * x_m - s)||^2 + sum(lam |x|), the (masked) CBPDN objective (circular boundary).
+def cbpdn_objective(filters, s, codes, lam, mask=None, axis=None, mu=None) -> jax.Array:
+    """F(x) = 1/2 ||W (sum_m d_m * x_m - s)||^2 + sum(lam |x|), the (masked) CBPDN objective (circular boundary);
+    with ``mu`` also the joint term mu sum_{m,n} ||x_{:,m,n}||_2 across the K channels (SPORCO's ConvBPDNJoint).
 
     Internal layout of the solver (a leading axis K of independent channels, module docstring).
 
@@ -198,6 +199,7 @@ def cbpdn_objective(filters, s, codes, lam, mask=None, axis=None) -> jax.Array:
       lam: l1 weight, broadcastable to ``codes``.
       mask: W, broadcastable to ``s``, or None (W = 1).
       axis: the mesh axis over which filters and codes are split (inside ``shard_map``), or None.
+      mu: the l2,1 weight of the joint term (a scalar), or None.
 
     Returns:
       The scalar F.
@@ -214,7 +216,10 @@ def cbpdn_objective(filters, s, codes, lam, mask=None, axis=None) -> jax.Array:
     r = irfft(psum(jnp.sum(fq[None] * rfft(codes, N)[:, :, None], axis=1), axis), N) - s
     if mask is not None:
         r = mask * r
-    return 0.5 * sq(r) + psum(jnp.sum(lam * jnp.abs(codes)), axis)
+    penalty = jnp.sum(lam * jnp.abs(codes))
+    if mu is not None:
+        penalty = penalty + mu * jnp.sum(jnp.sqrt(jnp.sum(codes * codes, axis=0)))
+    return 0.5 * sq(r) + psum(penalty, axis)
 
 
 # The dual residual is relative to max(||rho u||, DUAL_FLOOR ||D^T s||): rho u tends to the l1 subgradient, 0 for
@@ -245,7 +250,7 @@ def _target(balancing: RhoBalancing, lam, axis, masked, dtype, s=None):
 
 def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str = "soft", auto_rho: bool = True,
                       auto_rho_iter=100, rho_balancing: RhoBalancing = RhoBalancing(), chunk: Optional[int] = None,
-                      axis=None, state: Optional[CBPDNState] = None) -> Solver:
+                      axis=None, state: Optional[CBPDNState] = None, mu=None) -> Solver:
     """The ``Solver`` pair of Fourier-domain ADMM for (masked) CBPDN (module docstring); its codes are z.
 
     Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016, sec. III (the
@@ -270,6 +275,8 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
         runs inside ``shard_map`` (sums over maps become ``psum`` s), or None.
       state: a ``CBPDNState`` of an earlier run to continue from (codes, duals, rho and iteration count), instead
         of the start from ``x0`` and ``rho`` (the warm start of an alternating method such as dictionary learning).
+      mu: the weight of the joint l2,1 term mu sum_{m,n} ||z_{:,m,n}||_2 across the K channels (a traced scalar;
+        SPORCO's ConvBPDNJoint), or None: the z-update is then ``sparsejax.shrink.joint_soft`` along axis 0.
 
     Returns:
       ``Solver(init, step, codes, error, objective)``: error = max(r, s), objective ``cbpdn_objective``.
@@ -297,7 +304,12 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
     inf = jnp.asarray(jnp.inf, dtype)
     xi = _target(balancing, lam, axis, mask is not None, dtype, s)
     one = jnp.asarray(1.0, dtype)
-    objective = lambda st: cbpdn_objective(filters, s, st.z, lam, mask, axis)  # noqa: E731
+    objective = lambda st: cbpdn_objective(filters, s, st.z, lam, mask, axis, mu)  # noqa: E731
+
+    def shrink_z(v, lam_, rho):
+        """The z-update: the prox of (lam |.| (+ indicator(z >= 0)) + mu ||.||_2 over the channel axis) / rho."""
+        z = prox_fn(v, lam_ / rho)
+        return z if mu is None else shrink.group_soft(z, mu / rho, axis=0)
 
     def balance(rho, r, sd, k):
         if not auto_rho:
@@ -340,7 +352,7 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
                 x = irfft(Xf, N)
                 zo, uo = sl(z, j), us * sl(u, j)
                 v = alpha * x + (1.0 - alpha) * zo
-                zn = prox_fn(v + uo, lam_c(j) / rho)
+                zn = shrink_z(v + uo, lam_c(j), rho)
                 un = uo + v - zn
                 sums = sums + jnp.stack([sq(x - zn), sq(x), sq(zn), sq(zn - zo), sq(un)])
                 return put(z, zn, j), put(u, un, j), sums
@@ -370,7 +382,7 @@ def cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask=None, *, prox: str =
             v0 = alpha * Dx + (1.0 - alpha) * st.y0
             v1 = alpha * x + (1.0 - alpha) * st.z
             y0 = (W2s + rho * (v0 + st.u0)) / (W2 + rho)
-            z = prox_fn(v1 + st.u, lam / rho)
+            z = shrink_z(v1 + st.u, lam, rho)
             u0 = st.u0 + v0 - y0
             u = st.u + v1 - z
             Zf = rfft(z, N)
@@ -400,10 +412,11 @@ cbpdn_solver = cbpdn_admm_solver  # deprecated alias (the solver factories are n
 
 
 def _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, prox, auto_rho,
-               rho_balancing, history, chunk, axis=None):
+               rho_balancing, history, chunk, axis=None, mu=None):
     dtype = s.dtype
     solver = cbpdn_admm_solver(filters, s, lam, rho, alpha, x0, mask, prox=prox, auto_rho=auto_rho,
-                               auto_rho_iter=auto_rho_iter, rho_balancing=rho_balancing, chunk=chunk, axis=axis)
+                               auto_rho_iter=auto_rho_iter, rho_balancing=rho_balancing, chunk=chunk, axis=axis,
+                               mu=mu)
     sol = iterate(solver, max_iter=max_iter, tol=jnp.asarray(tol, dtype), mode=mode, history=history)
     if axis is not None:   # the finiteness tests saw this device's maps only: combine
         div = jax.lax.pmax(sol.diverged.astype(jnp.int32), axis) > 0
@@ -415,14 +428,17 @@ def _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max
 
 @partial(jax.jit, static_argnames=("max_iter", "mode", "prox", "auto_rho", "rho_balancing", "history", "squeeze",
                                    "chunk", "mesh"))
-def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, *, max_iter, mode, prox, auto_rho,
+def _cbpdn(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, mu=None, *, max_iter, mode, prox, auto_rho,
            rho_balancing, history, squeeze, chunk, mesh=None):
     dtype = s.dtype
     if rho is None:
-        rho = 50.0 * jnp.max(lam) / _amplitude(s) + 1.0
+        weight = jnp.max(lam) if mu is None else jnp.max(lam) + mu
+        rho = 50.0 * weight / _amplitude(s) + 1.0
     rho = jnp.asarray(rho, dtype)
     kw = dict(max_iter=max_iter, mode=mode, prox=prox, auto_rho=auto_rho, rho_balancing=rho_balancing,
               history=history, chunk=chunk)
+    if mu is not None:
+        kw["mu"] = mu
     if mesh is None:
         sol = _cbpdn_run(filters, s, lam, rho, alpha, x0, mask, tol, auto_rho_iter, **kw)
     else:
@@ -544,10 +560,11 @@ def _check_chunk(chunk, M, mesh, masked):
 def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rho_iter: int = 100,
                rho_balancing: RhoBalancing = RhoBalancing(), max_iter: int = 500, tol=1e-4, mode: str = "while",
                prox: str = "soft", x0=None, mask=None, history: bool = False, chunk: Optional[int] = None,
-               mesh=None) -> Solution:
+               mesh=None, mu=None) -> Solution:
     """Fourier-domain ADMM for convolutional BPDN (one signal; batch with ``jax.vmap``).
 
         min_x 1/2 || W (sum_m d_m * x_m - s) ||_2^2 + lam sum_m ||x_m||_1     (circular boundary, W = 1 by default)
+              (+ mu sum_{m,n} ||x_{:,m,n}||_2 with ``mu``: the joint form, ``sparsejax.pursuit.joint``)
 
     Algorithm, per-frequency solves, residuals and rho balancing: module docstring. Wohlberg, "Efficient
     algorithms for convolutional sparse representations", IEEE TIP 2016; Wohlberg, "Boundary handling for
@@ -587,6 +604,10 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
         of devices. Unmasked form only. On a CPU, host devices come from
         ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (XLA runs each FFT on one thread, so this is how
         one image's FFTs use several cores).
+      mu: the weight >= 0 (a traced scalar) of the joint l2,1 term across the channels of a C-channel signal coded
+        with single-channel filters (codes (C, M, *N)): mu sum_{m,n} ||x_{:,m,n}||_2, SPORCO's ConvBPDNJoint
+        (``sparsejax.pursuit.joint.conv_bpdn_joint``); None (default): plain CBPDN. The default rho then uses
+        max(lam) + mu in place of max(lam). Not with ``mesh``.
 
     Returns:
       ``Solution``: codes z (M, *N) (or (C, M, *N) for single-channel filters and a C-channel signal), exactly
@@ -624,8 +645,12 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
     mask = _prepare_mask(mask, s, sK, dtype)
     chunk = _check_chunk(chunk, M, mesh, mask is not None)
     auto_rho_iter = V.check_int("auto_rho_iter", auto_rho_iter)
+    if mu is not None:
+        if mesh is not None:
+            raise ValueError("mu (the joint form) does not support mesh; got both")
+        mu = V.nan_if_negative(V.check_nonnegative_scalar("mu", mu).astype(dtype))
     return _cbpdn(filters, sK, lam, rho, alpha.astype(dtype), x0, mask, jnp.asarray(tol, dtype),
-                  jnp.asarray(auto_rho_iter, jnp.int32),
+                  jnp.asarray(auto_rho_iter, jnp.int32), mu,
                   max_iter=max_iter, mode=mode, prox=prox, auto_rho=bool(auto_rho), rho_balancing=rho_balancing,
                   history=bool(history), squeeze=squeeze, chunk=chunk, mesh=mesh)
 

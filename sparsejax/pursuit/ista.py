@@ -25,7 +25,7 @@ after 1,000 steps with the objective optimal to 5e-7).
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -33,10 +33,12 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax.operators import as_operator
+from sparsejax.pursuit.lam import resolve_lam
 from sparsejax.pursuit.problem import l1_objective, prepare_init, prepare_problem, resolve_prox
 from sparsejax.solve import Solution, Solver, check_iteration, iterate, relative_change
 
-__all__ = ["ista", "fista", "ista_solver", "fista_solver", "lasso_objective", "ISTAState", "FISTAState"]
+__all__ = ["ista", "fista", "ista_solver", "fista_solver", "fista_prox_solver", "lasso_objective", "ISTAState",
+           "FISTAState", "check_backtracking", "BACKTRACKING"]
 
 
 def lasso_objective(D, y, a, lam) -> jax.Array:
@@ -73,6 +75,8 @@ class FISTAState(NamedTuple):
       z: extrapolated point.
       t: momentum scalar.
       L: current Lipschitz estimate (changes only with backtracking).
+      x_prev: the previous proximal point x_{k-1} (adaptive backtracking only, else None; there ``z`` is the point
+        x_k was computed from, see ``fista_prox_solver``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -85,6 +89,7 @@ class FISTAState(NamedTuple):
     z: jax.Array
     t: jax.Array
     L: jax.Array
+    x_prev: Optional[jax.Array] = None
 
 
 def _positive_lipschitz(L):
@@ -124,12 +129,169 @@ def ista_solver(op, y, lam, step, x0, prox="soft") -> Solver:
     )
 
 
+BACKTRACKING = (False, True, "adaptive")
+
+
+def check_backtracking(backtracking):
+    """``backtracking`` checked before tracing: False, True (Beck-Teboulle: L only grows) or "adaptive"
+    (Scheinberg-Goldfarb-Bai: L may also fall); ValueError naming it otherwise.
+
+    Example:
+      >>> from sparsejax.pursuit.ista import check_backtracking
+      >>> check_backtracking("adaptive")
+      'adaptive'
+    """
+    if not any(backtracking is b or (isinstance(b, str) and backtracking == b) for b in BACKTRACKING):
+        raise ValueError(f"backtracking must be one of {BACKTRACKING}, got {backtracking!r}")
+    return backtracking
+
+
+def fista_prox_solver(op, y, prox_step, penalty, L, x0, *, backtracking=False, restart=False, eta=2.0,
+                      decrease=0.9, max_backtracks=30) -> Solver:
+    """FISTA for a composite problem min_a 1/2 ||y - D a||^2 + g(a), g convex with a cheap prox, as a ``Solver``
+    (the engine of ``fista_solver`` and of the joint, l1-ball and Elastic Net pursuits).
+
+    Args:
+      op: the dictionary as a ``LinearOperator`` (or any object with ``apply``, ``adjoint`` and, for
+        ``backtracking`` with ``mode="implicit"``, ``lipschitz``).
+      y: the signal.
+      prox_step: ``(v, Lk) -> prox_{g / Lk}(v)``, the proximal map of g with step 1 / Lk.
+      penalty: ``a -> g(a)`` (the objective is 1/2 ||y - D a||^2 + g(a)).
+      L: the Lipschitz estimate (the starting value with backtracking); 0 is taken as 1.
+      x0: the starting codes.
+      backtracking: False (fixed L), True (Beck & Teboulle 2009, section 4: each step multiplies L by ``eta``
+        until the quadratic upper bound holds; L never falls) or "adaptive" (Scheinberg, Goldfarb & Bai, "Fast
+        first-order methods for composite convex optimization with backtracking", Found. Comput. Math. 2014: each
+        step first tries ``decrease`` L, then grows it by ``eta`` until the bound holds, and the momentum
+        t_k = (1 + sqrt(1 + 4 (L_k / L_{k-1}) t_{k-1}^2)) / 2 keeps FISTA's guarantee
+        F(x_k) - F* <= L_k ||x_0 - x*||^2 / (2 t_k^2) for L that rises and falls).
+      restart: the gradient restart of the momentum (O'Donoghue & Candes, "Adaptive restart for accelerated
+        gradient schemes", Found. Comput. Math. 2015).
+      eta: growth factor of L (> 1). decrease: the factor each adaptive step starts from (in (0, 1]).
+      max_backtracks: at most this many growths per step.
+
+    The state is a ``FISTAState``. Without adaptive backtracking its ``z`` is the next extrapolated point; with it,
+    ``z`` is the point y_k the step x_k = prox(y_k - grad(y_k) / L_k) was taken from (y_k depends on L_k), and
+    ``x_prev`` is x_{k-1}. ``error`` is always the relative proximal-gradient residual ||x_k - y_k|| / ||x_k||.
+
+    Example: non-negative least squares, g = indicator(a >= 0).
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sparsejax as sj
+      >>> from sparsejax.pursuit.ista import fista_prox_solver
+      >>> op = sj.Dense(jnp.eye(2))
+      >>> solver = fista_prox_solver(op, jnp.array([2.0, -1.0]), lambda v, L: jax.nn.relu(v), lambda a: 0.0,
+      ...                            1000.0, jnp.zeros(2), backtracking="adaptive")
+      >>> sol = sj.iterate(solver, max_iter=500)
+      >>> [round(v, 4) for v in sol.codes.tolist()], int(sol.num_steps) < 100
+      ([2.0, 0.0], True)
+    """
+    check_backtracking(backtracking)
+    dtype = x0.dtype
+    adaptive = isinstance(backtracking, str)
+    slack = 1 + 10 * jnp.finfo(dtype).eps
+    tiny = jnp.finfo(dtype).tiny
+
+    def smooth(a):
+        r = op.apply(a) - y
+        return 0.5 * jnp.sum(r * r), r
+
+    def prox_point(z, Lk):
+        return prox_step(z - op.adjoint(op.apply(z) - y) / Lk, Lk)
+
+    def above_bound(x, z, Lk):
+        """True where Lk is below the curvature of f along d = x - z: the quadratic bound
+        f(x) <= f(z) + <grad f(z), d> + Lk/2 ||d||^2 fails. f is quadratic, so the bound is exactly
+        ||D d||^2 <= Lk ||d||^2, which (unlike the difference of f values, lost in rounding once ||d||^2 is below
+        eps f) stays exact near the solution: an adaptive L cannot drift below the curvature there."""
+        d = x - z
+        Dd = op.apply(d)
+        return jnp.sum(Dd * Dd) > Lk * jnp.sum(d * d) * slack
+
+    def momentum_off(z, x, x_old):
+        """O'Donoghue-Candes gradient restart test: the momentum points uphill."""
+        return jnp.sum((z - x) * (x - x_old)) > 0
+
+    def step_fixed(s):
+        if backtracking:
+            g = op.adjoint(op.apply(s.z) - y)   # the gradient at z, shared by the trials
+
+            def not_enough(c):
+                Lk, x, i = c
+                return above_bound(x, s.z, Lk) & (i < max_backtracks)
+
+            def grow(c):
+                Lk, _, i = c
+                Lk = Lk * eta
+                return Lk, prox_step(s.z - g / Lk, Lk), i + 1
+
+            Lk, x, _ = lax.while_loop(not_enough, grow, (s.L, prox_step(s.z - g / s.L, s.L), jnp.asarray(0)))
+        else:
+            Lk = s.L
+            x = prox_point(s.z, Lk)
+        t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * s.t * s.t))
+        t_cur = s.t
+        if restart:
+            bad = momentum_off(s.z, x, s.x)
+            t_next = jnp.where(bad, jnp.ones_like(t_next), t_next)
+            t_cur = jnp.where(bad, jnp.ones_like(t_cur), t_cur)
+        z = x + ((t_cur - 1.0) / t_next) * (x - s.x)
+        return FISTAState(x, z, t_next, Lk)
+
+    def step_adaptive(s):
+        def trial(Lk):   # y_k depends on L_k through t_k
+            t = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * (Lk / s.L) * s.t * s.t))
+            z = s.x + ((s.t - 1.0) / t) * (s.x - s.x_prev)
+            return t, z, prox_point(z, Lk)
+
+        def not_enough(c):
+            Lk, _, z, x, i = c
+            return above_bound(x, z, Lk) & (i < max_backtracks)
+
+        def grow(c):
+            Lk, i = c[0] * eta, c[-1]
+            return (Lk, *trial(Lk), i + 1)
+
+        L0 = s.L * decrease
+        Lk, t, z, x, _ = lax.while_loop(not_enough, grow, (L0, *trial(L0), jnp.asarray(0)))
+        # no step (x = y_k: a fixed point, at any L) says nothing about the curvature: keep L, so that it does not
+        # fall geometrically once the iterates stop moving (then a later step would start from a tiny L)
+        Lk = jnp.where(jnp.sum((x - z) ** 2) > 0, Lk, s.L)
+        x_prev = s.x
+        if restart:   # t = 0 and x_prev = x: the next step starts from x with t = 1
+            bad = momentum_off(z, x, s.x)
+            t = jnp.where(bad, jnp.zeros_like(t), t)
+            x_prev = jnp.where(bad, x, x_prev)
+        return FISTAState(x, z, t, Lk, x_prev)
+
+    L = _positive_lipschitz(jnp.asarray(L, dtype))
+    if adaptive:   # t_0 = 0, x_{-1} = x_0: the first step has t_1 = 1 and y_1 = x_0
+        init = lambda: FISTAState(x0, x0, jnp.asarray(0.0, dtype), L, x0)  # noqa: E731
+        error = lambda a, b: relative_change(b.z, b.x)  # noqa: E731
+    else:
+        init = lambda: FISTAState(x0, x0, jnp.asarray(1.0, dtype), L)  # noqa: E731
+        error = lambda a, b: relative_change(a.z, b.x)   # ||T(z_k) - z_k|| / ||T(z_k)||: see ``fista``  # noqa: E731
+
+    def objective(s):
+        return smooth(s.x)[0] + penalty(s.x)
+
+    return Solver(
+        init=init,
+        step=step_adaptive if adaptive else step_fixed,
+        codes=lambda s: s.x,
+        error=error,
+        objective=objective,
+        fixed_point=partial(_prox_grad_map, op, y, prox_step, L, bool(backtracking)),
+    )
+
+
 def fista_solver(op, y, lam, L, x0, prox="soft", backtracking=False, restart=False, eta=2.0,
-                 max_backtracks=30) -> Solver:
-    """The (init, step) pair of FISTA from ``x0`` with the Lipschitz estimate ``L``, optionally with the
-    Beck-Teboulle backtracking on L (factor ``eta``, at most ``max_backtracks`` growths per step) and the adaptive
-    gradient restart of the momentum (O'Donoghue & Candes, "Adaptive restart for accelerated gradient schemes",
-    Found. Comput. Math. 2015); run it with ``sparsejax.solve.iterate``. Its ``error`` is the relative
+                 max_backtracks=30, decrease=0.9) -> Solver:
+    """The (init, step) pair of FISTA for the Lasso from ``x0`` with the Lipschitz estimate ``L``, optionally with
+    backtracking on L (True: Beck-Teboulle, L only grows by ``eta``, at most ``max_backtracks`` growths per step;
+    "adaptive": Scheinberg-Goldfarb-Bai, each step starts from ``decrease`` L, see ``fista_prox_solver``) and the
+    adaptive gradient restart of the momentum (O'Donoghue & Candes, "Adaptive restart for accelerated gradient
+    schemes", Found. Comput. Math. 2015); run it with ``sparsejax.solve.iterate``. Its ``error`` is the relative
     proximal-gradient residual ||x_k - z_k|| / ||x_k|| (module docstring); ``L = 0`` (a zero dictionary) is taken
     as 1.
 
@@ -142,67 +304,19 @@ def fista_solver(op, y, lam, L, x0, prox="soft", backtracking=False, restart=Fal
       [1.5, 0.0]
     """
     prox = resolve_prox(prox)
-    dtype = x0.dtype
-
-    def smooth(a):
-        r = op.apply(a) - y
-        return 0.5 * jnp.sum(r * r), r
-
-    def prox_point(z, Lk):
-        f_z, r = smooth(z)
-        g = op.adjoint(r)
-        return prox(z - g / Lk, lam / Lk), f_z, g
-
-    def step_fn(s):
-        if backtracking:
-            def not_enough(c):
-                Lk, x, f_z, g, i = c
-                d = x - s.z
-                f_x, _ = smooth(x)
-                q = f_z + jnp.sum(d * g) + 0.5 * Lk * jnp.sum(d * d)
-                return (f_x > q * (1 + 10 * jnp.finfo(dtype).eps) + jnp.finfo(dtype).tiny) & (i < max_backtracks)
-
-            def grow(c):
-                Lk, _, _, _, i = c
-                Lk = Lk * eta
-                x, f_z, g = prox_point(s.z, Lk)
-                return Lk, x, f_z, g, i + 1
-
-            x, f_z, g = prox_point(s.z, s.L)
-            Lk, x, _, _, _ = lax.while_loop(not_enough, grow, (s.L, x, f_z, g, jnp.asarray(0)))
-        else:
-            Lk = s.L
-            x, _, _ = prox_point(s.z, Lk)
-        t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * s.t * s.t))
-        t_cur = s.t
-        if restart:
-            # gradient restart: momentum off when it points uphill
-            bad = jnp.sum((s.z - x) * (x - s.x)) > 0
-            t_next = jnp.where(bad, jnp.ones_like(t_next), t_next)
-            t_cur = jnp.where(bad, jnp.ones_like(t_cur), t_cur)
-        z = x + ((t_cur - 1.0) / t_next) * (x - s.x)
-        return FISTAState(x, z, t_next, Lk)
-
-    one = jnp.asarray(1.0, dtype)
-    L = _positive_lipschitz(jnp.asarray(L, dtype))
-    return Solver(
-        init=lambda: FISTAState(x0, x0, one, L),
-        step=step_fn,
-        codes=lambda s: s.x,
-        error=lambda a, b: relative_change(a.z, b.x),   # ||T(z_k) - z_k|| / ||T(z_k)||: see ``fista``
-        objective=lambda s: l1_objective(op, y, s.x, lam),
-        fixed_point=partial(_prox_grad_map, op, y, lam, prox, L, backtracking),
-    )
+    return fista_prox_solver(op, y, lambda v, Lk: prox(v, lam / Lk), lambda a: jnp.sum(lam * jnp.abs(a)), L, x0,
+                             backtracking=backtracking, restart=restart, eta=eta, decrease=decrease,
+                             max_backtracks=max_backtracks)
 
 
-def _prox_grad_map(op, y, lam, prox, L, backtracking, a):
+def _prox_grad_map(op, y, prox_step, L, backtracking, a):
     """ISTA's map a -> prox(a - D^T (D a - y) / L, lam / L): FISTA's solution is its fixed point, and it contracts
     there (for L >= ||D||_2^2), so ``mode="implicit"`` differentiates through it instead of FISTA's momentum step,
     which never settles. With backtracking the estimate may lie below ||D||_2^2: ||D||_2^2 itself is used. The step
     size does not move the fixed point, so no gradient flows through it."""
     Lfp = lax.stop_gradient(_positive_lipschitz(op.lipschitz()) if backtracking else jnp.asarray(L, a.dtype))
     Lfp = Lfp.astype(a.dtype)
-    return prox(a - op.adjoint(op.apply(a) - y) / Lfp, lam / Lfp)
+    return prox_step(a - op.adjoint(op.apply(a) - y) / Lfp, Lfp)
 
 
 def _check_common(max_iter, tol, mode, step, prox):
@@ -230,7 +344,8 @@ def ista(D, y, lam, *, step=None, x0=None, max_iter: int = 1000, tol=1e-6, mode:
     Args:
       D: a ``LinearOperator`` or an (n, m) array of atoms.
       y: the signal, shape ``D.signal_shape``.
-      lam: l1 weight, >= 0; scalar or broadcastable to the codes (per-atom weights).
+      lam: l1 weight, >= 0; scalar or broadcastable to the codes (per-atom weights); "auto": SPORCO's default
+        0.1 max |D^T y| (``sparsejax.pursuit.lam.default_lam``).
       step: step size; default 1/L with L = ||D||_2^2. Steps above 2/L diverge (reported in the result).
       x0: warm start (default zeros).
       max_iter, tol: stop when the relative proximal-gradient residual ||a_k - a_{k-1}|| / ||a_k|| <= tol (module
@@ -256,7 +371,7 @@ def ista(D, y, lam, *, step=None, x0=None, max_iter: int = 1000, tol=1e-6, mode:
       >>> sj.ista(jnp.eye(3), jnp.array([2.0, -1.0, 0.1]), 0.5, prox="nonneg_soft").codes.tolist()
       [1.5, 0.0, 0.0]
     """
-    op, y, lam, dtype = prepare_problem(D, y, lam)
+    op, y, lam, dtype = prepare_problem(D, y, resolve_lam(D, y, lam))
     _check_common(max_iter, tol, mode, step, prox)
     x0 = prepare_init(x0, op, dtype)
     return _ista(op, y, lam, step, x0, jnp.asarray(tol, dtype), max_iter=max_iter, mode=mode,
@@ -272,7 +387,7 @@ def _fista(op, y, lam, L, x0, tol, *, max_iter, mode, prox, history, backtrackin
 
 
 def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e-6, mode: str = "while",
-          prox="soft", backtracking: bool = False, restart: bool = False,
+          prox="soft", backtracking=False, restart: bool = False,
           history: bool = False) -> Solution:
     """FISTA for min_a 1/2||y - D a||^2 + lam ||a||_1 (one signal; batch with ``jax.vmap``).
 
@@ -283,7 +398,11 @@ def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e
     the extrapolated point z_k, module docstring), plus:
       L: Lipschitz constant (default ||D||_2^2; the starting value when backtracking, default 1).
       step: alternatively the step size 1/L.
-      backtracking: find L by the Beck-Teboulle backtracking rule (factor 2), no ||D|| needed.
+      backtracking: find L without ||D||: True, the Beck-Teboulle rule (L doubles until the quadratic bound holds;
+        it never falls, so a start 1000x too large keeps steps 1000x too short: ~1,500 iterations on a
+        problem adaptive backtracking solves in ~100); "adaptive", the Scheinberg-Goldfarb-Bai rule (each step
+        first tries 0.9 L, then doubles it until the bound holds; the momentum follows L's changes,
+        ``fista_prox_solver``); False: the fixed L.
       restart: adaptive momentum restart (O'Donoghue & Candes 2015).
 
     Rate: F(a_k) - F* <= 2 L ||a_0 - a*||^2 / (k + 1)^2 (Beck & Teboulle 2009, theorem 4.4).
@@ -299,8 +418,9 @@ def fista(D, y, lam, *, L=None, step=None, x0=None, max_iter: int = 1000, tol=1e
       ...
       ValueError: prox must be one of ('soft', 'hard', 'nonneg_soft') or a callable (z, threshold) -> z, got 'nope'
     """
-    op, y, lam, dtype = prepare_problem(D, y, lam)
+    op, y, lam, dtype = prepare_problem(D, y, resolve_lam(D, y, lam))
     _check_common(max_iter, tol, mode, step, prox)
+    check_backtracking(backtracking)
     if L is not None and step is not None:
         raise ValueError("give either L or step, not both")
     if L is not None:

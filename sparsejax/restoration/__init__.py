@@ -1,0 +1,21 @@
+"""Patch-based image restoration with sparse models: K-SVD denoising (Elad & Aharon, IEEE TIP 2006) over the
+overcomplete DCT or a dictionary learned on the noisy image.
+
+Modules: ``dct`` (the overcomplete 2-D DCT dictionary), ``ksvd_denoise`` (sparse coding of patches under the error
+target, the K-SVD dictionary updates, the closed-form image update and the ``ksvd_denoise`` driver).
+"""
+from sparsejax.restoration.dct import overcomplete_dct, overcomplete_dct_1d
+from sparsejax.restoration.ksvd_denoise import (
+    GAIN,
+    KSVDDenoiseResult,
+    PatchCodes,
+    approximate_ksvd_update,
+    error_target,
+    image_update,
+    ksvd_denoise,
+    paper_lambda,
+    sparse_code_patches,
+)
+
+__all__ = ["overcomplete_dct", "overcomplete_dct_1d", "KSVDDenoiseResult", "PatchCodes", "approximate_ksvd_update",
+           "error_target", "image_update", "ksvd_denoise", "paper_lambda", "sparse_code_patches", "GAIN"]

@@ -7,7 +7,9 @@ Same parameter names, defaults and scaling as scikit-learn; ``components_`` hold
 scikit-learn (the ``sklearn`` extra).
 """
 from sparsejax.sklearn.coder import SparseCoder
+from sparsejax.sklearn.conv import ConvDictionaryLearning, ConvSparseCoder
 from sparsejax.sklearn.dictlearn import DictionaryLearning, MiniBatchDictionaryLearning
 from sparsejax.sklearn.linear import Lasso, LassoLars, OrthogonalMatchingPursuit
 
-__all__ = ["SparseCoder", "DictionaryLearning", "MiniBatchDictionaryLearning", "Lasso", "LassoLars", "OrthogonalMatchingPursuit"]
+__all__ = ["SparseCoder", "DictionaryLearning", "MiniBatchDictionaryLearning", "Lasso", "LassoLars", "OrthogonalMatchingPursuit", "ConvSparseCoder",
+           "ConvDictionaryLearning"]

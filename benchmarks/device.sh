@@ -17,13 +17,16 @@
 # Robustness: set -u; every step runs under `timeout` with its own limit, cut to the time left before the overall
 # deadline (DEADLINE seconds, default 570: the run must fit in 10 minutes on one H200); a step that fails or times
 # out is recorded and the script goes on; the exit status is 0 when every step was ok, 1 otherwise (the summary says
-# which). PyPI may be unreachable on the device machine: the CUDA install is tried as jax[cuda12] pinned to the
-# installed jax version, then jax[cuda13] pinned, then jax[cuda12] unpinned; if none works the script says so in
-# env.json / summary.txt and runs on whatever backend JAX finds (the figures are then CPU figures, labelled so).
+# which). The CUDA build: nothing is installed when JAX already sees a GPU; otherwise, when PyPI answers (or a local
+# wheelhouse is given in WHEELS), it is tried as jax[cuda12] pinned to the installed jax version, then jax[cuda13]
+# pinned, then jax[cuda12] unpinned; if none works (or PyPI is unreachable, as on a machine without network) the
+# script says so in env.json / summary.txt and runs on whatever backend JAX finds (the figures are then CPU figures,
+# labelled so in env.json, and the exit status is 1).
 #
 # Environment: OUT (output folder), DEADLINE (seconds), DEVICE_TESTS ("core", the default subset, or "all": the
 # whole default suite), PYTEST_WORKERS (default 4; each worker is one process on the one GPU, memory not
-# preallocated), PIP_TIMEOUT (seconds per pip call, default 200;
+# preallocated), WHEELS (a folder of wheels to install the CUDA build from, offline), PIP_TIMEOUT (seconds per pip
+# call, default 200;
 # after a pip call that times out no other spelling is tried).
 set -u
 
@@ -77,12 +80,13 @@ run_step() {
   if [ "$limit" -gt "$remain" ]; then limit="$remain"; fi
   if [ "$DRY" = 1 ]; then
     echo "[dry-run] $name (limit ${limit}s): $*"
-    printf '%-28s %-8s rc=%-4s %6ss  %s\n' "$name" "dry-run" "-" 0 "$*" >> "$OUT/summary.txt"
+    printf '%-28s %-8s rc=%-4s %6ss  %s\n' "$name" "dry-run" "-" 0 "$(printf '%s ' "$@" | tr '\n' ' ' | tr -s ' ' | cut -c1-200)" >> "$OUT/summary.txt"
     printf '{"step": "%s", "status": "dry-run", "rc": null, "seconds": 0, "limit_s": %d}\n' "$name" "$limit" \
       >> "$OUT/summary.jsonl"
     return 0
   fi
-  local status rc t0 dt
+  local status rc t0 dt desc
+  desc="$(printf '%s ' "$@" | tr '\n' ' ' | tr -s ' ' | cut -c1-200)"
   if [ "$limit" -lt 5 ]; then
     status=skipped; rc=-1; dt=0
     echo "device.sh: $name skipped: the ${DEADLINE}s deadline is reached" | tee -a "$log" >&2
@@ -98,7 +102,7 @@ run_step() {
     fi
   fi
   [ "$status" = ok ] || FAILED=1
-  printf '%-28s %-8s rc=%-4s %6ss  %s\n' "$name" "$status" "$rc" "$dt" "$*" >> "$OUT/summary.txt"
+  printf '%-28s %-8s rc=%-4s %6ss  %s\n' "$name" "$status" "$rc" "$dt" "$desc" >> "$OUT/summary.txt"
   printf '{"step": "%s", "status": "%s", "rc": %d, "seconds": %d, "limit_s": %d, "log": "%s"}\n' \
     "$name" "$status" "$rc" "$dt" "$limit" "$(basename "$log")" >> "$OUT/summary.jsonl"
   echo "   -> $status (rc $rc, ${dt}s)" >&2
@@ -108,23 +112,33 @@ run_step() {
 # ------------------------------------------------------------------ 1. CUDA build of JAX, the package
 CUDA_NOTE="not attempted (--cpu)"
 [ "$DRY" = 1 ] && CUDA_NOTE="not attempted (--dry-run)"
-if [ "$MODE" = gpu ]; then
+if [ "$MODE" = gpu ] && [ "$DRY" = 1 ]; then
+  echo "[dry-run] CUDA JAX: none if JAX already sees a GPU; else jax[cuda12]==<installed jax>, jax[cuda13]==..., jax[cuda12]"
+elif [ "$MODE" = gpu ]; then
   JAXV="$("$PY" -c 'import jax; print(jax.__version__)' 2>/dev/null || echo "")"
-  [ "$DRY" = 1 ] || CUDA_NOTE="failed: no CUDA build of JAX could be installed (PyPI unreachable?); running on the backend JAX finds"
-  for spec in ${JAXV:+"jax[cuda12]==$JAXV"} ${JAXV:+"jax[cuda13]==$JAXV"} "jax[cuda12]"; do
-    [ "$DRY" = 1 ] && { run_step "install $spec" "$PIP_TIMEOUT" "$OUT/install.log" "$PY" -m pip install -q "$spec"; break; }
-    run_step "install $spec" "$PIP_TIMEOUT" "$OUT/install.log" \
-      "$PY" -m pip install -q --disable-pip-version-check --timeout 20 --retries 1 "$spec"
-    if tail -n 1 "$OUT/summary.jsonl" | grep -q '"status": "ok"' \
-       && "$PY" -c 'import jax, sys; sys.exit(jax.default_backend() != "gpu")' >> "$OUT/install.log" 2>&1; then
-      CUDA_NOTE="installed $spec"
-      break
-    fi
-    # a download that ran out of time will not do better with another spelling: keep the time for the rest
-    tail -n 1 "$OUT/summary.jsonl" | grep -q '"status": "timeout"' && break
-  done
-  if [[ "$CUDA_NOTE" != installed* ]] && [ "$DRY" = 0 ]; then
-    # the failed attempts above are recorded; the run continues on whatever JAX finds
+  if timeout 120 "$PY" -c 'import jax, sys; sys.exit(jax.default_backend() != "gpu")' >> "$OUT/install.log" 2>&1; then
+    CUDA_NOTE="already installed: JAX $JAXV sees a GPU (nothing installed)"
+  elif [ -n "${WHEELS:-}" ] || timeout 15 "$PY" -c 'import urllib.request as u; u.urlopen("https://pypi.org/simple/jax/", timeout=8)' \
+       >> "$OUT/install.log" 2>&1; then
+    CUDA_NOTE="failed: no CUDA build of JAX could be installed (see install.log); running on the backend JAX finds"
+    local src=()
+    [ -n "${WHEELS:-}" ] && src=(--no-index --find-links "$WHEELS")       # a local wheelhouse, for offline machines
+    for spec in ${JAXV:+"jax[cuda12]==$JAXV"} ${JAXV:+"jax[cuda13]==$JAXV"} "jax[cuda12]"; do
+      run_step "install $spec" "$PIP_TIMEOUT" "$OUT/install.log" \
+        "$PY" -m pip install -q --disable-pip-version-check --timeout 20 --retries 1 ${src[@]+"${src[@]}"} "$spec"
+      if tail -n 1 "$OUT/summary.jsonl" | grep -q '"status": "ok"' \
+         && "$PY" -c 'import jax, sys; sys.exit(jax.default_backend() != "gpu")' >> "$OUT/install.log" 2>&1; then
+        CUDA_NOTE="installed $spec"
+        break
+      fi
+      # a download that ran out of time will not do better with another spelling: keep the time for the rest
+      tail -n 1 "$OUT/summary.jsonl" | grep -q '"status": "timeout"' && break
+    done
+  else
+    CUDA_NOTE="failed: PyPI is unreachable from this machine and JAX sees no GPU (no WHEELS folder given); running on the backend JAX finds"
+  fi
+  if [[ "$CUDA_NOTE" == failed* ]]; then
+    FAILED=1
     echo "device.sh: $CUDA_NOTE" | tee -a "$OUT/summary.txt" >&2
   fi
 fi
@@ -132,7 +146,7 @@ fi
 # pyproject.toml); if neither works the checkout is used through PYTHONPATH, which is set above: the step is ok
 # when sparsejax imports from this checkout
 run_step "install sparsejax" 150 "$OUT/install.log" bash -c '
-  "$0" -m pip install -q --disable-pip-version-check --no-deps -e "$1" \
+  "$0" -m pip install -q --disable-pip-version-check --timeout 10 --retries 0 --no-deps -e "$1" \
   || "$0" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$1" \
   || echo "device.sh: pip could not install the package; using the checkout through PYTHONPATH"
   "$0" -c "import sparsejax, sys, os; print(\"sparsejax from\", os.path.dirname(sparsejax.__file__)); \

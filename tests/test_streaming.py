@@ -287,3 +287,42 @@ def test_cli_exit_codes(tmp_path, capsys):
                         "--chunk-size", str(CHUNK)]) == 3
     assert "64 signal(s) did not converge" in capsys.readouterr().err
     assert (tmp_path / "c.npz").exists()
+
+
+# ------------------------------------------------------------------ benchmarks/device.sh (the one GPU run)
+DEVICE_SH = ROOT / "benchmarks" / "device.sh"
+
+
+def _bench_names():
+    return sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if not p.stem.startswith("_"))
+
+
+def test_device_script_parses_and_dry_run_lists_every_step(tmp_path):
+    assert subprocess.run(["bash", "-n", str(DEVICE_SH)], capture_output=True).returncode == 0
+    res = subprocess.run(["bash", str(DEVICE_SH), "--cpu", "--dry-run"], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, OUT=str(tmp_path)), timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    steps = [json.loads(line) for line in (tmp_path / "summary.jsonl").read_text().splitlines()]
+    names = [s["step"] for s in steps]
+    assert names == ["install sparsejax", "pytest"] + [f"bench {b}" for b in _bench_names()]
+    assert all(s["status"] == "dry-run" and 0 < s["limit_s"] <= 570 for s in steps)
+    bad = subprocess.run(["bash", str(DEVICE_SH), "--gpu-please"], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, OUT=str(tmp_path)))
+    assert bad.returncode == 2 and "unknown option" in bad.stderr
+
+
+@pytest.mark.slow
+def test_device_script_runs_every_step_on_cpu(tmp_path):
+    res = subprocess.run(["bash", str(DEVICE_SH), "--cpu", "--tiny"], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, OUT=str(tmp_path), DEADLINE="1500"), timeout=1800)
+    assert res.returncode in (0, 1), res.stderr[-3000:]
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["backend"] == "cpu"
+    steps = {s["step"]: s for s in map(json.loads, (tmp_path / "summary.jsonl").read_text().splitlines())}
+    assert set(steps) == {"install sparsejax", "pytest"} | {f"bench {b}" for b in _bench_names()}
+    assert steps["install sparsejax"]["status"] == "ok" and steps["pytest"]["status"] == "ok"
+    assert json.loads((tmp_path / "tests.json").read_text())["counts"]["passed"] >= 2
+    assert steps["bench streaming_memory"]["status"] == "ok"
+    rows = [json.loads(line) for line in (tmp_path / "bench_streaming_memory.jsonl").read_text().splitlines()]
+    assert [r["signals"] for r in rows] == [2000, 4000] and all(r["peak_rss_mb"] > 0 for r in rows)
+    assert (res.returncode == 0) == all(s["status"] == "ok" for s in steps.values())

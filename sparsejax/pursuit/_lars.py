@@ -51,7 +51,7 @@ class LarsState(NamedTuple):
       lam_c: (B,) current path value of lam (= |c_j| on the active set).
       join: (B,) atom to add at the next step (-1: none).
       drop: (B,) slot to remove at the next step (-1: none).
-      excl: (B,) atom just dropped: may not re-enter in this step (-1: none).
+      excl: (B,) atom just dropped: in this step it may re-enter only with the opposite sign (-1: none).
       done: (B,) reached lam.
       bad: (B,) slot overflow or a (numerically) dependent atom.
       nsteps: (B,) homotopy steps taken.
@@ -233,6 +233,19 @@ def lars_step(st: LarsState, G, lam, *, nonneg, ns, max_steps):
         den = jnp.where(inner, d1 * d2m, 1.0 + jnp.abs(u))
         tj = num / den
     tj = jnp.where(free > 0, tj, big)
+    # the atom dropped at this knot (sign s_e, |c_e| = lam_c) may re-enter within this piece only with the opposite
+    # sign, where c_e - gamma u_e = -s_e (lam_c - gamma): gamma = (lam_c + s_e c_e) / (1 + s_e u_e) (its same-sign
+    # crossing is at gamma = 0, the knot itself; two lines meet once). Non-negative codes have no opposite sign.
+    if not nonneg:
+        has_ex = excl >= 0
+        exs = jnp.maximum(excl, 0)
+        ce = jnp.take_along_axis(c, exs[:, None], axis=1)[:, 0]
+        ue = jnp.take_along_axis(u, exs[:, None], axis=1)[:, 0]
+        se = jnp.where(ce >= 0, 1.0, -1.0).astype(dtype)
+        de = 1.0 + se * ue
+        te = jnp.where(has_ex & (de > tiny), jnp.maximum(st.lam_c + se * ce, 0.0) / jnp.where(de > tiny, de, 1.0),
+                       big)
+        tj = tj.at[rows, jnp.where(has_ex, exs, m)].set(te, mode="drop")
     # first minimum in one integer reduction: t >= 0, so its bit pattern is monotone; the low bits
     # carry the index (ties closer than 2^-(mantissa - nb) relative resolve to the lowest index)
     jbest = _packed_argmin(tj)
@@ -246,6 +259,8 @@ def lars_step(st: LarsState, G, lam, *, nonneg, ns, max_steps):
         g1 = jnp.minimum(g1, jnp.where(e2 > tiny, jnp.maximum(lcv + cb, 0.0) / jnp.where(e2 > tiny, e2, 1.0), big))
     fb = jnp.take_along_axis(free, jbest[:, None], axis=1)[:, 0]
     gjoin = jnp.where(fb > 0, g1, big)
+    if not nonneg:
+        gjoin = jnp.where(has_ex & (jbest == excl), te, gjoin)
     bw = beta * w
     td = jnp.where(bw < 0, -beta / jnp.where(bw < 0, w, 1.0), big)
     gdrop = jnp.min(td, axis=1)

@@ -16,7 +16,9 @@ method                   dense ``D``                                  other oper
 =======================  ===========================================  ===============================
 
 Each signal is solved on its own (its own stopping point and flags in the returned ``Solution``). Options,
-``prox=`` included, go to the pursuit; ``nonneg=True`` (the older spelling) is accepted for every method and means
+``prox=`` included, go to the pursuit; a warm start ``x0`` (one row of codes per signal, shape (B, *D.code_shape))
+goes to ``lasso_batch`` (Newton steps from it, then the homotopy) or, row by row, to the vmapped ``ista`` / ``fista``
+/ ``admm`` / ``vmap(fista)``; ``nonneg=True`` (the older spelling) is accepted for every method and means
 ``prox="nonneg_soft"``.
 
 The result says which path ran: ``sol.state`` is an ``EncodeState`` whose ``route`` names the method, the solver that
@@ -100,7 +102,8 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
       method: one of ``METHODS`` (table in the module docstring).
       **options: passed to the pursuit: ``lam`` for lasso/ista/fista/admm/threshold, ``k`` / ``tol``
         for omp, ``eps`` for bp_constrained, ``prox`` (e.g. "nonneg_soft" for non-negative codes; ``nonneg=True``
-        is the same), ``max_iter``, ``tol``, ...
+        is the same), ``max_iter``, ``tol``, ``x0`` (warm start, (B, *D.code_shape): methods "lasso", "ista",
+        "fista", "admm"), ...
 
     Returns:
       ``Solution`` whose fields have a leading batch axis; ``state`` is an ``EncodeState`` (``route``: the path
@@ -125,6 +128,17 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
                          f"dictionary's signal shape, got {tuple(Y.shape)}")
     dense = isinstance(op, Dense)
     opts = _prox_option(dict(options))
+    x0 = opts.pop("x0", None)
+    if x0 is not None:
+        if method not in _WARM_METHODS:
+            raise ValueError(f"x0 (a warm start) is accepted by the methods {', '.join(_WARM_METHODS)}, "
+                             f"not method={method!r}")
+        x0 = V.as_float_array("x0", x0)
+        want = (Y.shape[0],) + tuple(op.code_shape)
+        if tuple(x0.shape) != want:
+            raise ValueError(f"x0 must have shape {want} (one row of warm-start codes per signal of Y), "
+                             f"got {tuple(x0.shape)}")
+        V.check_finite("x0", x0)
 
     if dense and method in ("omp", "lasso"):
         # the batched solvers check Y themselves (one host round trip, not two)
@@ -132,7 +146,7 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
             sol = omp_batch(op, Y, **opts)
             return _routed(sol, method, "omp_batch", "dense dictionary: Batch-OMP (one Gram matrix for the batch)")
         lam = _pop_required(opts, "lam", method)
-        sol = lasso_batch(op, Y, lam, **opts)
+        sol = lasso_batch(op, Y, lam, x0=x0, **opts)
         plan = sol.state.plan
         return _routed(sol, method, "lasso_batch", f"dense dictionary: the batched Lasso, first stage "
                                                   f"{plan.method!r} ({plan.reason})")
@@ -144,18 +158,28 @@ def encode(D, Y, method: str = "lasso", **options) -> Solution:
     if method == "lasso":
         lam = _pop_required(opts, "lam", method)
         opts.setdefault("restart", True)
-        return _routed(jax.vmap(lambda y: fista(op, y, lam, **opts))(Y), method, "vmap(fista)", why)
+        return _routed(_vmap_warm(lambda y, a: fista(op, y, lam, x0=a, **opts), Y, x0), method, "vmap(fista)", why)
     if method == "threshold":
         return _routed(jax.vmap(lambda y: thresholding(op, y, **opts))(Y), method, "vmap(thresholding)",
                        "one matrix product per signal")
     if method in ("ista", "fista", "admm"):
         lam = _pop_required(opts, "lam", method)
         fn = {"ista": ista, "fista": fista, "admm": bpdn_admm}[method]
-        return _routed(jax.vmap(lambda y: fn(op, y, lam, **opts))(Y), method, f"vmap({fn.__name__})",
+        return _routed(_vmap_warm(lambda y, a: fn(op, y, lam, x0=a, **opts), Y, x0), method, f"vmap({fn.__name__})",
                        "the named pursuit, per signal")
     eps = _pop_required(opts, "eps", method)
     return _routed(jax.vmap(lambda y: bpdn_constrained_admm(op, y, eps, **opts))(Y), method,
                    "vmap(bpdn_constrained_admm)", "the named pursuit, per signal")
+
+
+_WARM_METHODS = ("lasso", "ista", "fista", "admm")
+
+
+def _vmap_warm(fn, Y, x0):
+    """vmap of fn(y, x0_row) over the signals, with x0 None (each pursuit's own zero start) when not given."""
+    if x0 is None:
+        return jax.vmap(lambda y: fn(y, None))(Y)
+    return jax.vmap(fn)(Y, x0)
 
 
 def _routed(sol: Solution, method: str, solver: str, reason: str) -> Solution:

@@ -15,6 +15,11 @@ Paths (``method``), each a module of ``sparsejax.pursuit``:
   2008; Fan, Jiao & Lu 2014).
 * ``"fista"``: FISTA alone (vmapped, per-signal stop on the relative gap), for reference.
 
+A warm start ``x0`` (e.g. the codes at a nearby lam, or of the previous iteration of a dictionary learner) replaces
+the first stage: semismooth-Newton steps at lam from x0 (``_active_set.newton_polish``: exact once the sign pattern
+of x0 is right, typically 1-3 steps), certified by the duality gap (path "warm_start"); the signals it does not
+certify go to the homotopy and then, as always, the fallback. With ``method="fista"``, x0 is FISTA's starting point.
+
 Every signal is then certified by its duality gap (``_certify``; ``converged`` means gap <= tol * F(a) above the
 gap's rounding level, so lam = 0 certifies too). Signals that fail (more than ``max_active`` active atoms, a numerically dependent atom, more than ``max_iter`` steps, or a gap
 above tol) are re-solved, ``fallback_size`` at a time (``_chunks.refill``), by FISTA warm-started from the first
@@ -43,10 +48,11 @@ from sparsejax import _validate as V
 from sparsejax.operators import Dense
 from sparsejax.pursuit._active_set import active_set_batch, newton_polish
 from sparsejax.pursuit._certify import dual_gap, gap_batch, relative_gap, rounding_level
-from sparsejax.pursuit._chunks import gather, refill, scatter
+from sparsejax.pursuit._chunks import gather, map_chunks, refill, scatter
 from sparsejax.pursuit._guess import guess_and_verify
 from sparsejax.pursuit._lars import homotopy, lars_finish
 from sparsejax.pursuit.ista import fista_solver
+from sparsejax.pursuit.omp import check_gram_matches
 from sparsejax.pursuit.problem import prepare_batch, sign_constraint
 from sparsejax.solve import Solution, check_iteration, iterate, stop_status
 
@@ -56,7 +62,7 @@ __all__ = ["lasso_batch", "duality_gap", "BatchState", "Plan", "METHODS", "PATHS
 METHODS = ("auto", "guess", "homotopy", "active_set", "fista")
 
 
-PATHS = ("guess", "homotopy", "active_set", "fista", "fallback")
+PATHS = ("guess", "homotopy", "active_set", "fista", "fallback", "warm_start")
 MAX_ACTIVE_DEFAULT = 64  # default cap of the static active-set size (memory and cost per homotopy step)
 REASONS = ("certified", "over_max_active", "dependent_atoms", "step_limit", "gap_above_tol", "not_finite")
 
@@ -71,7 +77,7 @@ class Plan:
       'guess'
 
     Attributes:
-      method: "guess", "homotopy", "active_set" or "fista".
+      method: "guess", "homotopy", "active_set", "fista" or "warm_start" (an ``x0`` was given).
       reason: why, in words.
       max_active: the static active-set size used.
     """
@@ -91,7 +97,8 @@ class BatchState(NamedTuple):
       fallback_steps: FISTA + polish steps of the fallback.
       fast_path: True when the guess-and-verify fast path certified the signal.
       path: index into ``PATHS`` of the solver whose codes were returned ("guess", "homotopy", "active_set",
-        "fista" (``method="fista"``) or "fallback" (FISTA + Newton polish after the first stage)).
+        "fista" (``method="fista"``), "fallback" (FISTA + Newton polish after the first stage) or "warm_start"
+        (Newton steps from the warm start ``x0``)).
       reason: index into ``REASONS``: why the first stage did not certify the signal ("certified" when it did;
         "over_max_active": the support needed more than ``max_active`` atoms; "dependent_atoms"; "step_limit";
         "gap_above_tol"; "not_finite").
@@ -205,13 +212,14 @@ def duality_gap(D, y, a, lam, prox="soft"):
 @partial(jax.jit, static_argnames=("max_iter", "nonneg", "method", "max_active", "max_new", "chunk",
                                    "fallback_size", "fallback_iter", "steps1", "steps2", "buf", "guess_k",
                                    "guess_prune", "guess_grow", "guess_add", "hbuf", "plan"))
-def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, max_new, chunk,
+def _lasso_batch(atoms, Y, lam, tol, gram=None, x0=None, *, max_iter, nonneg, method, max_active, max_new, chunk,
                  fallback_size, fallback_iter, steps1=12, steps2=4, buf=256, guess_k=8, guess_prune=2,
                  guess_grow=2, guess_add=4, hbuf=512, plan=None):
     B, n = Y.shape
     m = atoms.shape[1]
     dtype = Y.dtype
-    L = jnp.linalg.eigvalsh(atoms @ atoms.T if n <= m else atoms.T @ atoms)[-1]
+    G = atoms.T @ atoms if gram is None else gram
+    L = jnp.linalg.eigvalsh(atoms @ atoms.T if n <= m else G)[-1]
     prox = "nonneg_soft" if nonneg else "soft"
     bad_input = ~(jnp.all(jnp.isfinite(Y), axis=1) & jnp.all(jnp.isfinite(atoms)) & jnp.isfinite(lam))
     dmax = jnp.sqrt(jnp.max(jnp.sum(atoms * atoms, axis=0)))
@@ -241,13 +249,12 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
                         status=stop_status(conv, diverged, bad_input))
 
     if method == "fista":
-        A, steps = jax.vmap(fista_one)(Y, jnp.zeros((B, m), dtype))
+        A, steps = jax.vmap(fista_one)(Y, jnp.zeros((B, m), dtype) if x0 is None else x0)
         gap, obj, g_tol, rel = gap_batch(atoms, Y, A, lam, nonneg)
         floor = g_tol * jnp.sum(jnp.abs(A), axis=1)
         return result(A, jnp.zeros((B,), jnp.int32), steps, gap, obj, rel, floor, jnp.zeros((B,), bool),
                       jnp.zeros((B,), bool), jnp.full((B,), PATHS.index("fista"), jnp.int8), zeros_i8)
 
-    G = atoms.T @ atoms
     run_homotopy = partial(homotopy, atoms, G, nonneg=nonneg, K=max_active, steps1=steps1, steps2=steps2,
                            max_steps=max_iter)
 
@@ -260,14 +267,11 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
         why = _reason(ok, finite, hs.full, hs.bad & ~hs.full, hs.nsteps >= max_iter)
         return As, hs.nsteps, ok, g, o, rl, t * jnp.sum(jnp.abs(As), axis=1), why
 
-    path = jnp.full((B,), PATHS.index(method), jnp.int8)
+    path = jnp.full((B,), PATHS.index(method if x0 is None else "homotopy"), jnp.int8)
     fast = jnp.zeros((B,), bool)
-    if method == "guess":
-        Kg = min(max_active, guess_k + guess_grow * guess_add)
-        A, steps, gap, obj, rel, floor, fast = guess_and_verify(
-            atoms, G, Y, lam, tol_eff, chunk=chunk, k=min(guess_k, Kg), K=Kg, n_prune=guess_prune,
-            n_grow=guess_grow, n_add=guess_add, nonneg=nonneg)
-        # the rest: the exact homotopy (from lam_max), gathered hbuf signals at a time
+
+    def homotopy_rest(A, steps, done, gap, obj, rel, floor):
+        """The signals not ``done`` re-solved by the exact homotopy (from lam_max), gathered hbuf at a time."""
         Fh = min(hbuf, B)
 
         def homotopy_refill(p: _Progress, sel, valid):
@@ -277,9 +281,26 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
                                              fl, why))
 
         p = refill(lambda p: p.todo, homotopy_refill,
-                   _Progress(A, steps, fast, ~fast, gap, obj, rel, floor, zeros_i8), Fh, -(-B // Fh))
-        A, steps, ok, gap, obj, rel, floor, why = (p.codes, p.steps, p.done, p.gap, p.objective, p.rel, p.floor,
-                                                   p.reason)
+                   _Progress(A, steps, done, ~done, gap, obj, rel, floor, zeros_i8), Fh, -(-B // Fh))
+        return p.codes, p.steps, p.done, p.gap, p.objective, p.rel, p.floor, p.reason
+
+    if x0 is not None:
+        # warm start: Newton steps at lam from x0, certified by the gap; the rest by the homotopy
+        polish = partial(newton_polish, atoms, G, lam=lam, max_active=max_active, max_new=max_new, nonneg=nonneg)
+        A, steps, done = map_chunks(lambda b: jax.vmap(polish)(*b), (Y, x0), chunk)
+        gap, obj, g_tol, rel = gap_batch(atoms, Y, A, lam, nonneg)
+        fast = done & jnp.all(jnp.isfinite(A), axis=1) & (rel <= tol_eff)
+        A, steps, ok, gap, obj, rel, floor, why = homotopy_rest(A, steps, fast, gap, obj, rel,
+                                                                g_tol * jnp.sum(jnp.abs(A), axis=1))
+        path = jnp.where(fast, PATHS.index("warm_start"), PATHS.index("homotopy")).astype(jnp.int8)
+        fast = jnp.zeros((B,), bool)
+    elif method == "guess":
+        Kg = min(max_active, guess_k + guess_grow * guess_add)
+        A, steps, gap, obj, rel, floor, fast = guess_and_verify(
+            atoms, G, Y, lam, tol_eff, chunk=chunk, k=min(guess_k, Kg), K=Kg, n_prune=guess_prune,
+            n_grow=guess_grow, n_add=guess_add, nonneg=nonneg)
+        # the rest: the exact homotopy (from lam_max), gathered hbuf signals at a time
+        A, steps, ok, gap, obj, rel, floor, why = homotopy_rest(A, steps, fast, gap, obj, rel, floor)
         path = jnp.where(fast, PATHS.index("guess"), PATHS.index("homotopy")).astype(jnp.int8)
     elif method == "homotopy":
         A, steps, ok, gap, obj, rel, floor, why = homotopy_codes(Y)
@@ -320,7 +341,7 @@ def _lasso_batch(atoms, Y, lam, tol, *, max_iter, nonneg, method, max_active, ma
 def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft", method: str = "auto",
                 max_active: int | None = None, max_new: int | None = None, chunk: int | None = None, fallback_size: int = 128,
                 fallback_iter: int = 5000, lockstep_steps: int = 12, refill_steps: int = 4,
-                refill_size: int = 256) -> Solution:
+                refill_size: int = 256, gram=None, x0=None) -> Solution:
     """Solve B Lasso problems min_a 1/2||y_b - D a||^2 + lam||a||_1 with one dictionary, fast.
 
     The paths are described in the module docstring; every returned signal carries its duality-gap certificate.
@@ -346,6 +367,13 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
       refill_steps, refill_size: after that, unfinished signals are gathered ``refill_size`` at a time
         and advanced ``refill_steps`` steps per round.
       fallback_size, fallback_iter: FISTA fallback buffer size and iteration cap.
+      gram: optional precomputed G = D^T D (m, m), used by every path instead of forming it (the duality-gap
+        certificates still use D). Checked against D before compilation (``omp.check_gram_matches``: a ValueError
+        naming ``gram`` when G v != D^T D v for a random probe v).
+      x0: optional warm start (B, m), e.g. the codes of the same signals at a nearby lam. The first stage is then
+        Newton steps at lam from x0 (path "warm_start"; exact in one or two steps once x0 has the solution's signs),
+        the homotopy for the signals they do not certify; with ``method="fista"``, FISTA starts from x0. The answer
+        is the same certified solution as without x0, in fewer steps from a good start.
 
     Returns:
       ``Solution`` with codes (B, m) and per-signal ``num_steps``, ``converged`` (relative duality gap
@@ -400,7 +428,23 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
     if B == 0:
         raise ValueError("Y must hold at least one signal")
     chunk = min(chunk, B)
-    return _lasso_batch(D, Y, lam.astype(dtype), jnp.asarray(tol, dtype),
+    if gram is not None:
+        gram = V.as_float_array("gram", gram)
+        V.check_shape("gram", gram, (m, m), "G = D^T D, atoms x atoms")
+        V.check_finite("gram", gram)
+        check_gram_matches(gram, D)
+        gram = gram.astype(dtype)
+    if x0 is not None:
+        x0 = V.as_float_array("x0", x0)
+        V.check_shape("x0", x0, (B, m), "warm-start codes, one row per signal: (B, m)")
+        V.check_finite("x0", x0)
+        if nonneg and V.is_concrete(x0) and bool(jnp.any(x0 < 0)):
+            raise ValueError("x0 must be >= 0 for non-negative codes (prox='nonneg_soft')")
+        x0 = x0.astype(dtype)
+        if method != "fista":
+            plan = Plan("warm_start", "x0 given: Newton steps at lam from the warm start, certified by the duality "
+                        "gap; the exact homotopy for the signals they do not certify", max_active)
+    return _lasso_batch(D, Y, lam.astype(dtype), jnp.asarray(tol, dtype), gram, x0,
                         max_iter=max_iter, nonneg=nonneg, method=method, max_active=max_active,
                         max_new=max_new, chunk=chunk, fallback_size=fallback_size,
                         fallback_iter=fallback_iter, steps1=lockstep_steps, steps2=refill_steps,

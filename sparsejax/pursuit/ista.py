@@ -7,9 +7,12 @@ ISTA :  a <- S_{lam/L}(a - D^T(D a - y) / L)
 FISTA:  x_k = S_{lam/L}(z_k - grad(z_k)/L),  t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2,
         z_{k+1} = x_k + ((t_k - 1) / t_{k+1}) (x_k - x_{k-1})
 
-Options: backtracking on L (Beck-Teboulle's FISTA with backtracking, factor ``eta``) and adaptive
-restart of the momentum (O'Donoghue & Candes 2015, gradient scheme). ``D`` is any linear operator
-(dense or convolutional); ``lam`` is a scalar or broadcasts against the codes. ``prox`` picks the shrinkage
+Options: backtracking on L (Beck-Teboulle's FISTA with backtracking, factor ``eta``: L only grows; or
+``backtracking="adaptive"``, Scheinberg, Goldfarb & Bai 2014: each step first tries a smaller L, and the momentum
+follows L's changes) and adaptive restart of the momentum (O'Donoghue & Candes 2015, gradient scheme).
+``fista_prox_solver`` is the same FISTA for any penalty with a cheap prox (the joint, l1-ball and Elastic Net
+forms). ``D`` is any linear operator (dense or convolutional); ``lam`` is a scalar or broadcasts against the codes
+(or "auto": 0.1 max |D^T y|, ``sparsejax.pursuit.lam``). ``prox`` picks the shrinkage
 P (``sparsejax.shrink``: "soft", "nonneg_soft", "hard" or a callable ``(z, threshold) -> z``); S above is "soft".
 The reported objective is always the l1 objective F.
 
@@ -190,7 +193,6 @@ def fista_prox_solver(op, y, prox_step, penalty, L, x0, *, backtracking=False, r
     dtype = x0.dtype
     adaptive = isinstance(backtracking, str)
     slack = 1 + 10 * jnp.finfo(dtype).eps
-    tiny = jnp.finfo(dtype).tiny
 
     def smooth(a):
         r = op.apply(a) - y

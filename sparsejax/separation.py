@@ -29,8 +29,9 @@ Phi a, ``adjoint`` = analysis Phi^T x), Parseval, with per-coefficient atom norm
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,8 +42,16 @@ from sparsejax import _validate as V
 from sparsejax import shrink
 from sparsejax.operators import LinearOperator
 
-__all__ = ["LocalDCT", "UndecimatedHaar", "MCAResult", "mca", "cartoon_texture", "threshold_schedule",
-           "dct_matrix", "SCHEDULES"]
+__all__ = [
+    "SCHEDULES",
+    "LocalDCT",
+    "MCAResult",
+    "UndecimatedHaar",
+    "cartoon_texture",
+    "dct_matrix",
+    "mca",
+    "threshold_schedule",
+]
 
 SCHEDULES = ("linear", "exponential")
 
@@ -463,8 +472,8 @@ def mca(image, frames: Sequence[LinearOperator], *, num_iter: int = 100, lam_min
         lam_min_arr = jnp.asarray(jnp.nan, dtype)
     x, codes, lams, res, finite, lmax = _mca(frames, y, lam_max_arr, lam_min_arr, num_iter=num_iter,
                                               schedule=schedule, prox=prox)
-    params = dict(num_iter=num_iter, lam_max=float(lmax), lam_min=float(lams[-1]), schedule=schedule,
-                  prox=prox, frames=[repr(F) for F in frames])
+    params = {"num_iter": num_iter, "lam_max": float(lmax), "lam_min": float(lams[-1]), "schedule": schedule,
+              "prox": prox, "frames": [repr(F) for F in frames]}
     return MCAResult(components=x, codes=codes, thresholds=lams, residual_norms=res, finite=finite, params=params)
 
 

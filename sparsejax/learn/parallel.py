@@ -330,16 +330,14 @@ def learn_dictionary_parallel(Y, n_atoms: int, *, method: str = "ksvd", sparsity
       ``DictLearnResult(dictionary, codes, loop, method)``: ``dictionary`` an ordinary (n, m) array, the same on
       every process; ``codes`` global (or None); ``loop`` the ``parallel_loop`` result.
 
-    Example: on one process, the same dictionary as ``learn_dictionary``.
+    Example: one process (``tests/test_multiprocess.py`` compares 2 and 4 processes with ``learn_dictionary``).
       >>> import jax
       >>> import numpy as np
-      >>> from sparsejax.learn.dense import learn_dictionary
       >>> from sparsejax.learn.parallel import learn_dictionary_parallel
       >>> Y = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (24, 6)))
-      >>> par = learn_dictionary_parallel(Y, 8, method="mod", sparsity=2, n_steps=3)
-      >>> one = learn_dictionary(Y, 8, method="mod", sparsity=2, n_steps=3, progress=False)
-      >>> bool(np.allclose(par.dictionary, one.dictionary, atol=1e-5)), par.loop.status
-      (True, 'completed')
+      >>> res = learn_dictionary_parallel(Y, 8, method="mod", sparsity=2, n_steps=2, return_codes=False)
+      >>> res.dictionary.shape, res.loop.status, res.loop.history["loss"].shape
+      ((6, 8), 'completed', (2,))
     """
     Y_local = _local_float_rows("Y", Y, (2,))
     V.check_choice("method", method, dense.METHODS)
@@ -437,16 +435,14 @@ def learn_conv_dictionary_parallel(images, n_filters: int, filter_size, lam, *, 
       ``ConvDictLearnResult(filters, codes, loop, method)``: ``filters`` an ordinary array, the same on every
       process; ``codes`` (K, M, *N) global, split by image.
 
-    Example: one process, the same filters as ``learn_conv_dictionary``.
+    Example: one process (``tests/test_multiprocess.py`` compares 4 processes with ``learn_conv_dictionary``).
       >>> import jax
       >>> import numpy as np
-      >>> from sparsejax.learn.conv import learn_conv_dictionary
       >>> from sparsejax.learn.parallel import learn_conv_dictionary_parallel
       >>> S = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (2, 16)))
-      >>> par = learn_conv_dictionary_parallel(S, 3, 4, 0.1, n_steps=3)
-      >>> one = learn_conv_dictionary(S, 3, 4, 0.1, n_steps=3, progress=False)
-      >>> bool(np.allclose(par.filters, one.filters, atol=1e-5))
-      True
+      >>> res = learn_conv_dictionary_parallel(S, 3, 4, 0.1, n_steps=1)
+      >>> res.filters.shape, res.codes.shape, res.loop.status
+      ((3, 1, 4), (2, 3, 16), 'completed')
     """
     S = _local_float_rows("images", images, (2, 3))
     V.check_choice("method", method, ("admm", "optax"))

@@ -26,6 +26,7 @@ EXPERIMENTS: dict[str, str] = {
     "ml_convergence": "experiments/ml_convergence.py",
     "mlcsc_atoms": "experiments/mlcsc_atoms.py",
     "adversarial": "experiments/adversarial.py",
+    "mca_separation": "experiments/mca_separation.py",
     "ksvd_denoising": "experiments/ksvd_denoising.py",
 }
 

@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
+from PIL import Image
 
 from sparsejax import _validate as V
 from sparsejax.conv.fourier import fsq, irfft, psum, rfft, sq
@@ -74,6 +75,7 @@ __all__ = [
     "ConvDictLearnResult",
     "METHODS",
     "project_filters",
+    "support_mask",
     "dict_update_init",
     "dict_update_step",
     "dict_update",
@@ -181,10 +183,41 @@ def _pad(g, N):
     return jnp.pad(g, [(0, 0)] * (g.ndim - len(N)) + [(0, n - k) for n, k in zip(N, ksize)])
 
 
-def project_filters(filters, zero_mean: bool = False) -> jax.Array:
+def _signals(s, filters):
+    """Signals in the layout (K, C, *N): a batch (K, *N) of single-channel signals gets its channel axis."""
+    return s if s.ndim == filters.ndim else s[:, None]
+
+
+def support_mask(filter_sizes, ksize=None) -> np.ndarray:
+    """The (M, *k) 0/1 support of filters of several sizes zero-padded to the largest, k = ``ksize`` or the largest
+    size on each axis (filter m occupies the leading ``filter_sizes[m]`` window, as SPORCO's mixed ``dsz``).
+
+    Args:
+      filter_sizes: per-filter sizes, a sequence of M ints (1-D) or of M tuples (h,) / (h, w).
+      ksize: the common (padded) size, default the largest per axis.
+
+    Example:
+      >>> from sparsejax.learn.conv import support_mask
+      >>> support_mask([(2, 2), (3, 3)])[0].tolist()
+      [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    sizes = [tuple(k) if isinstance(k, (tuple, list)) else (k,) for k in filter_sizes]
+    if not sizes or len({len(k) for k in sizes}) != 1:
+        raise ValueError(f"filter_sizes must be M >= 1 sizes of one dimension each, got {filter_sizes!r}")
+    kmax = tuple(max(k[a] for k in sizes) for a in range(len(sizes[0]))) if ksize is None else tuple(ksize)
+    mask = np.zeros((len(sizes),) + kmax)
+    for m, k in enumerate(sizes):
+        mask[(m,) + tuple(slice(0, int(x)) for x in k)] = 1.0
+    return mask
+
+
+def project_filters(filters, zero_mean: bool = False, mask=None) -> jax.Array:
     """P_C: (optionally) remove each filter's mean, then scale it to unit l2 norm (a zero filter stays zero).
 
-    ``filters`` (M, C, *k) already live in the window; cropping is the caller's part of the projection.
+    ``filters`` (M, C, *k) already live in the window; cropping is the caller's part of the projection. The norm is
+    taken over all channels of a filter together and the mean per channel (as SPORCO's ``cnvrep.Pcn``). ``mask``
+    (M, *k), for filters of several sizes (``support_mask``): each filter is restricted to its support and its mean
+    taken over the support only.
 
     Example:
       >>> import jax.numpy as jnp
@@ -193,8 +226,15 @@ def project_filters(filters, zero_mean: bool = False) -> jax.Array:
       >>> g.round(4).tolist()
       [[[-0.7071, 0.0, 0.7071]]]
     """
+    axes = tuple(range(2, filters.ndim))
+    if mask is not None:
+        mask = jnp.asarray(mask, filters.dtype)[:, None]
+        filters = filters * mask
+        if zero_mean:
+            mean = jnp.sum(filters, axis=axes, keepdims=True) / jnp.sum(mask, axis=axes, keepdims=True)
+            filters = (filters - mean) * mask
+        return normalize_filters(filters)
     if zero_mean:
-        axes = tuple(range(2, filters.ndim))
         filters = filters - jnp.mean(filters, axis=axes, keepdims=True)
     return normalize_filters(filters)
 
@@ -206,11 +246,12 @@ def _dictionary_balancing(period, ratio) -> RhoBalancing:
 
 
 def cdl_objective(filters, s, codes, lam) -> jax.Array:
-    """F(d, x) = 1/2 sum_k ||sum_m d_m * x_{k,m} - s_k||^2 + lam sum |x| (circular boundary).
+    """F(d, x) = 1/2 sum_k ||sum_m d_m * x_{k,m} - s_k||^2 + lam sum |x| (circular boundary; for C channels
+    d_m * x_{k,m} is the C-channel signal (d_{m,c} * x_{k,m})_c).
 
     Args:
-      filters: (M, 1, *k).
-      s: signals (K, *N).
+      filters: (M, C, *k).
+      s: signals (K, *N) (C = 1) or (K, C, *N).
       codes: (K, M, *N).
       lam: scalar l1 weight.
 
@@ -226,7 +267,7 @@ def cdl_objective(filters, s, codes, lam) -> jax.Array:
       >>> round(float(cdl_objective(d, s, x, 0.5)), 4)
       1.0
     """
-    return cbpdn_objective(filters, s[:, None], codes, lam)
+    return cbpdn_objective(filters, _signals(s, filters), codes, lam)
 
 
 _LDL_MAX_K = 16      # up to this many signals the K x K solves are unrolled LDL^H (elementwise over frequencies)
@@ -260,6 +301,8 @@ def _gram_solve(G, rho, w):
     """
     K = w.shape[0]
     at = lambda k, l: G[k * (k + 1) // 2 + l]            # noqa: E731
+    if w.ndim > G.ndim:                                  # channels (K, C, *F): one solve per channel
+        return jax.vmap(lambda wc: _gram_solve(G, rho, wc), in_axes=1, out_axes=1)(w)
     if K > _LDL_MAX_K:
         A = jnp.stack([jnp.stack([at(k, l) if l <= k else jnp.conj(at(l, k)) for l in range(K)]) for k in range(K)])
         A = jnp.moveaxis(A.reshape((K, K, -1)), -1, 0) + rho * jnp.eye(K, dtype=A.dtype)[None]
@@ -280,18 +323,19 @@ def _gram_solve(G, rho, w):
 
 
 def _code_solve(cf: _CodeFactors, b, rho, axis=None):
-    """(Z_f^H Z_f + rho I)^{-1} b per frequency by Woodbury, b (M, *F):
-    (b - Z^H (rho I + Z Z^H)^{-1} Z b) / rho (K = 1: Sherman-Morrison)."""
-    w = psum(jnp.sum(cf.Zf * b[None], axis=1), axis)                # Z b (K, *F)
+    """(Z_f^H Z_f + rho I)^{-1} b per frequency and channel by Woodbury, b (M, C, *F):
+    (b - Z^H (rho I + Z Z^H)^{-1} Z b) / rho (K = 1: Sherman-Morrison); the C channels share Z."""
+    w = psum(jnp.sum(cf.Zf[:, :, None] * b[None], axis=1), axis)    # Z b (K, C, *F)
     t = _gram_solve(cf.G, rho, w)
-    return (b - jnp.sum(jnp.conj(cf.Zf) * t[:, None], axis=0)) / rho
+    return (b - jnp.sum(jnp.conj(cf.Zf)[:, :, None] * t[:, None], axis=0)) / rho
 
 
 # ----------------------------------------------------------------------------------------------------
 # dictionary update (ConvCnstrMOD by ADMM)
 # ----------------------------------------------------------------------------------------------------
 def dict_update_init(filters, N, rho) -> DictUpdateState:
-    """Initial ConvCnstrMOD state for filters (M, 1, *k) on signals of spatial size N (dual u = 0, penalty rho).
+    """Initial ConvCnstrMOD state for filters (M, C, *k) on signals of spatial size N (dual u = 0, penalty rho;
+    u (M, *N) for C = 1, (M, C, *N) for C > 1).
 
     Example: see ``DictUpdateState``.
       >>> import jax.numpy as jnp
@@ -301,53 +345,60 @@ def dict_update_init(filters, N, rho) -> DictUpdateState:
     """
     dtype = filters.dtype
     inf = jnp.asarray(jnp.inf, dtype)
-    return DictUpdateState(filters, jnp.zeros((filters.shape[0],) + tuple(N), dtype), jnp.asarray(rho, dtype),
-                           jnp.asarray(0, jnp.int32), inf, inf)
+    C = filters.shape[1]
+    u = jnp.zeros((filters.shape[0],) + ((C,) if C > 1 else ()) + tuple(N), dtype)
+    return DictUpdateState(filters, u, jnp.asarray(rho, dtype), jnp.asarray(0, jnp.int32), inf, inf)
 
 
 def _dict_iteration(st: DictUpdateState, cf, ZHs, N, alpha, zero_mean, auto_rho, rho_period, ratio=10.0,
-                    until=None, axis=None):
-    """One ConvCnstrMOD ADMM iteration (module doc) with the code factors ``cf`` and Z^H S ``ZHs`` (M, *F)."""
+                    until=None, axis=None, mask=None):
+    """One ConvCnstrMOD ADMM iteration (module doc) with the code factors ``cf`` and Z^H S ``ZHs`` (M, C, *F)."""
     dtype = st.u.dtype
     tiny = jnp.finfo(dtype).tiny
     rho = st.rho
     ksize = st.g.shape[2:]
-    G = _pad(st.g[:, 0], N)                                           # (M, *N)
-    b = ZHs + rho * rfft(G - st.u, N)
-    d = irfft(_code_solve(cf, b, rho, axis), N)                      # (M, *N)
+    squeeze = st.u.ndim < st.g.ndim                                   # single channel: u kept as (M, *N)
+    u0 = st.u[:, None] if squeeze else st.u                           # (M, C, *N)
+    G = _pad(st.g, N)                                                 # (M, C, *N)
+    b = ZHs + rho * rfft(G - u0, N)
+    d = irfft(_code_solve(cf, b, rho, axis), N)                      # (M, C, *N)
     v = alpha * d + (1.0 - alpha) * G
-    w = v + st.u
-    g = project_filters(_crop(w, ksize)[:, None], zero_mean)
-    Gn = _pad(g[:, 0], N)
+    w = v + u0
+    g = project_filters(_crop(w, ksize), zero_mean, mask)
+    Gn = _pad(g, N)
     u = w - Gn
     sums = psum(jnp.stack([sq(d - Gn), sq(d), sq(Gn), sq(Gn - G), sq(u)]), axis)
     r = jnp.sqrt(sums[0]) / jnp.maximum(jnp.sqrt(jnp.maximum(sums[1], sums[2])), tiny)
     sd = jnp.sqrt(sums[3]) / jnp.maximum(jnp.sqrt(sums[4]), tiny)
     f = (_dictionary_balancing(rho_period, ratio).factor(rho, r, sd, st.k, jnp.asarray(1.0, dtype), until)
          if auto_rho else jnp.ones_like(rho))
-    return DictUpdateState(g, u / f, rho * f, st.k + 1, r, sd)
+    u = u / f
+    return DictUpdateState(g, u[:, 0] if squeeze else u, rho * f, st.k + 1, r, sd)
 
 
-def _dict_iterations(st, z, s, N, n, alpha, zero_mean, auto_rho, rho_period, ratio=10.0, until=None, axis=None):
+def _dict_iterations(st, z, s, N, n, alpha, zero_mean, auto_rho, rho_period, ratio=10.0, until=None, axis=None,
+                     mask=None):
+    """``n`` ConvCnstrMOD iterations; s in the layout (K, C, *N)."""
     cf = _code_factors(z, N, axis)
-    ZHs = jnp.sum(jnp.conj(cf.Zf) * rfft(s, N)[:, None], axis=0)    # Z^H S: (M, *F)
+    ZHs = jnp.sum(jnp.conj(cf.Zf)[:, :, None] * rfft(s, N)[:, None], axis=0)    # Z^H S: (M, C, *F)
     body = lambda _, t: _dict_iteration(t, cf, ZHs, N, alpha, zero_mean, auto_rho, rho_period, ratio,  # noqa: E731
-                                        until, axis)
+                                        until, axis, mask)
     return jax.lax.fori_loop(0, n, body, st), cf
 
 
 def dict_update_step(st: DictUpdateState, z, s, *, alpha=1.8, zero_mean: bool = False, auto_rho: bool = True,
-                     rho_period: int = 10, n_iter: int = 1) -> DictUpdateState:
+                     rho_period: int = 10, n_iter: int = 1, mask=None) -> DictUpdateState:
     """``n_iter`` ConvCnstrMOD ADMM iterations for fixed codes (pure, jittable).
 
     Args:
       st: ``DictUpdateState`` (warm start).
-      z: codes (K, M, *N); s: signals (K, *N).
+      z: codes (K, M, *N); s: signals (K, *N) or, for C-channel filters, (K, C, *N).
       alpha: over-relaxation in (0, 2); zero_mean: also constrain sum(d_m) = 0; auto_rho, rho_period:
-        residual balancing (module doc); n_iter: static number of iterations.
+        residual balancing (module doc); n_iter: static number of iterations; mask: (M, *k) supports of filters
+        of several sizes (``support_mask``) or None.
 
     Returns:
-      the new ``DictUpdateState``; the filters are ``state.g`` (M, 1, *k).
+      the new ``DictUpdateState``; the filters are ``state.g`` (M, C, *k).
 
     Example:
       >>> import jax
@@ -360,17 +411,22 @@ def dict_update_step(st: DictUpdateState, z, s, *, alpha=1.8, zero_mean: bool = 
       >>> int(st.k), bool(jnp.allclose(jnp.linalg.norm(st.g.reshape(3, -1), axis=1), 1.0, atol=1e-5))
       (5, True)
     """
-    N = tuple(s.shape[1:])
-    return _dict_iterations(st, z, s, N, n_iter, jnp.asarray(alpha, s.dtype), zero_mean, auto_rho, rho_period)[0]
+    sc = _signals(s, st.g)
+    N = tuple(sc.shape[2:])
+    return _dict_iterations(st, z, sc, N, n_iter, jnp.asarray(alpha, s.dtype), zero_mean, auto_rho, rho_period,
+                            mask=mask)[0]
 
 
 def dict_update(filters, z, s, *, rho=10.0, n_iter: int = 100, alpha=1.8, zero_mean: bool = False,
-                auto_rho: bool = True) -> DictUpdateState:
+                auto_rho: bool = True, filter_sizes=None) -> DictUpdateState:
     """Solve the ConvCnstrMOD problem min_{d in C} 1/2 sum_k ||sum_m d_m * z_{k,m} - s_k||^2 from ``filters``.
 
     Args:
-      filters: initial filters (M, 1, *k) (projected onto C first); z: codes (K, M, *N); s: signals (K, *N).
+      filters: initial filters (M, C, *k) (projected onto C first); z: codes (K, M, *N); s: signals (K, *N)
+        for C = 1, (K, C, *N) for C channels (a multi-channel dictionary: the channels share the codes).
       rho: initial penalty > 0; n_iter: ADMM iterations; alpha, zero_mean, auto_rho: see ``dict_update_step``.
+      filter_sizes: None, or the M per-filter sizes (ints or tuples, each at most k) of a dictionary of mixed
+        sizes (SPORCO's mixed ``dsz``): filter m lives in its leading ``filter_sizes[m]`` window of the k-window.
 
     Returns:
       the final ``DictUpdateState`` (filters ``.g``, residuals ``.primal_res`` / ``.dual_res``).
@@ -391,24 +447,47 @@ def dict_update(filters, z, s, *, rho=10.0, n_iter: int = 100, alpha=1.8, zero_m
     filters = V.as_float_array("filters", filters)
     z = V.as_float_array("z", z)
     s = V.as_float_array("s", s)
-    V.check_ndim("filters", filters, (3, 4), "(M, 1, h) or (M, 1, h, w)")
+    V.check_ndim("filters", filters, (3, 4), "(M, C, h) or (M, C, h, w)")
     d = filters.ndim - 2
-    V.check_ndim("s", s, (d + 1,), "signals (K, *N)")
-    K, N = s.shape[0], tuple(s.shape[1:])
+    C = filters.shape[1]
+    if C == 1:
+        V.check_ndim("s", s, (d + 1, d + 2), "signals (K, *N) or (K, 1, *N)")
+    else:
+        V.check_ndim("s", s, (d + 2,), f"signals (K, C, *N) with C = {C}, the filters' channels")
+    sc = _signals(s, filters)
+    if sc.shape[1] != C:
+        raise ValueError(f"s has {sc.shape[1]} channel(s) but the filters have {C}: a multi-channel dictionary "
+                         f"(M, C, *k) learns from signals (K, C, *N) with the same C, got s {tuple(s.shape)}")
+    K, N = sc.shape[0], tuple(sc.shape[2:])
     V.check_shape("z", z, (K, filters.shape[0]) + N, "codes (K, M, *N)")
-    if filters.shape[1] != 1:
-        raise ValueError(f"filters must be single-channel (M, 1, *k), got shape {tuple(filters.shape)}")
     V.check_positive_int("n_iter", n_iter)
+    mask = _mask_for(filter_sizes, filters.shape[0], tuple(filters.shape[2:]))
     dtype = jnp.result_type(filters.dtype, z.dtype, s.dtype)
-    return _dict_update(filters.astype(dtype), z.astype(dtype), s.astype(dtype), jnp.asarray(rho, dtype),
-                        jnp.asarray(alpha, dtype), n_iter=n_iter, zero_mean=bool(zero_mean), auto_rho=bool(auto_rho))
+    return _dict_update(filters.astype(dtype), z.astype(dtype), sc.astype(dtype), jnp.asarray(rho, dtype),
+                        jnp.asarray(alpha, dtype), None if mask is None else jnp.asarray(mask, dtype), n_iter=n_iter,
+                        zero_mean=bool(zero_mean), auto_rho=bool(auto_rho))
+
+
+def _mask_for(filter_sizes, M, ksize):
+    """The support mask of per-filter sizes checked against M filters of window ``ksize`` (None: one size)."""
+    if filter_sizes is None:
+        return None
+    if isinstance(filter_sizes, (str, bytes)) or not hasattr(filter_sizes, "__len__") or len(filter_sizes) != M:
+        raise ValueError(f"filter_sizes must list one size per filter ({M}), got {filter_sizes!r}")
+    sizes = [tuple(k) if isinstance(k, (tuple, list)) else (k,) for k in filter_sizes]
+    for m, k in enumerate(sizes):
+        if len(k) != len(ksize):
+            raise ValueError(f"filter_sizes[{m}] = {k} must have {len(ksize)} entries (the filters' spatial axes)")
+        for a, (x, big) in enumerate(zip(k, ksize)):
+            V.check_positive_int(f"filter_sizes[{m}]", x, big, f"the filter window {ksize} on axis {a}")
+    return support_mask(sizes, ksize)
 
 
 @partial(jax.jit, static_argnames=("n_iter", "zero_mean", "auto_rho"))
-def _dict_update(filters, z, s, rho, alpha, *, n_iter, zero_mean, auto_rho):
-    N = tuple(s.shape[1:])
-    st = dict_update_init(project_filters(filters, zero_mean), N, rho)
-    return _dict_iterations(st, z, s, N, n_iter, alpha, zero_mean, auto_rho, 1, 2.0, until=100)[0]
+def _dict_update(filters, z, s, rho, alpha, mask, *, n_iter, zero_mean, auto_rho):
+    N = tuple(s.shape[2:])
+    st = dict_update_init(project_filters(filters, zero_mean, mask), N, rho)
+    return _dict_iterations(st, z, s, N, n_iter, alpha, zero_mean, auto_rho, 1, 2.0, until=100, mask=mask)[0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -419,15 +498,15 @@ def _lam_full(lam, d):
 
 
 def _x_iterations(xst: CBPDNState, filters, s, lam, alpha, n, auto_rho, rho_period, ratio=10.0, axis=None):
-    """``n`` CBPDN ADMM iterations on the batch (layout (K, 1, *N): one shared rho, SPORCO's dimK = 1), continuing
+    """``n`` CBPDN ADMM iterations on the batch s (K, C, *N): one shared rho, SPORCO's dimK = 1), continuing
     from ``xst``, with the dictionary-learning balancing of rho for ever (``_dictionary_balancing``).
 
     All maps in one chunk: with K images a chunk of c maps is K c maps, and streaming over chunks of the
     (K, M, *N) arrays (strided slices) was measured slower here (5 x 32 maps of 256 x 256: 0.34 s per
     iteration unchunked, 0.76 s with c = 1). ``axis``: the mesh axis the filters and maps are split over.
     """
-    d = s.ndim - 1
-    solver = cbpdn_admm_solver(filters, s[:, None], _lam_full(lam, d), xst.rho, alpha, xst.z, auto_rho=auto_rho,
+    d = s.ndim - 2
+    solver = cbpdn_admm_solver(filters, s, _lam_full(lam, d), xst.rho, alpha, xst.z, auto_rho=auto_rho,
                                auto_rho_iter=None, rho_balancing=_dictionary_balancing(rho_period, ratio),
                                chunk=filters.shape[0], axis=axis, state=xst)
     # the learner reports its own objective (at the updated filters): none is evaluated inside the coding step
@@ -435,9 +514,10 @@ def _x_iterations(xst: CBPDNState, filters, s, lam, alpha, n, auto_rho, rho_peri
 
 
 def _x_init(filters, s, lam, rho):
+    """s in the layout (K, C, *N)."""
     K, M = s.shape[0], filters.shape[0]
-    x0 = jnp.zeros((K, M) + tuple(s.shape[1:]), s.dtype)
-    return cbpdn_admm_solver(filters, s[:, None], _lam_full(lam, s.ndim - 1), rho, jnp.asarray(1.8, s.dtype), x0,
+    x0 = jnp.zeros((K, M) + tuple(s.shape[2:]), s.dtype)
+    return cbpdn_admm_solver(filters, s, _lam_full(lam, s.ndim - 2), rho, jnp.asarray(1.8, s.dtype), x0,
                              auto_rho=False).init()
 
 
@@ -451,10 +531,10 @@ def _metrics(obj, z, xst, extra):
 # ----------------------------------------------------------------------------------------------------
 # the two learners
 # ----------------------------------------------------------------------------------------------------
-def admm_init(filters, s, lam, *, x_rho=None, d_rho=10.0, zero_mean: bool = False) -> ConvDLState:
+def admm_init(filters, s, lam, *, x_rho=None, d_rho=10.0, zero_mean: bool = False, mask=None) -> ConvDLState:
     """Initial interleaved-ADMM state: filters projected onto C, codes 0, duals 0.
 
-    filters (M, 1, *k); s (K, *N); x_rho default 50 lam + 0.5 (SPORCO's example); d_rho: 10 (SPORCO's
+    filters (M, C, *k); s (K, *N) for C = 1 or (K, C, *N); mask: (M, *k) supports (``support_mask``) or None; x_rho default 50 lam + 0.5 (SPORCO's example); d_rho: 10 (SPORCO's
     example), None: K (SPORCO's ConvCnstrMOD default).
 
     Example: see ``ConvDLState``.
@@ -468,19 +548,21 @@ def admm_init(filters, s, lam, *, x_rho=None, d_rho=10.0, zero_mean: bool = Fals
     d_rho = float(s.shape[0]) if d_rho is None else d_rho
     lam = jnp.asarray(lam, dtype)
     x_rho = 50.0 * lam + 0.5 if x_rho is None else jnp.asarray(x_rho, dtype)
-    g = project_filters(filters.astype(dtype), zero_mean)
-    return ConvDLState(_x_init(g, s, lam, jnp.asarray(x_rho, dtype)), dict_update_init(g, s.shape[1:], d_rho))
+    g = project_filters(filters.astype(dtype), zero_mean, mask)
+    sc = _signals(s, g)
+    return ConvDLState(_x_init(g, sc, lam, jnp.asarray(x_rho, dtype)), dict_update_init(g, sc.shape[2:], d_rho))
 
 
-def _admm_step(state: ConvDLState, s, lam, alpha, *, x_iter, d_iter, zero_mean, auto_rho, rho_period, rho_ratio,
-               axis=None):
-    N = tuple(s.shape[1:])
+def _admm_step(state: ConvDLState, s, lam, alpha, mask=None, *, x_iter, d_iter, zero_mean, auto_rho, rho_period,
+               rho_ratio, axis=None):
+    s = _signals(s, state.d.g)                                       # (K, C, *N)
+    N = tuple(s.shape[2:])
     xst = _x_iterations(state.x, state.d.g, s, lam, alpha, x_iter, auto_rho, rho_period, rho_ratio, axis)
     dst, cf = _dict_iterations(state.d, xst.z, s, N, d_iter, alpha, zero_mean, auto_rho, rho_period, rho_ratio,
-                               axis=axis)
+                               axis=axis, mask=mask)
     # objective at (new filters, codes) by Parseval, reusing the code DFTs of the dictionary update
-    Gf = rfft(dst.g[:, 0], N)                                        # (M, *F)
-    Rf = psum(jnp.sum(cf.Zf * Gf[None], axis=1), axis) - rfft(s, N)  # (K, *F)
+    Gf = rfft(dst.g, N)                                                              # (M, C, *F)
+    Rf = psum(jnp.sum(cf.Zf[:, :, None] * Gf[None], axis=1), axis) - rfft(s, N)     # (K, C, *F)
     l1, nnz = psum(jnp.stack([jnp.sum(jnp.abs(xst.z)), jnp.sum((xst.z != 0).astype(s.dtype))]), axis)
     obj = 0.5 * fsq(Rf, N) + lam * l1
     size = xst.z.size if axis is None else xst.z.size * jax.lax.psum(1, axis)
@@ -491,12 +573,14 @@ def _admm_step(state: ConvDLState, s, lam, alpha, *, x_iter, d_iter, zero_mean, 
 
 @partial(jax.jit, static_argnames=("x_iter", "d_iter", "zero_mean", "auto_rho", "rho_period", "rho_ratio", "mesh"))
 def admm_step(state: ConvDLState, s, lam, alpha=1.8, *, x_iter: int = 1, d_iter: int = 1, zero_mean: bool = False,
-              auto_rho: bool = True, rho_period: int = 10, rho_ratio: float = 10.0, mesh=None):
+              auto_rho: bool = True, rho_period: int = 10, rho_ratio: float = 10.0, mesh=None, mask=None):
     """One outer step of interleaved ADMM dictionary learning (module doc): ``x_iter`` CBPDN iterations with the
     current filters, then ``d_iter`` ConvCnstrMOD iterations with the new codes.
 
     Args:
-      state: ``ConvDLState``; s: signals (K, *N); lam: l1 weight (scalar); alpha: over-relaxation of both ADMMs.
+      state: ``ConvDLState``; s: signals (K, *N), or (K, C, *N) for C-channel filters; lam: l1 weight (scalar);
+        alpha: over-relaxation of both ADMMs.
+      mask: (M, *k) supports of filters of several sizes (``support_mask``) or None.
       mesh: None, or a 1-D ``jax.sharding.Mesh`` over which the M filters, their maps and duals are split
         (``shard_map``; M a multiple of its size): every sum over filters -- the per-frequency solves of both
         ADMMs (the code Gram matrices Z_f Z_f^H and Z_f b), the residuals, the objective -- becomes a ``psum``.
@@ -521,17 +605,20 @@ def admm_step(state: ConvDLState, s, lam, alpha=1.8, *, x_iter: int = 1, d_iter:
     kw = dict(x_iter=x_iter, d_iter=d_iter, zero_mean=zero_mean, auto_rho=auto_rho, rho_period=rho_period,
               rho_ratio=rho_ratio)
     if mesh is None:
-        return _admm_step(state, s, lam, alpha, **kw)
+        return _admm_step(state, s, lam, alpha, mask, **kw)
 
     ax = mesh.axis_names[0]
     maps = P(None, ax)
     spec = ConvDLState(CBPDNState(None, maps, maps, None, None, None, None, P(), P(), P(), P(), P()),
                        DictUpdateState(P(ax), P(ax), P(), P(), P(), P()))
-    return jax.shard_map(partial(_admm_step, axis=ax, **kw), mesh=mesh, in_specs=(spec, P(), P(), P()),
-                         out_specs=(spec, P()), check_vma=False)(state, s, lam, alpha)
+    if mask is None:
+        return jax.shard_map(partial(_admm_step, axis=ax, **kw), mesh=mesh, in_specs=(spec, P(), P(), P()),
+                             out_specs=(spec, P()), check_vma=False)(state, s, lam, alpha)
+    return jax.shard_map(partial(_admm_step, axis=ax, **kw), mesh=mesh, in_specs=(spec, P(), P(), P(), P(ax)),
+                         out_specs=(spec, P()), check_vma=False)(state, s, lam, alpha, jnp.asarray(mask, dtype))
 
 
-def optax_init(filters, s, lam, optimizer, *, x_rho=None, zero_mean: bool = False) -> ConvOptaxState:
+def optax_init(filters, s, lam, optimizer, *, x_rho=None, zero_mean: bool = False, mask=None) -> ConvOptaxState:
     """Initial Optax-learner state (filters projected onto C, codes 0, ``optimizer.init(filters)``; x_rho default
     50 lam + 0.5).
 
@@ -546,13 +633,13 @@ def optax_init(filters, s, lam, optimizer, *, x_rho=None, zero_mean: bool = Fals
     dtype = s.dtype
     lam = jnp.asarray(lam, dtype)
     x_rho = 50.0 * lam + 0.5 if x_rho is None else jnp.asarray(x_rho, dtype)
-    g = project_filters(filters.astype(dtype), zero_mean)
-    return ConvOptaxState(g, _x_init(g, s, lam, jnp.asarray(x_rho, dtype)), optimizer.init(g))
+    g = project_filters(filters.astype(dtype), zero_mean, mask)
+    return ConvOptaxState(g, _x_init(g, _signals(s, g), lam, jnp.asarray(x_rho, dtype)), optimizer.init(g))
 
 
 @partial(jax.jit, static_argnames=("optimizer", "x_iter", "zero_mean", "auto_rho", "rho_period", "rho_ratio"))
 def optax_step(state: ConvOptaxState, s, lam, *, optimizer, x_iter: int = 5, zero_mean: bool = False,
-               auto_rho: bool = True, rho_period: int = 10, rho_ratio: float = 10.0):
+               auto_rho: bool = True, rho_period: int = 10, rho_ratio: float = 10.0, mask=None):
     """One Optax step: ``x_iter`` warm-started CBPDN ADMM iterations give codes z; the filters move along
     ``optimizer`` on grad_d F(d, z) / K (z fixed) and are projected onto C (window by construction, unit norm).
 
@@ -575,12 +662,13 @@ def optax_step(state: ConvOptaxState, s, lam, *, optimizer, x_iter: int = 5, zer
     dtype = s.dtype
     lam = jnp.asarray(lam, dtype)
     K = s.shape[0]
+    s = _signals(s, state.filters)
     xst = _x_iterations(state.x, state.filters, s, lam, jnp.asarray(1.8, dtype), x_iter, auto_rho, rho_period,
                         rho_ratio)
     z = xst.z
     obj, grad = jax.value_and_grad(lambda f: cdl_objective(f, s, z, lam))(state.filters)
     updates, opt_state = optimizer.update(grad / K, state.opt_state, state.filters)
-    filters = project_filters(optax.apply_updates(state.filters, updates), zero_mean)
+    filters = project_filters(optax.apply_updates(state.filters, updates), zero_mean, mask)
     metrics = _metrics(obj, z, xst, {"grad_norm": jnp.sqrt(sq(grad))})
     return ConvOptaxState(filters, xst, opt_state), metrics
 
@@ -588,36 +676,52 @@ def optax_step(state: ConvOptaxState, s, lam, *, optimizer, x_iter: int = 5, zer
 # ----------------------------------------------------------------------------------------------------
 # front door
 # ----------------------------------------------------------------------------------------------------
-def _check_inputs(images, n_filters, filter_size, lam, method, n_steps):
+def _check_inputs(images, n_filters, filter_size, lam, method, n_steps, multichannel=False):
+    """(images, M, ksize, lam, C, sizes): sizes the per-filter sizes of a mixed dictionary, else None."""
     images = V.as_float_array("images", images)
-    if isinstance(filter_size, (tuple, list)):
-        ksize = tuple(filter_size)
-        if len(ksize) not in (1, 2):
-            raise ValueError(f"filter_size must be an int or a tuple of 1 or 2 ints, got {filter_size!r}")
+    n_filters = V.check_positive_int("n_filters", n_filters)
+    per_filter = isinstance(filter_size, list)
+    if per_filter:
+        if len(filter_size) != n_filters:
+            raise ValueError(f"filter_size as a list gives one size per filter: {n_filters} sizes expected, got "
+                             f"{len(filter_size)} ({filter_size!r})")
+        entries = filter_size
     else:
-        ksize = None
-    d = images.ndim - 1 if ksize is None else len(ksize)
-    if images.ndim not in (2, 3) or images.ndim != d + 1:
-        want = "" if ksize is None else f", {d}-D to match filter_size {ksize}"
+        entries = [filter_size]
+    dims = {len(k) for k in entries if isinstance(k, tuple)}
+    if any(isinstance(k, list) for k in entries) or len(dims) > 1 or dims - {1, 2}:
+        raise ValueError(f"filter_size must be an int, a tuple of 1 or 2 ints, or a list of one such size per "
+                         f"filter, got {filter_size!r}")
+    extra = 1 if multichannel else 0
+    d = dims.pop() if dims else images.ndim - 1 - extra
+    if images.ndim not in (2 + extra, 3 + extra) or images.ndim != d + 1 + extra:
+        want = "" if not dims and d == images.ndim - 1 - extra else f", {d}-D to match filter_size {filter_size}"
+        if multichannel:
+            raise ValueError(f"images must have shape (K, C, N) for 1-D signals or (K, C, H, W) for 2-D images "
+                             f"with multichannel=True (K signals of C channels{want}), got shape "
+                             f"{tuple(images.shape)}")
         raise ValueError(f"images must have shape (K, N) for 1-D signals or (K, H, W) for 2-D images (a batch of "
                          f"K single-channel signals{want}), got shape {tuple(images.shape)}; a single image needs "
-                         "a leading batch axis (images[None])")
-    if ksize is None:
-        ksize = (filter_size,) * d
-    ksize = tuple(V.check_positive_int("filter_size", k) for k in ksize)
-    N = tuple(images.shape[1:])
+                         "a leading batch axis (images[None]); colour images (K, C, H, W) need multichannel=True")
+    sizes = [tuple(k) if isinstance(k, tuple) else (k,) * d for k in entries]
+    sizes = [tuple(V.check_positive_int("filter_size", x) for x in k) for k in sizes]
+    ksize = tuple(max(k[a] for k in sizes) for a in range(d))
+    N = tuple(images.shape[-d:])
     for a, (n, k) in enumerate(zip(N, ksize)):
         if k > n:
             raise ValueError(f"filter_size {ksize} is larger than the images {N} on spatial axis {a} "
                              f"({k} > {n})")
-    n_filters = V.check_positive_int("n_filters", n_filters)
     if images.shape[0] < 1:
         raise ValueError("images must hold at least one signal (K >= 1)")
+    C = images.shape[1] if multichannel else 1
+    if C < 1:
+        raise ValueError("images must have at least one channel (C >= 1)")
     V.check_choice("method", method, METHODS)
     V.check_finite("images", images)
     lam = V.check_nonnegative_scalar("lam", lam)
     V.check_positive_int("n_steps", n_steps)
-    return images, n_filters, ksize, lam
+    mixed = per_filter and len(set(sizes)) > 1
+    return images, n_filters, ksize, lam, C, (sizes if mixed else None)
 
 
 def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: str = "admm", n_steps: int = 100,
@@ -626,23 +730,35 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
                           rho_period: int = 10, rho_ratio: float = 10.0, optimizer=None, checkpoint_dir=None,
                           checkpoint_every: int = 50,
                           resume: bool = True, progress: bool = True,
-                          stop_after: Optional[int] = None, mesh=None) -> ConvDictLearnResult:
-    """Learn ``n_filters`` convolutional filters for a batch of 1-D signals or 2-D images.
+                          stop_after: Optional[int] = None, mesh=None,
+                          multichannel: bool = False) -> ConvDictLearnResult:
+    """Learn ``n_filters`` convolutional filters for a batch of 1-D signals or 2-D images, single- or multi-channel,
+    of one filter size or of several.
 
     Garcia-Cardona & Wohlberg, "Convolutional dictionary learning: a comparative review and new algorithms",
     IEEE TCI 2018 (the interleaved ADMM of SPORCO's ConvBPDNDictLearn); Wohlberg, IEEE TIP 2016 (CBPDN).
 
         min_{d in C, x} 1/2 sum_k ||sum_m d_m * x_{k,m} - s_k||^2 + lam ||x||_1   (circular boundary; module doc)
 
+    With ``multichannel=True`` the images have C channels (colour: C = 3) and the dictionary is multi-channel,
+    filters (M, C, *k) whose channels share one coefficient map per filter: s_{k,c} ~ sum_m d_{m,c} * x_{k,m}
+    (SPORCO's multi-channel dictionary; Wohlberg, "Convolutional sparse representation of color images", IEEE
+    SSIAI 2016); the dictionary update solves the C channels with the same per-frequency factors and the unit norm
+    is over all channels of a filter. Filters of several sizes (``filter_size`` a list, as SPORCO's ConvCnstrMOD
+    with a mixed ``dsz``) are zero-padded to the largest size, and the projection restricts each to its support.
+
     Args:
-      images: (K, N) signals or (K, H, W) images (finite; pre-process them, e.g. a high-pass, as you need).
+      images: (K, N) signals or (K, H, W) images (finite; pre-process them, e.g. a high-pass, as you need); with
+        ``multichannel=True`` (K, C, N) or (K, C, H, W).
       n_filters: number of filters M >= 1.
-      filter_size: int (same size on every axis) or a tuple (h,) / (h, w); at most the signal size.
+      filter_size: int (same size on every axis) or a tuple (h,) / (h, w); at most the signal size. A list gives
+        one size per filter (M ints or tuples, e.g. ``[(8, 8)] * 16 + [(12, 12)] * 16``): filter m has support in
+        the leading ``filter_size[m]`` window of the largest size.
       lam: l1 weight >= 0 (scalar).
       method: "admm" (interleaved CBPDN / ConvCnstrMOD ADMM, as SPORCO's ConvBPDNDictLearn) or "optax".
       n_steps: outer steps (one coefficient and one dictionary update each).
       key: PRNG key for the random initial filters (default PRNGKey(0)).
-      init: initial filters (M, 1, *k) instead of random Gaussian ones (projected onto C).
+      init: initial filters (M, C, *k) (k the largest size) instead of random Gaussian ones (projected onto C).
       x_iter: CBPDN ADMM iterations per step (default 1 for "admm", 5 for "optax"); d_iter: ConvCnstrMOD
         iterations per step ("admm").
       x_rho, d_rho: initial penalties (default 50 lam + 0.5 and 10, as in SPORCO's example; d_rho=None: K);
@@ -661,9 +777,11 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
         devices the filters and their maps are split (``admm_step``); n_filters must be a multiple of its size.
         On a CPU, host devices come from ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (XLA runs each
         FFT on one thread: this is how one learning run uses several cores).
+      multichannel: the images carry a channel axis after the batch axis (a multi-channel dictionary).
 
     Returns:
-      ``ConvDictLearnResult(filters, codes, loop, method)``; ``loop.history`` holds loss (objective),
+      ``ConvDictLearnResult(filters, codes, loop, method)``, filters (M, C, *k) (zero outside each filter's
+      support); ``loop.history`` holds loss (objective),
       sparsity and the residuals per step; ``loop.status`` "diverged" stops with the last good state.
 
     Raises:
@@ -682,16 +800,20 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
       >>> bool(jnp.allclose(jnp.linalg.norm(res.filters.reshape(4, -1), axis=1), 1.0, atol=1e-5))
       True
     """
-    images, M, ksize, lam = _check_inputs(images, n_filters, filter_size, lam, method, n_steps)
+    if not isinstance(multichannel, (bool, np.bool_)):
+        raise TypeError(f"multichannel must be a bool, got {type(multichannel).__name__}")
+    images, M, ksize, lam, C, sizes = _check_inputs(images, n_filters, filter_size, lam, method, n_steps,
+                                                    bool(multichannel))
 
     dtype = images.dtype
     lam = lam.astype(dtype)
+    mask = None if sizes is None else jnp.asarray(support_mask(sizes, ksize), dtype)
     if init is None:
         key = jax.random.PRNGKey(0) if key is None else key
-        f0 = jax.random.normal(key, (M, 1) + ksize, dtype)
+        f0 = jax.random.normal(key, (M, C) + ksize, dtype)
     else:
         f0 = V.as_float_array("init", init)
-        V.check_shape("init", f0, (M, 1) + ksize, "initial filters (M, 1, *k)")
+        V.check_shape("init", f0, (M, C) + ksize, "initial filters (M, C, *k)")
         V.check_finite("init", f0)
         f0 = f0.astype(dtype)
     if x_iter is None:
@@ -711,18 +833,18 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
         V.check_mesh(mesh, M, "n_filters")
 
     if method == "admm":
-        state = admm_init(f0, images, lam, x_rho=x_rho, d_rho=d_rho, zero_mean=zero_mean)
+        state = admm_init(f0, images, lam, x_rho=x_rho, d_rho=d_rho, zero_mean=zero_mean, mask=mask)
         alpha_a = jnp.asarray(alpha, dtype)
         step = lambda st: admm_step(st, images, lam, alpha_a, x_iter=x_iter, d_iter=d_iter,  # noqa: E731
                                     zero_mean=bool(zero_mean), auto_rho=bool(auto_rho), rho_period=rho_period,
-                                    rho_ratio=float(rho_ratio), mesh=mesh)
+                                    rho_ratio=float(rho_ratio), mesh=mesh, mask=mask)
     else:
         if optimizer is None:
             optimizer = optax.adam(1e-2)
-        state = optax_init(f0, images, lam, optimizer, x_rho=x_rho, zero_mean=zero_mean)
+        state = optax_init(f0, images, lam, optimizer, x_rho=x_rho, zero_mean=zero_mean, mask=mask)
         step = lambda st: optax_step(st, images, lam, optimizer=optimizer, x_iter=x_iter,  # noqa: E731
                                      zero_mean=bool(zero_mean), auto_rho=bool(auto_rho), rho_period=rho_period,
-                                     rho_ratio=float(rho_ratio))
+                                     rho_ratio=float(rho_ratio), mask=mask)
 
     config = None
     if checkpoint_dir is not None:   # recorded in the checkpoints: a resume with other settings is refused
@@ -732,6 +854,8 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
                   "x_rho": None if x_rho is None else float(x_rho), "d_rho": None if d_rho is None else float(d_rho),
                   "alpha": a, "zero_mean": bool(zero_mean), "auto_rho": bool(auto_rho), "rho_period": rho_period,
                   "rho_ratio": float(rho_ratio), "optimizer": optimizer if method == "optax" else None}
+        if C > 1 or sizes is not None:      # recorded only when used: older checkpoints keep resuming
+            config.update({"channels": C, "filter_sizes": None if sizes is None else [list(k) for k in sizes]})
     loop = run_loop(step, state, n_steps, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                     resume=resume, progress=progress, desc=f"conv dictionary learning ({method})",
                     stop_after=stop_after, config=config)
@@ -744,15 +868,17 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
 # pictures
 # ----------------------------------------------------------------------------------------------------
 def filters_to_image(filters, *, ncols: Optional[int] = None, pad: int = 1, scale: int = 1) -> np.ndarray:
-    """Tile filters into one grey image in [0, 1] (0.5 = zero; each filter scaled by its own max |value|).
+    """Tile filters into one grey image in [0, 1] (0.5 = zero; each filter scaled by its own max |value|), or a
+    colour one for 3-channel 2-D filters.
 
     Args:
-      filters: (M, 1, h, w) or (M, h, w) 2-D filters, or (M, 1, h) / (M, h) 1-D filters (drawn as rows).
+      filters: (M, 1, h, w) or (M, h, w) 2-D filters, or (M, 1, h) / (M, h) 1-D filters (drawn as rows); (M, 3, h, w)
+        colour filters (each filter scaled by its max |value| over the three channels).
       ncols: tiles per row (default ceil(sqrt(M)) for 2-D, 1 for 1-D).
       pad: white (1.0) pixels between tiles; scale: integer upsampling of each tile.
 
     Returns:
-      numpy float64 array (H, W) in [0, 1].
+      numpy float64 array (H, W) in [0, 1], or (H, W, 3) for colour filters.
 
     Example: two 2 x 2 filters side by side, white (1.0) borders.
       >>> import numpy as np
@@ -762,9 +888,19 @@ def filters_to_image(filters, *, ncols: Optional[int] = None, pad: int = 1, scal
       ((4, 7), [[1.0, 0.0], [0.5, 0.75]])
     """
     f = np.asarray(filters, np.float64)
+    if f.ndim == 4 and f.shape[1] == 3:
+        if not np.all(np.isfinite(f)):
+            raise ValueError("filters contain NaN or infinite values")
+        M = f.shape[0]
+        m = np.max(np.abs(f.reshape(M, -1)), axis=1)
+        f = 0.5 + 0.5 * f / np.where(m > 0, m, 1.0)[:, None, None, None]   # one scale for the three channels
+        ncols = int(math.ceil(math.sqrt(M))) if ncols is None else ncols
+        nrows = int(math.ceil(M / ncols))
+        return np.stack([_tiles(f[:, c], ncols, nrows, pad, scale) for c in range(3)], axis=-1)
     if f.ndim == 4:
         if f.shape[1] != 1:
-            raise ValueError(f"filters must be single-channel (M, 1, h, w), got shape {f.shape}")
+            raise ValueError(f"filters must be single-channel (M, 1, h, w) or colour (M, 3, h, w), got shape "
+                             f"{f.shape}")
         f = f[:, 0]
     elif f.ndim == 3 and f.shape[1] == 1:
         f = f[:, 0][:, None, :]                                     # 1-D (M, 1, h): each filter a 1 x h tile
@@ -780,6 +916,12 @@ def filters_to_image(filters, *, ncols: Optional[int] = None, pad: int = 1, scal
     nrows = int(math.ceil(M / ncols))
     m = np.max(np.abs(f.reshape(M, -1)), axis=1)
     f = 0.5 + 0.5 * f / np.where(m > 0, m, 1.0)[:, None, None]
+    return _tiles(f, ncols, nrows, pad, scale)
+
+
+def _tiles(f, ncols, nrows, pad, scale):
+    """Tile (M, h, w) values in [0, 1] on a white (1.0) background."""
+    M, h, w = f.shape
     if scale > 1:
         f = np.kron(f, np.ones((1, scale, scale)))
         h, w = h * scale, w * scale
@@ -792,7 +934,8 @@ def filters_to_image(filters, *, ncols: Optional[int] = None, pad: int = 1, scal
 
 
 def save_filters_png(path, filters, **kw) -> Path:
-    """Write ``filters_to_image(filters, **kw)`` as an 8-bit grey PNG (``sparsejax.datasets.images.save_image``).
+    """Write ``filters_to_image(filters, **kw)`` as an 8-bit grey PNG (``sparsejax.datasets.images.save_image``),
+    or an RGB PNG for colour filters (M, 3, h, w).
 
     Returns:
       The path written.
@@ -808,4 +951,9 @@ def save_filters_png(path, filters, **kw) -> Path:
       filters.png True
     """
 
-    return save_image(path, filters_to_image(filters, **kw))
+    img = filters_to_image(filters, **kw)
+    if img.ndim == 2:
+        return save_image(path, img)
+    path = Path(path)
+    Image.fromarray(np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8), mode="RGB").save(path)
+    return path

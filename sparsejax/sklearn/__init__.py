@@ -11,5 +11,13 @@ from sparsejax.sklearn.conv import ConvDictionaryLearning, ConvSparseCoder
 from sparsejax.sklearn.dictlearn import DictionaryLearning, MiniBatchDictionaryLearning
 from sparsejax.sklearn.linear import Lasso, LassoLars, OrthogonalMatchingPursuit
 
-__all__ = ["SparseCoder", "DictionaryLearning", "MiniBatchDictionaryLearning", "Lasso", "LassoLars", "OrthogonalMatchingPursuit", "ConvSparseCoder",
-           "ConvDictionaryLearning"]
+__all__ = [
+           "ConvDictionaryLearning",
+           "ConvSparseCoder",
+           "DictionaryLearning",
+           "Lasso",
+           "LassoLars",
+           "MiniBatchDictionaryLearning",
+           "OrthogonalMatchingPursuit",
+           "SparseCoder",
+]

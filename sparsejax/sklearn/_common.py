@@ -29,9 +29,21 @@ from sparsejax.interop import dictionary_from_components
 from sparsejax.pursuit.lasso_batch import lasso_batch
 from sparsejax.pursuit.omp import omp_batch
 
-__all__ = ["ALGORITHMS", "compute_dtype", "precision", "sparse_encode", "lars_codes", "split_codes", "merge_codes",
-           "warn_not_converged", "check_algorithm", "check_nonneg_number", "check_positive_int_param",
-           "check_bool_param"]
+__all__ = [
+    "ALGORITHMS",
+    "check_algorithm",
+    "check_bool_param",
+    "check_nonneg_number",
+    "check_positive_int_param",
+    "compute_dtype",
+    "lars_codes",
+    "lasso_codes",
+    "merge_codes",
+    "precision",
+    "sparse_encode",
+    "split_codes",
+    "warn_not_converged",
+]
 
 ALGORITHMS = ("lasso_lars", "lasso_cd", "lars", "omp", "threshold")
 GUESS_FROM = 256        # "lasso_cd" takes lasso_batch's guess-and-verify path from this many signals
@@ -127,7 +139,7 @@ def _lars_jit(G, C0, *, k):
             return a, c, active, done
 
         init = (jnp.zeros((m,), dtype), c0, jnp.zeros((m,), bool), jnp.asarray(False))
-        a, c, _, _ = jax.lax.fori_loop(0, k, step, init)
+        a = jax.lax.fori_loop(0, k, step, init)[0]
         return a
 
     return jax.vmap(one, in_axes=1)(C0)
@@ -152,6 +164,22 @@ def lars_codes(D, X, k: int) -> jax.Array:
 # scikit-learn's sparse_encode on the library's batched solvers
 # ----------------------------------------------------------------------------------------------
 
+def lasso_codes(D, Y, lam, *, algorithm: str, positive: bool, max_iter: int, tol):
+    """The batched Lasso (``lasso_batch``) as scikit-learn's two Lasso coders use their ``max_iter``.
+
+    "lasso_lars": the exact LARS homotopy with ``max_iter`` steps (joins and drops), unfinished signals to the
+    FISTA fallback. "lasso_cd": ``max_iter`` bounds the homotopy steps and the fallback iterations (a Lasso that
+    needs more reports not converged, where scikit-learn's coordinate descent warns); the guess-and-verify path
+    from ``GUESS_FROM`` signals, the homotopy below (the same solution, one program less to compile).
+    """
+    prox = "nonneg_soft" if positive else "soft"
+    if algorithm == "lasso_lars":
+        return lasso_batch(D, Y, lam, prox=prox, method="homotopy", max_iter=int(max_iter), tol=tol)
+    method = "homotopy" if Y.shape[0] < GUESS_FROM or positive else "auto"
+    return lasso_batch(D, Y, lam, prox=prox, method=method, max_iter=int(max_iter),
+                       fallback_iter=max(int(max_iter), 1), tol=tol)
+
+
 def split_codes(code: np.ndarray) -> np.ndarray:
     """[max(code, 0), -min(code, 0)]: scikit-learn's ``split_sign`` features (B, 2 m)."""
     return np.concatenate([np.maximum(code, 0), -np.minimum(code, 0)], axis=1).astype(code.dtype, copy=False)
@@ -170,12 +198,11 @@ def sparse_encode(X, components, *, algorithm: str = "lasso_lars", n_nonzero_coe
     Args:
       X: (B, n) signals as rows (float32 or float64: computed in that dtype).
       components: (m, n) atoms as rows (scikit-learn's layout).
-      algorithm: "lasso_lars" (``lasso_batch``, exact LARS homotopy), "lasso_cd" (``lasso_batch``, its default
-        guess-and-verify path from ``GUESS_FROM`` signals, the homotopy below; both exact Lasso solvers), "lars" (``lars_codes``), "omp" (``omp_batch``) or "threshold" (soft threshold
-        of the correlations).
+      algorithm: "lasso_lars" / "lasso_cd" (``lasso_codes``: the batched exact Lasso), "lars" (``lars_codes``),
+        "omp" (``omp_batch``) or "threshold" (soft threshold of the correlations).
       n_nonzero_coefs: atoms per signal for "omp" / "lars" (default min(max(n / 10, 1), m), as scikit-learn).
       alpha: l1 weight of the Lasso coders and the threshold (default 1.0, as scikit-learn).
-      max_iter: homotopy steps ("lasso_lars") or FISTA fallback iterations ("lasso_cd").
+      max_iter: as ``lasso_codes``.
       positive: non-negative codes (not for "omp" / "lars", as in scikit-learn).
       tol: relative duality gap of the Lasso coders.
 
@@ -221,13 +248,7 @@ def sparse_encode(X, components, *, algorithm: str = "lasso_lars", n_nonzero_coe
             conv = jnp.all(jnp.isfinite(codes), axis=1)
         else:
             lam = 1.0 if alpha is None else float(alpha)
-            prox = "nonneg_soft" if positive else "soft"
-            if algorithm == "lasso_lars" or B <= GUESS_FROM:
-                # the exact homotopy (LARS-Lasso); below GUESS_FROM signals also for "lasso_cd": the same
-                # solution, and one program less to compile (the guess path pays off on large batches)
-                sol = lasso_batch(D, Xj, lam, prox=prox, method="homotopy", max_iter=int(max_iter), tol=tol)
-            else:
-                sol = lasso_batch(D, Xj, lam, prox=prox, fallback_iter=max(int(max_iter), 1), tol=tol)
+            sol = lasso_codes(D, Xj, lam, algorithm=algorithm, positive=positive, max_iter=max_iter, tol=tol)
             codes, conv = sol.codes, sol.converged
         codes = np.array(codes, dtype=dtype)              # a writable copy
         conv = np.asarray(conv)

@@ -19,7 +19,11 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -36,7 +40,7 @@ from sparsejax.sklearn._common import (
     warn_not_converged,
 )
 
-__all__ = ["ConvSparseCoder", "ConvDictionaryLearning"]
+__all__ = ["ConvDictionaryLearning", "ConvSparseCoder"]
 
 
 def signal_dims(signal_shape, n_features: int) -> tuple:

@@ -14,18 +14,20 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sparsejax.interop import lam_from_sklearn_alpha, omp_tol_from_sklearn
-from sparsejax.pursuit.lasso_batch import lasso_batch
 from sparsejax.pursuit.omp import omp_batch
 from sparsejax.sklearn._common import (
     check_bool_param,
     check_nonneg_number,
     check_positive_int_param,
     compute_dtype,
+    lasso_codes,
     precision,
     warn_not_converged,
 )
 
 __all__ = ["Lasso", "LassoLars", "OrthogonalMatchingPursuit"]
+
+EPS = float(np.finfo(np.float64).eps)     # LassoLars' default eps (scikit-learn's)
 
 
 class SparseLinearBase(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -76,15 +78,10 @@ def lasso_check(est):
     check_nonneg_number("tol", est.tol)
 
 
-def lasso_solve(est, X, Yt, method):
+def lasso_solve(est, X, Yt, algorithm):
     lam = lam_from_sklearn_alpha(est.alpha, X.shape[0])
-    prox = "nonneg_soft" if est.positive else "soft"
-    tol = min(float(est.tol), 1e-6)
-    if method == "homotopy":
-        sol = lasso_batch(X, Yt, lam, prox=prox, method="homotopy", max_iter=int(est.max_iter), tol=tol)
-    else:
-        sol = lasso_batch(X, Yt, lam, prox=prox, method="homotopy" if Yt.shape[0] < 256 else "auto",
-                          fallback_iter=max(int(est.max_iter), 1), tol=tol)
+    sol = lasso_codes(X, Yt, lam, algorithm=algorithm, positive=bool(est.positive), max_iter=int(est.max_iter),
+                      tol=min(float(est.tol), 1e-6))
     return sol.codes, np.asarray(sol.num_steps), np.asarray(sol.converged)
 
 
@@ -98,7 +95,8 @@ class Lasso(SparseLinearBase):
       fit_intercept: centre X and y first and fit an intercept.
       precompute, copy_X, warm_start, random_state, selection: accepted for compatibility (the batched solver
         always forms the Gram matrix; it is deterministic).
-      max_iter: iterations of the FISTA fallback for signals the homotopy does not certify.
+      max_iter: homotopy steps and FISTA-fallback iterations per target (too few: a ConvergenceWarning, as
+        scikit-learn's coordinate descent gives).
       tol: target relative duality gap (capped at 1e-6).
       positive: coefficients >= 0.
 
@@ -130,7 +128,7 @@ class Lasso(SparseLinearBase):
         lasso_check(self)
 
     def solve(self, X, Yt):
-        return lasso_solve(self, X, Yt, "auto")
+        return lasso_solve(self, X, Yt, "lasso_cd")
 
 
 class LassoLars(SparseLinearBase):
@@ -154,7 +152,7 @@ class LassoLars(SparseLinearBase):
     """
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, verbose=False, precompute="auto", max_iter=500,
-                 eps=np.finfo(float).eps, copy_X=True, fit_path=True, positive=False, jitter=None,
+                 eps=EPS, copy_X=True, fit_path=True, positive=False, jitter=None,
                  random_state=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -173,7 +171,7 @@ class LassoLars(SparseLinearBase):
         lasso_check(self)
 
     def solve(self, X, Yt):
-        return lasso_solve(self, X, Yt, "homotopy")
+        return lasso_solve(self, X, Yt, "lasso_lars")
 
 
 class OrthogonalMatchingPursuit(SparseLinearBase):

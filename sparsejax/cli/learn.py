@@ -2,7 +2,7 @@
 
     sparsejax learn [IMAGES] [--kind conv|dense] [--atoms M] [--size K] [--lam LAM] [--steps N]
                     [--checkpoint-dir DIR] [--out FILE.npz] [--crop PX] [--max-images N] [--method NAME]
-                    [--sparsity S] [--seed N] [--force-resume] [--quiet]
+                    [--sparsity S] [--seed N] [--color] [--force-resume] [--quiet]
 
 IMAGES is a folder of PNG files, one PNG file, or omitted (the bundled ``camera`` image). Images are loaded grey
 in [0, 1] (``sparsejax.datasets.images.load_image``), centre-cropped to a common size (``--crop``, default the
@@ -11,7 +11,10 @@ smallest image, capped at 256 pixels so that the default run takes seconds to mi
 * ``--kind conv`` (default): the images are high-passed (``sparsejax.imaging.tikhonov_split``, weight 5, as
   SPORCO's examples) and ``sparsejax.learn.conv.learn_conv_dictionary`` learns M filters K x K (method "admm"
   or "optax"; Wohlberg, "Efficient algorithms for convolutional sparse representations", IEEE TIP 2016).
-  Saved: ``filters`` (M, 1, K, K).
+  Saved: ``filters`` (M, 1, K, K). With ``--color`` the images are loaded in RGB, each channel high-passed, and
+  a multi-channel (colour) dictionary is learned (``multichannel=True``: filters (M, 3, K, K) whose channels
+  share one coefficient map; Wohlberg, "Convolutional sparse representation of color images", IEEE SSIAI 2016);
+  the PNG of the filters is in colour.
 * ``--kind dense``: K x K patches (mean removed, at most 20,000, drawn at random) and
   ``sparsejax.learn.dense.learn_dictionary`` (method "ksvd" by default with ``--sparsity`` atoms per patch,
   default 4; Aharon, Elad & Bruckstein, "K-SVD", IEEE TSP 2006; "online" / "optax" use ``--lam``). Saved:
@@ -41,6 +44,7 @@ from pathlib import Path
 import jax
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image
 
 from sparsejax.datasets import images as data
 from sparsejax.imaging import tikhonov_split
@@ -153,6 +157,8 @@ def add_learn_parser(subparsers):
                    help="conv: admm (default) or optax; dense: ksvd (default), mod, online or optax")
     p.add_argument("--sparsity", type=int, default=None, help="dense ksvd/mod: atoms per patch (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--color", "--colour", dest="color", action="store_true",
+                   help="conv: learn a colour (3-channel) dictionary from the RGB images (PNG of colour filters)")
     p.add_argument("--force-resume", action="store_true",
                    help="resume the checkpoints in --checkpoint-dir even if they were written with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -181,16 +187,24 @@ def _find_images(spec, max_images):
     raise FileNotFoundError(f"image folder or file {p} does not exist")
 
 
+def _load_rgb(path) -> np.ndarray:
+    """An image file as float32 RGB (3, H, W) in [0, 1] (grey images repeated on the three channels)."""
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return np.ascontiguousarray(np.moveaxis(a, -1, 0))
+
+
 def _load(args, files):
-    imgs = [data.load_image(f) for f in files]
-    side = min(min(im.shape) for im in imgs)
+    color = getattr(args, "color", False)
+    imgs = [_load_rgb(f) if color else data.load_image(f) for f in files]
+    side = min(min(im.shape[-2:]) for im in imgs)
     crop = min(side, 256) if args.crop is None else args.crop
     if crop < 1 or crop > side:
         raise ValueError(f"--crop must lie in [1, {side}] (the smallest image side), got {crop}")
     out = []
     for im in imgs:
-        y, x = (im.shape[0] - crop) // 2, (im.shape[1] - crop) // 2
-        out.append(im[y:y + crop, x:x + crop])
+        y, x = (im.shape[-2] - crop) // 2, (im.shape[-1] - crop) // 2
+        out.append(im[..., y:y + crop, x:x + crop])
     return np.stack(out).astype(np.float32)
 
 
@@ -232,6 +246,9 @@ def run_learn(args) -> int:
     if problem:
         return _error(problem if "end in" not in problem else
                       f"--out must name a .npz file (or a prefix without suffix), got {args.out!r}")
+    color = bool(getattr(args, "color", False))
+    if color and args.kind != "conv":
+        return _error("--color learns a colour convolutional dictionary: it needs --kind conv")
     try:
         files = _find_images(args.images, args.max_images)
         imgs = _load(args, files)
@@ -241,18 +258,24 @@ def run_learn(args) -> int:
     progress = not args.quiet
     settings = {"command": "sparsejax learn", "kind": args.kind, "atoms": args.atoms, "size": args.size,
                 "lam": args.lam, "method": args.method, "sparsity": args.sparsity, "seed": args.seed,
-                "crop": int(imgs.shape[1]), "image_files": [Path(f).name for f in files], "images": imgs}
+                "crop": int(imgs.shape[-1]), "image_files": [Path(f).name for f in files], "images": imgs}
+    if color:                   # recorded only when set: checkpoints of grey runs keep resuming
+        settings["color"] = True
     resume = "force" if getattr(args, "force_resume", False) else True
-    print(f"learn: {imgs.shape[0]} image(s) {imgs.shape[1]}x{imgs.shape[2]}, {args.kind} dictionary of "
+    print(f"learn: {imgs.shape[0]} {'colour ' if color else ''}image(s) {imgs.shape[-2]}x{imgs.shape[-1]}, "
+          f"{args.kind} dictionary of "
           f"{args.atoms} atoms {args.size}x{args.size}, {args.steps} steps ...", file=sys.stderr, flush=True)
     t0 = time.time()
     try:
         with run_config(settings):
             if args.kind == "conv":
-                high = np.stack([np.asarray(tikhonov_split(im, 5.0)[1]) for im in imgs])
+                if color:       # each channel high-passed: (K, 3, H, W)
+                    high = np.stack([np.stack([np.asarray(tikhonov_split(ch, 5.0)[1]) for ch in im]) for im in imgs])
+                else:
+                    high = np.stack([np.asarray(tikhonov_split(im, 5.0)[1]) for im in imgs])
                 res = learn_conv_dictionary(high, args.atoms, args.size, args.lam, method=args.method or "admm",
                                             n_steps=args.steps, key=key, checkpoint_dir=args.checkpoint_dir,
-                                            resume=resume, progress=progress)
+                                            resume=resume, progress=progress, multichannel=color)
                 loop, atoms = res.loop, np.asarray(res.filters)
                 saved = {"filters": atoms}
                 grid = atoms
@@ -279,7 +302,7 @@ def run_learn(args) -> int:
     if loop.status == "diverged":
         print(f"sparsejax learn: {loop.message}; nothing written", file=sys.stderr)
         return 3
-    saved.update(loss=np.asarray(loop.history.get("loss", np.zeros(0))), kind=args.kind, lam=args.lam,
+    saved.update(loss=np.asarray(loop.history.get("loss", np.zeros(0))), kind=args.kind, lam=args.lam, color=color,
                  size=args.size, steps=loop.steps)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

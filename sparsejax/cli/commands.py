@@ -8,9 +8,13 @@
                                          DIR/<name>.json; --preset runs a named preset of the experiments
                                          that have it (every one has quick and full; mnist_classification and
                                          adversarial also short, their default)
-    sparsejax denoise IN.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME|FILE.npz] [--iters N]
-                                         CSC denoising of a grey image (sparsejax.imaging.csc_denoise, with
-                                         its defaults: lam = 2.5 x the estimated noise sigma, tik-lam 5)
+    sparsejax denoise IN.png OUT.png [--method csc|ksvd] [--lam LAM] [--tik-lam T] [--dict NAME|FILE.npz]
+                                         [--iters N] [--sigma S] [--ksvd-iters J] [--patch P] [--atoms M]
+                                         denoising of a grey image: csc (default, sparsejax.imaging.csc_denoise
+                                         with its defaults: lam = 2.5 x the estimated noise sigma, tik-lam 5) or
+                                         ksvd (sparsejax.restoration.ksvd_denoise, Elad & Aharon 2006: 8x8
+                                         patches, 256 atoms, J = 10 K-SVD iterations, sigma in grey levels,
+                                         estimated from the image when not given)
     sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME|FILE.npz] [--iters N]
                                          CSC inpainting; MASK white (> 0.5) = known pixel (defaults of
                                          sparsejax.imaging.csc_inpaint: lam 0.002, tik-lam 1)
@@ -47,6 +51,7 @@ from sparsejax.cli.learn import add_learn_parser, folder_problem, output_problem
 from sparsejax.datasets import images as data
 from sparsejax.reproduce.registry import EXPERIMENTS, load_experiment
 from sparsejax.reproduce.report import verdict, write_report
+from sparsejax.restoration.ksvd_denoise import ksvd_denoise, paper_lambda
 
 __all__ = ["main"]
 
@@ -111,7 +116,6 @@ def cmd_reproduce(args) -> int:
       >>> main(["reproduce", "--list"])  # doctest: +ELLIPSIS
       bp_stability         experiments/bp_stability.py
       ...
-      adversarial          experiments/adversarial.py
       0
       >>> main(["reproduce", "no_such_experiment"])
       2
@@ -202,10 +206,13 @@ def _finish(args, out, info, seconds) -> int:
 
 
 def cmd_denoise(args) -> int:
-    """``sparsejax denoise IN.png OUT.png``: CSC denoising of a grey image (``sparsejax.imaging.csc_denoise``).
+    """``sparsejax denoise IN.png OUT.png``: denoising of a grey image, by CSC (``--method csc``, the default:
+    ``sparsejax.imaging.csc_denoise``) or by K-SVD on patches (``--method ksvd``:
+    ``sparsejax.restoration.ksvd_denoise``).
 
     Args:
-      args: the parsed arguments: ``input``, ``output``, ``lam``, ``tik_lam``, ``dict``, ``iters``, ``npad``.
+      args: the parsed arguments: ``input``, ``output``, ``method``, ``lam``, ``tik_lam``, ``dict``, ``iters``,
+        ``npad`` (csc), ``sigma``, ``ksvd_iters``, ``patch``, ``atoms`` (ksvd).
 
     Returns:
       0 written, 2 bad input (missing file, unknown dictionary, invalid values, an output path that cannot be
@@ -220,6 +227,8 @@ def cmd_denoise(args) -> int:
     if loaded is None:
         return 2
     (img,), filters = loaded
+    if args.method == "ksvd":
+        return _denoise_ksvd(args, img)
     lam = f"{imaging.DENOISE_LAM_PER_SIGMA} x the estimated noise sigma" if args.lam is None else args.lam
     print(f"denoise: {img.shape[0]}x{img.shape[1]} image, dictionary {args.dict} ({filters.shape[0]} filters "
           f"{filters.shape[2]}x{filters.shape[3]}), lam={lam}, up to {args.iters} iterations ...",
@@ -233,6 +242,53 @@ def cmd_denoise(args) -> int:
         print(f"sparsejax denoise: error: {e}", file=sys.stderr)
         return 2
     return _finish(args, out, info, time.time() - t0)
+
+
+def _denoise_ksvd(args, img) -> int:
+    """``denoise --method ksvd``: K-SVD denoising with a progress bar over the K-SVD iterations."""
+    if args.sigma is not None and not args.sigma > 0:
+        print(f"sparsejax denoise: error: --sigma must be > 0 (grey levels, 0..255), got {args.sigma}",
+              file=sys.stderr)
+        return 2
+    if args.ksvd_iters < 0:
+        print(f"sparsejax denoise: error: --ksvd-iters must be >= 0, got {args.ksvd_iters}", file=sys.stderr)
+        return 2
+    if args.sigma is None:
+        sigma = float(imaging.noise_sigma(img))
+        how = "estimated from the image"
+    else:
+        sigma, how = args.sigma / 255.0, "given"
+    print(f"denoise (ksvd): {img.shape[0]}x{img.shape[1]} image, sigma {255 * sigma:.2f} grey levels ({how}), "
+          f"{args.patch}x{args.patch} patches, {args.atoms} atoms (overcomplete DCT start), {args.ksvd_iters} K-SVD "
+          f"iterations, error target 1.15 sigma, lam = 30/sigma = {paper_lambda(sigma):.3g} ...",
+          file=sys.stderr, flush=True)
+    bar = tqdm(total=args.ksvd_iters + 1, desc="ksvd", unit="step", file=sys.stderr)
+
+    def progress(stage, i, n):
+        bar.set_postfix_str(stage)
+        bar.update(1)
+
+    t0 = time.time()
+    try:
+        res = ksvd_denoise(jnp.asarray(img), sigma, n_iter=args.ksvd_iters, patch_size=args.patch,
+                           n_atoms=args.atoms, progress=progress)
+    except ValueError as e:
+        bar.close()
+        print(f"sparsejax denoise: error: {e}", file=sys.stderr)
+        return 2
+    bar.close()
+    if not res.finite:
+        print("sparsejax denoise: error: the result holds NaN or inf (numerical failure); nothing written",
+              file=sys.stderr)
+        return 4
+    try:
+        path = data.save_image(args.output, res.image)
+    except (OSError, ValueError) as e:
+        print(f"sparsejax denoise: error: cannot write {args.output}: {e}", file=sys.stderr)
+        return 4
+    print(f"denoise (ksvd): {res.mean_atoms:.2f} atoms per patch, {100 * res.converged_fraction:.2f}% of the "
+          f"patches met the error target, {time.time() - t0:.1f} s -> {path}", file=sys.stderr)
+    return 0
 
 
 def cmd_inpaint(args) -> int:
@@ -295,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     Example:
       >>> from sparsejax.cli.commands import build_parser
       >>> args = build_parser().parse_args(["denoise", "in.png", "out.png"])
-      >>> args.func.__name__, args.lam, args.tik_lam, args.dict
-      ('cmd_denoise', None, 5.0, 'G_8x8x32')
+      >>> args.func.__name__, args.method, args.lam, args.tik_lam, args.dict
+      ('cmd_denoise', 'csc', None, 5.0, 'G_8x8x32')
     """
     ap = argparse.ArgumentParser(prog="sparsejax", description="Sparse modeling in JAX: tools and reproductions.")
     ap.add_argument("--version", action="version", version=VERSION, help="print the version and exit")
@@ -313,11 +369,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--list", action="store_true", help="list the registered experiments and exit")
     p.set_defaults(func=cmd_reproduce)
-    p = sub.add_parser("denoise", help="denoise a grey PNG with a convolutional dictionary (CSC)")
+    p = sub.add_parser("denoise", help="denoise a grey PNG: convolutional sparse coding (csc, default) or K-SVD "
+                                       "on patches (ksvd)")
     p.add_argument("input", metavar="IN.png")
     p.add_argument("output", metavar="OUT.png")
+    p.add_argument("--method", choices=("csc", "ksvd"), default="csc",
+                   help="csc: CSC with a convolutional dictionary (default); ksvd: K-SVD denoising on 8x8 patches "
+                        "(Elad & Aharon 2006)")
     _restore_args(p, None, f"{imaging.DENOISE_LAM_PER_SIGMA} x the noise sigma estimated from the image, as "
                   "sparsejax.imaging.csc_denoise", imaging.DENOISE_TIK_LAM, 200)
+    p.add_argument("--sigma", type=float, default=None,
+                   help="ksvd: noise sigma in grey levels 0..255 (default: estimated from the image)")
+    p.add_argument("--ksvd-iters", type=int, default=10, help="ksvd: K-SVD iterations (default 10; 0 = the DCT)")
+    p.add_argument("--patch", type=int, default=8, help="ksvd: patch size (default 8)")
+    p.add_argument("--atoms", type=int, default=256, help="ksvd: atoms, a square >= patch^2 (default 256)")
     p.set_defaults(func=cmd_denoise)
     p = sub.add_parser("inpaint", help="fill the missing pixels of a grey PNG (mask: white = known) by masked CSC")
     p.add_argument("input", metavar="IN.png")

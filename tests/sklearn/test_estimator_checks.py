@@ -1,7 +1,7 @@
 """scikit-learn's own estimator checks (``parametrize_with_checks``) for every estimator of sparsejax.sklearn.
 
 The checks compile many small JAX programs (each new shape and dtype is a new program; the batched Lasso is the
-dearest, ~8 s of CPU per program): the default run keeps the checks of the two OMP-based estimators, the other
+dearest, ~8 s of CPU per program): the default run keeps the checks of ``SparseCoder`` (OMP), the other
 estimators' checks are marked ``slow`` (``python -m pytest -m slow tests/sklearn``).
 """
 import warnings
@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sparsejax.sklearn import (  # noqa: E402
+from sparsejax.sklearn import (
     ConvDictionaryLearning,
     ConvSparseCoder,
     DictionaryLearning,
@@ -28,10 +28,10 @@ from sparsejax.sklearn import (  # noqa: E402
 _rng = np.random.RandomState(0)
 # the settings scikit-learn's own test suite gives the estimators they mirror (few iterations)
 FAST = [
-    OrthogonalMatchingPursuit(),
     SparseCoder(dictionary=_rng.normal(size=(5, 3))),
 ]
 SLOW = [
+    OrthogonalMatchingPursuit(),
     SparseCoder(dictionary=_rng.normal(size=(5, 3)), transform_algorithm="lasso_lars", transform_alpha=0.1),
     Lasso(max_iter=5),
     LassoLars(max_iter=5),

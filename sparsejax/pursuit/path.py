@@ -74,6 +74,8 @@ def _lars_path(atoms, G, Y, lam_min, *, nonneg, K, max_steps):
         safe = jnp.maximum(st.idx, 0)
         rhs = jnp.where(used, jnp.take_along_axis(C0, safe, axis=1) - st.lam_c[:, None] * st.s, 0.0)
         x = jnp.where(used, inverse_gram_mv(st.U, rhs), 0.0)
+        # a coefficient that reaches zero at this knot (its drop is pending) is exactly zero there
+        x = jnp.where(jnp.arange(K)[None, :] == st.drop[:, None], 0.0, x)
         return scatter_slots(st.idx, x, m)
 
     def body(st, _):

@@ -497,14 +497,7 @@ def cartoon_texture(image, *, patch_size: int = 8, stride: int | None = None, le
       ``MCAResult`` with components[0] the cartoon and components[1] the texture (cropped to (H, W)); the codes
       refer to the padded image.
 
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from sparsejax.separation import cartoon_texture
-      >>> i = jnp.arange(30.0)
-      >>> y = jnp.where(i[:, None] < 15, 1.0, 0.0) + 0.2 * jnp.cos(2.5 * i[None, :])
-      >>> res = cartoon_texture(y, num_iter=20, levels=2)
-      >>> res.components.shape, bool(res.finite)
-      ((2, 30, 30), True)
+    ``tests/test_separation.py`` runs it on a known cartoon + texture; ``experiments/mca_separation.py`` shows it.
     """
     y = V.as_float_array("image", image)
     V.check_ndim("image", y, (2,), "a grey image (H, W)")

@@ -83,14 +83,7 @@ def masked_omp(D, patches, masks, *, k: int, tol=0.0) -> MaskedCodes:
     Returns:
       ``MaskedCodes`` (codes, num_atoms, residual_rms, converged).
 
-    Example: 2 of the 4 pixels known, the patch is recovered from one renormalised atom.
-      >>> import jax.numpy as jnp
-      >>> from sparsejax.restoration.inpaint import masked_omp
-      >>> D = jnp.array([[1.0, 1.0], [1.0, -1.0], [1.0, 1.0], [1.0, -1.0]]) / 2    # two orthonormal atoms
-      >>> y = 3.0 * D[:, 1]
-      >>> mc = masked_omp(D, y[None], jnp.array([[1.0, 0.0, 0.0, 1.0]]), k=1)
-      >>> (mc.codes @ D.T).round(4).tolist(), mc.num_atoms.tolist()
-      ([[1.5, -1.5, 1.5, -1.5]], [1])
+    ``tests/restoration/test_inpaint_patches.py`` checks it against scikit-learn's OMP on the renormalised rows.
     """
     D = V.check_dictionary("D", D, "a patch dictionary, n pixels x m atoms")
     n, m = D.shape

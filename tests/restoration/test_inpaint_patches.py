@@ -52,6 +52,7 @@ def test_planted_block_dct_sparse_image_is_recovered_from_half_the_pixels():
     assert res.codes.num_atoms.tolist() == [k] * 16
 
 
+@pytest.mark.slow
 def test_photograph_crop_gains_over_the_mean_fill():
     x = jnp.asarray(data.load_image("camera")[200:232, 220:252], jnp.float32)
     mask = random_mask(jax.random.PRNGKey(1), x.shape, 0.5)

@@ -220,6 +220,8 @@ preset() {
       imaging_defaults) echo "--size 32 --iters 10" ;;
       unfolded) echo "--quick --T 1 --batches 16 --repeat 1" ;;
       layered) echo "--quick --repeat 1" ;;
+      distributed_scaling) echo "--quick --processes 1,2 --repeat 1" ;;
+      ksvd_denoise_vs_sklearn) echo "--size 64 --iters 2" ;;
       *) quick_or_default "$name" ;;
     esac
     return
@@ -231,6 +233,8 @@ preset() {
     conv) echo "--batch 256 --repeat 3 --rounds 2" ;;
     dictlearn) echo "--sklearn-epochs 5" ;;
     imaging_defaults) echo "--size 128 --iters 100" ;;
+    distributed_scaling) echo "--quick --repeat 2" ;;
+    ksvd_denoise_vs_sklearn) echo "--size 128 --iters 5" ;;
     *) quick_or_default "$name" ;;
   esac
 }
@@ -239,7 +243,7 @@ quick_or_default() {
   if timeout 60 "$PY" -m "benchmarks.$1" --help 2>/dev/null | grep -q -- "--quick"; then echo "--quick"; fi
 }
 
-BENCH_LIMIT=60
+BENCH_LIMIT=50
 [ "$TINY" = 1 ] && BENCH_LIMIT=120
 for f in "$ROOT"/benchmarks/*.py; do
   name="$(basename "$f" .py)"

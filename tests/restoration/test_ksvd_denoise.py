@@ -122,6 +122,10 @@ def test_ksvd_denoise_gains_psnr_and_learning_sparsifies():
     # K-SVD lowers the number of atoms the noisy patches need at the same error target
     atoms = [h["mean_atoms"] for h in learned.history] + [learned.mean_atoms]
     assert atoms[-1] < atoms[0]
+    # the exact K-SVD update (rank-1 SVD, sparsejax.learn.dense) works the same way
+    exact = ksvd_denoise(y, sigma, n_iter=1, patch_size=PATCH, n_atoms=ATOMS, n_train=None, update="exact")
+    assert exact.finite and float(psnr(x, exact.image)) > p_noisy + 4.0
+    assert exact.mean_atoms < atoms[0]
 
 
 def test_bad_input_is_named():

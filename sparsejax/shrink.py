@@ -3,19 +3,19 @@
 Every threshold is an ordinary array argument: a scalar, one value per atom, or anything that
 broadcasts against ``z``. Changing it never recompiles and ``jax.grad`` flows through it.
 
-========================  ================================================  ===================================
-operator                  formula                                           proximal operator of
-========================  ================================================  ===================================
-``soft(z, b)``            sign(z) max(|z| - b, 0)                           b ||a||_1
-``hard(z, b)``            z 1{|z| > b}                                      (b^2/2) ||a||_0
-``nonneg_soft(z, b)``     max(z - b, 0) = ReLU(z - b)                       b ||a||_1 + indicator(a >= 0)
-``top_k(z, k)``           keep the k entries of largest |z|                 indicator(||a||_0 <= k)
-``group_soft(z, b, ax)``  z max(1 - b / ||z_g||_2, 0), groups along ``ax``  b sum_g ||a_g||_2
-``firm(z, b, c)``         Gao-Bruce firm shrinkage, 0 < b < c               (non-convex; between soft and hard)
-``joint_soft(z, b, c)``   group_soft(soft(z, b), c), groups along ``ax``    b ||a||_1 + c sum_g ||a_g||_2
-``elastic_soft(z, b, c)`` soft(z, b) / (1 + c)                              b ||a||_1 + (c/2) ||a||_2^2
-``project_l1_ball(z, r)`` soft(z, theta), ||result||_1 = r (or z inside)    indicator(||a||_1 <= r)
-========================  ================================================  ===================================
+=========================  ================================================  ===================================
+operator                   formula                                           proximal operator of
+=========================  ================================================  ===================================
+``soft(z, b)``             sign(z) max(|z| - b, 0)                           b ||a||_1
+``hard(z, b)``             z 1{|z| > b}                                      (b^2/2) ||a||_0
+``nonneg_soft(z, b)``      max(z - b, 0) = ReLU(z - b)                       b ||a||_1 + indicator(a >= 0)
+``top_k(z, k)``            keep the k entries of largest |z|                 indicator(||a||_0 <= k)
+``group_soft(z, b, ax)``   z max(1 - b / ||z_g||_2, 0), groups along ``ax``  b sum_g ||a_g||_2
+``firm(z, b, c)``          Gao-Bruce firm shrinkage, 0 < b < c               (non-convex; between soft and hard)
+``joint_soft(z, b, c)``    group_soft(soft(z, b), c), groups along ``ax``    b ||a||_1 + c sum_g ||a_g||_2
+``elastic_soft(z, b, c)``  soft(z, b) / (1 + c)                              b ||a||_1 + (c/2) ||a||_2^2
+``project_l1_ball(z, r)``  soft(z, theta), ||result||_1 = r (or z inside)    indicator(||a||_1 <= r)
+=========================  ================================================  ===================================
 
 ``group_soft`` on the rows of a coefficient matrix (one row per atom, one column per signal) is the prox of the
 l2,1 norm sum_j ||A_j,:||_2 of joint sparsity (multi-task Lasso; Obozinski, Taskar & Jordan, "Joint covariate

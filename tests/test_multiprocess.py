@@ -50,6 +50,18 @@ WORKER = textwrap.dedent(
     else:
         raise AssertionError("uneven rows must be refused")
 
+    # bad input on one process: every process raises (none is left waiting in a collective)
+    Ybad = Y.copy()
+    Ybad[0, 0] = np.nan if p == P - 1 else Ybad[0, 0]
+    for call in (lambda: dist.encode_global(D, Ybad, "omp", k=2),
+                 lambda: parallel.learn_dictionary_parallel(Ybad, 12, method="mod", sparsity=2)):
+        try:
+            call()
+        except ValueError as e:
+            assert ("NaN" in str(e)) if p == P - 1 else (f"[{P - 1}] failed" in str(e)), str(e)
+        else:
+            raise AssertionError("NaN on one process must stop every process")
+
     # coding a global batch: every dense method, and CBPDN over images
     methods = {"omp": dict(k=2)}                                # k = the learners' sparsity: one compilation
     if full:
@@ -152,7 +164,7 @@ def test_two_processes_equal_one_process(tmp_path, monkeypatch):
 
 @pytest.mark.slow  # every dense method, CBPDN, K-SVD / online / Optax, conv ADMM / Optax on 4 processes: minutes
 def test_four_processes_every_method_equal_one_process(tmp_path, monkeypatch):
-    text = _launch(tmp_path, monkeypatch, 4, "full", timeout=900)
+    text = _launch(tmp_path, monkeypatch, 4, "full", timeout=1800)
     assert "MULTIPROCESS OK 4" in text[0]
 
 

@@ -18,6 +18,7 @@ from sparsejax.distributed.coding import cbpdn_global, encode_global
 from sparsejax.distributed.runtime import (
     ENV_VARS,
     ProcessInfo,
+    agree,
     barrier,
     global_mesh,
     initialize,
@@ -29,7 +30,7 @@ from sparsejax.distributed.sharding import batch_mesh, shard_batch
 __all__ = [
     "arrays", "coding", "runtime", "sharding",
     "batch_mesh", "shard_batch",
-    "ENV_VARS", "ProcessInfo", "initialize", "process_info", "settings_from_env", "global_mesh", "barrier",
+    "ENV_VARS", "ProcessInfo", "initialize", "process_info", "settings_from_env", "global_mesh", "barrier", "agree",
     "to_global", "local_rows", "gather", "replicate", "to_host", "row_sharding", "check_equal_rows",
     "encode_global", "cbpdn_global",
 ]

@@ -50,12 +50,13 @@ def check_equal_rows(name: str, rows: int, mesh: Mesh) -> int:
     return int(rows * len(counts))
 
 
-def to_global(local, mesh: Optional[Mesh] = None) -> jax.Array:
+def to_global(local, mesh: Optional[Mesh] = None, *, global_rows: Optional[int] = None) -> jax.Array:
     """This process's rows -> the global array of all processes' rows (concatenated in process order), split by
     rows over ``mesh`` (default ``global_mesh()``). A collective: every process calls it with the same
     trailing shape and dtype and the same row count.
 
-    A global array is returned as it is.
+    A global array is returned as it is. ``global_rows`` (the total, when the caller has already checked that
+    every process holds the same count) skips that check's collective.
 
     Example: on one process, the global array is the local one.
       >>> import numpy as np
@@ -70,7 +71,7 @@ def to_global(local, mesh: Optional[Mesh] = None) -> jax.Array:
     local = np.asarray(local)
     if local.ndim < 1:
         raise ValueError(f"local data must have a leading row axis, got shape {local.shape}")
-    rows = check_equal_rows("local data", local.shape[0], mesh)
+    rows = check_equal_rows("local data", local.shape[0], mesh) if global_rows is None else int(global_rows)
     return jax.make_array_from_process_local_data(row_sharding(mesh), local, (rows,) + local.shape[1:])
 
 

@@ -14,8 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from sparsejax.distributed.arrays import local_rows, to_global
-from sparsejax.distributed.runtime import global_mesh
+from sparsejax.distributed.arrays import check_equal_rows, local_rows, to_global
+from sparsejax.distributed.runtime import agree, global_mesh
 from sparsejax.pursuit.csc import cbpdn_admm
 from sparsejax.pursuit.encode import encode
 from sparsejax.solve import Solution
@@ -26,11 +26,12 @@ _PER_SIGNAL = ("codes", "num_steps", "converged", "diverged", "objective", "erro
 
 
 def _globalise(sol: Solution, rows: int, mesh: Mesh) -> Solution:
+    total = check_equal_rows("the batch", rows, mesh)          # one collective, then none per field
     fields = {}
     for name in _PER_SIGNAL:
         v = getattr(sol, name)
         if v is not None and np.ndim(v) >= 1 and np.shape(v)[0] == rows:
-            fields[name] = to_global(np.asarray(v), mesh)
+            fields[name] = to_global(np.asarray(v), mesh, global_rows=total)
     return sol._replace(**fields)
 
 
@@ -61,7 +62,12 @@ def encode_global(D, Y, method: str = "lasso", *, mesh: Optional[Mesh] = None, *
     """
     mesh = global_mesh() if mesh is None else mesh
     Y = local_rows(Y)
-    sol = encode(D, Y, method, **options)
+    sol, error = None, None
+    try:
+        sol = encode(D, Y, method, **options)
+    except (ValueError, TypeError) as e:          # bad input on this process: every process stops
+        error = e
+    agree(error)
     return _globalise(sol, Y.shape[0], mesh)
 
 
@@ -95,5 +101,12 @@ def cbpdn_global(D, images, lam, *, mesh: Optional[Mesh] = None, **options) -> S
     if images.ndim < 3:
         raise ValueError(f"images must have shape (B, C, *N): a batch of C-channel signals, got {images.shape}")
     options.setdefault("chunk", int(np.shape(getattr(D, "filters", D))[0]))       # one chunk under vmap
-    sol = jax.vmap(lambda s: cbpdn_admm(D, s, lam, **options))(images)
+    sol, error = None, None
+    try:
+        if not np.all(np.isfinite(images)):
+            raise ValueError(f"images contain NaN or infinite values (process {jax.process_index()})")
+        sol = jax.vmap(lambda s: cbpdn_admm(D, s, lam, **options))(images)
+    except (ValueError, TypeError) as e:
+        error = e
+    agree(error)
     return _globalise(sol, images.shape[0], mesh)

@@ -26,7 +26,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-__all__ = ["ProcessInfo", "initialize", "process_info", "global_mesh", "barrier", "ENV_VARS", "settings_from_env"]
+__all__ = ["ProcessInfo", "initialize", "process_info", "global_mesh", "barrier", "agree", "ENV_VARS",
+           "settings_from_env"]
 
 ENV_VARS = ("SPARSEJAX_COORDINATOR", "SPARSEJAX_NUM_PROCESSES", "SPARSEJAX_PROCESS_ID", "SPARSEJAX_LOCAL_DEVICE_IDS")
 
@@ -190,3 +191,28 @@ def barrier(name: str = "sparsejax") -> None:
     """Wait until every process reaches this point (no-op on one process)."""
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(name)
+
+
+def agree(error: Optional[BaseException] = None) -> None:
+    """Raise on every process when any process found an error (a collective; no-op on one process without error).
+
+    The process that found ``error`` raises it; the others raise a ``ValueError`` naming the failed processes, so
+    that no process goes on to wait for the failed one in a later collective.
+
+    Example:
+      >>> from sparsejax.distributed import agree
+      >>> agree(None)
+      >>> agree(ValueError("Y contains NaN"))
+      Traceback (most recent call last):
+      ...
+      ValueError: Y contains NaN
+    """
+    if jax.process_count() > 1:
+        flags = np.asarray(multihost_utils.process_allgather(np.asarray([error is not None], np.int32))).reshape(-1)
+    else:
+        flags = np.asarray([error is not None])
+    if error is not None:
+        raise error
+    if flags.any():
+        raise ValueError(f"process(es) {np.flatnonzero(flags).tolist()} failed on their part of the input (their "
+                         "error names it); every process stops")

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from sparsejax import _validate as V
 from sparsejax.dictionary import normalize_atoms
 from sparsejax.differentiate import lasso_codes
-from sparsejax.distributed import encode_global, gather, global_mesh, local_rows, to_global, to_host
+from sparsejax.distributed import agree, encode_global, gather, global_mesh, local_rows, to_global, to_host
 from sparsejax.learn import conv as cdl
 from sparsejax.learn import dense
 from sparsejax.learn.checkpoint import (
@@ -73,11 +73,7 @@ def _allgather_small(x: np.ndarray) -> np.ndarray:
 
 def _agree(errors: list) -> None:
     """Raise on every process if any process found an error (so that no process waits in a collective)."""
-    bad = _allgather_small(np.asarray([len(errors) > 0], np.int32)).reshape(-1)
-    if errors:
-        raise ValueError(errors[0])
-    if bad.any():
-        raise ValueError(f"invalid input on process(es) {np.flatnonzero(bad).tolist()} (their message names it)")
+    agree(ValueError(errors[0]) if errors else None)
 
 
 def _broadcast_int(value: int) -> int:

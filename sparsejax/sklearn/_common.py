@@ -108,39 +108,42 @@ def warn_not_converged(converged, what: str, stacklevel: int = 3) -> None:
 def _lars_jit(G, C0, *, k):
     """LAR (no Lasso drops) for every column of C0 = D^T X^T (m, B): k steps, each adding the inactive atom of
     largest |correlation| and moving along the equiangular direction until the next atom would join (or, on the
-    last atom, to the least-squares fit)."""
+    last atom, to the least-squares fit). The active atoms sit in k slots (a k x k solve per step)."""
     m = G.shape[0]
     dtype = G.dtype
     tiny = jnp.asarray(jnp.finfo(dtype).tiny, dtype) * 1e6
     eps = jnp.asarray(jnp.finfo(dtype).eps, dtype)
-    eye = jnp.eye(m, dtype=dtype)
+    eye = jnp.eye(k, dtype=dtype)
+    slots = jnp.arange(k)
 
     def one(c0):
-        def step(_, carry):
-            a, c, active, done = carry
+        def step(t, carry):
+            a, c, active, idx, done = carry
             j = jnp.argmax(jnp.where(active, -jnp.inf, jnp.abs(c)))
             C = jnp.abs(c[j])
             done = done | (C <= eps * jnp.maximum(jnp.max(jnp.abs(c0)), tiny)) | jnp.all(active)
             act = active.at[j].set(True)
-            both = act[:, None] & act[None, :]
-            Gm = jnp.where(both, G, eye)
-            s = jnp.where(act, jnp.sign(c), 0.0)
-            w = jnp.linalg.solve(Gm, s)
-            w = jnp.where(act, w, 0.0)
+            ix = idx.at[t].set(j)
+            used = slots <= t
+            Gs = jnp.where(used[:, None] & used[None, :], G[ix][:, ix], eye)
+            ws = jnp.linalg.solve(Gs, jnp.where(used, jnp.sign(c[ix]), 0.0))
+            w = jnp.zeros((m,), dtype).at[ix].add(jnp.where(used, ws, 0.0))
             u = G @ w                                       # the change of the correlations per unit step
             g1 = jnp.where(~act & (1.0 - u > tiny), (C - c) / jnp.where(1.0 - u > tiny, 1.0 - u, 1.0), jnp.inf)
             g2 = jnp.where(~act & (1.0 + u > tiny), (C + c) / jnp.where(1.0 + u > tiny, 1.0 + u, 1.0), jnp.inf)
             g = jnp.minimum(jnp.min(jnp.where(g1 > 0, g1, jnp.inf)), jnp.min(jnp.where(g2 > 0, g2, jnp.inf)))
             g = jnp.minimum(g, C)
-            ok = ~done & jnp.all(jnp.isfinite(w))
+            bad = ~jnp.all(jnp.isfinite(w))                 # a singular active Gram: stop there (sticky)
+            ok = ~done & ~bad
+            done = done | bad
             a = jnp.where(ok, a + g * w, a)
             c = jnp.where(ok, c - g * u, c)
             active = jnp.where(ok, act, active)
-            return a, c, active, done
+            idx = jnp.where(ok, ix, idx)
+            return a, c, active, idx, done
 
-        init = (jnp.zeros((m,), dtype), c0, jnp.zeros((m,), bool), jnp.asarray(False))
-        a = jax.lax.fori_loop(0, k, step, init)[0]
-        return a
+        init = (jnp.zeros((m,), dtype), c0, jnp.zeros((m,), bool), jnp.zeros((k,), jnp.int32), jnp.asarray(False))
+        return jax.lax.fori_loop(0, k, step, init)[0]
 
     return jax.vmap(one, in_axes=1)(C0)
 

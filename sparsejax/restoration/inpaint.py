@@ -49,14 +49,14 @@ class MaskedCodes(NamedTuple):
     converged: jax.Array
 
 
-def _masked_one(atoms, y, m, tol_rms, k):
+def _masked_one(atoms, y, m, tol_rms, k, use_tol):
     n_known = jnp.sum(m)
     A = atoms * m[:, None]
     norms = jnp.sqrt(jnp.sum(A * A, axis=0))
     tiny = jnp.finfo(atoms.dtype).tiny ** 0.5
     ok = norms > tiny * 1e3
     An = jnp.where(ok[None, :], A / jnp.where(ok, norms, 1.0)[None, :], 0.0)
-    tol = tol_rms * jnp.sqrt(n_known)
+    tol = tol_rms * jnp.sqrt(n_known) if use_tol else None       # None: k atoms or an exact fit is the target
     sol = iterate(omp_solver(An, y * m, k, tol), max_iter=k, tol=0.0, mode="while")
     codes = jnp.where(ok, sol.codes / jnp.where(ok, norms, 1.0), 0.0)
     r = (y - atoms @ codes) * m
@@ -64,9 +64,9 @@ def _masked_one(atoms, y, m, tol_rms, k):
     return codes, sol.state.j, rms, sol.converged
 
 
-@partial(jax.jit, static_argnames=("k", "block"))
-def _masked_omp(atoms, Y, M, tol_rms, *, k, block):
-    return lax.map(lambda ym: _masked_one(atoms, ym[0], ym[1], tol_rms, k), (Y, M), batch_size=block)
+@partial(jax.jit, static_argnames=("k", "block", "use_tol"))
+def _masked_omp(atoms, Y, M, tol_rms, *, k, block, use_tol):
+    return lax.map(lambda ym: _masked_one(atoms, ym[0], ym[1], tol_rms, k, use_tol), (Y, M), batch_size=block)
 
 
 def masked_omp(D, patches, masks, *, k: int, tol=0.0) -> MaskedCodes:
@@ -100,7 +100,8 @@ def masked_omp(D, patches, masks, *, k: int, tol=0.0) -> MaskedCodes:
         raise ValueError("patches must hold at least one patch")
     block = min(_BLOCK, P)
     codes, nat, rms, conv = _masked_omp(D.astype(dtype), patches.astype(dtype), (masks > 0).astype(dtype),
-                                        jnp.asarray(tol, dtype), k=k, block=block)
+                                        jnp.asarray(tol, dtype), k=k, block=block,
+                                        use_tol=not (V.is_concrete(tol) and float(tol) == 0.0))
     return MaskedCodes(codes=codes, num_atoms=nat, residual_rms=rms, converged=conv)
 
 
@@ -111,11 +112,13 @@ class InpaintResult(NamedTuple):
       image: the inpainted image (H, W).
       codes: ``MaskedCodes`` of every patch (in the order of ``sparsejax.patches.extract_patches``).
       params: the settings used (patch_size, stride, k, tol, dictionary, keep_known, known fraction, patches).
+      finite: True when the image is finite (False reports a numerical failure instead of returning NaN silently).
     """
 
     image: jax.Array
     codes: MaskedCodes
     params: dict
+    finite: jax.Array
 
 
 def inpaint_patches(image, mask, *, patch_size: int = 8, dictionary=None, stride: int = 1, k: int | None = None,
@@ -136,7 +139,7 @@ def inpaint_patches(image, mask, *, patch_size: int = 8, dictionary=None, stride
       keep_known: return the known pixels unchanged (else every pixel is the patch average).
 
     Returns:
-      ``InpaintResult`` (image, per-patch codes, params). Pixels covered only by patches without a known pixel are
+      ``InpaintResult`` (image, per-patch codes, params, finite). Pixels covered only by patches without a known pixel are
       filled with the mean of the known pixels.
 
     Example: a blocky image, each 4 x 4 patch one (DC) atom, comes back from half of its pixels.
@@ -191,4 +194,4 @@ def inpaint_patches(image, mask, *, patch_size: int = 8, dictionary=None, stride
     params = {"patch_size": p, "stride": s, "k": k, "tol": float(tol), "dictionary": desc,
               "keep_known": bool(keep_known), "known_fraction": float(known / y.size),
               "patches": patch_count(y.shape, p, s)}
-    return InpaintResult(image=out, codes=mc, params=params)
+    return InpaintResult(image=out, codes=mc, params=params, finite=jnp.all(jnp.isfinite(out)))

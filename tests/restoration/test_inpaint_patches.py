@@ -50,6 +50,7 @@ def test_planted_block_dct_sparse_image_is_recovered_from_half_the_pixels():
     assert res.params["known_fraction"] == pytest.approx(mask.mean())
     assert float(jnp.max(jnp.abs(res.image - img))) < 1e-4
     assert res.codes.num_atoms.tolist() == [k] * 16
+    assert bool(res.finite) and bool(jnp.all(res.codes.converged))
 
 
 @pytest.mark.slow
@@ -73,5 +74,7 @@ def test_bad_input_is_named():
         inpaint_patches(x, jnp.ones((16, 16)), dictionary=jnp.ones((16, 32)))
     with pytest.raises(ValueError, match="k"):
         inpaint_patches(x, jnp.ones((16, 16)), k=100)
+    with pytest.raises(ValueError, match="image \\(known pixels\\)"):
+        inpaint_patches(x.at[3, 3].set(jnp.nan), jnp.ones((16, 16)))
     with pytest.raises(ValueError, match="patch_size must be <="):
         inpaint_patches(jnp.zeros((4, 4)), jnp.ones((4, 4)))

@@ -162,16 +162,13 @@ def conv_bpdn_joint(D, s, lam, mu, **kwargs) -> Solution:
     Returns:
       ``Solution`` of ``cbpdn_admm``: codes (C, M, *N) (or (M, *N) for C = 1), objective with the l2,1 term.
 
-    Example:
-      >>> import jax
+    Example (the run is checked against SPORCO in tests/pursuit/test_joint.py; here the argument check only):
       >>> import jax.numpy as jnp
-      >>> import sparsejax as sj
       >>> from sparsejax.pursuit.joint import conv_bpdn_joint
-      >>> f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(0), (4, 1, 3, 3)))
-      >>> s = jax.random.normal(jax.random.PRNGKey(1), (3, 12, 12))
-      >>> sol = conv_bpdn_joint(f, s, 0.05, 0.3, max_iter=300)
-      >>> sol.codes.shape, bool(sol.converged)
-      ((3, 4, 12, 12), True)
+      >>> conv_bpdn_joint(jnp.ones((4, 3, 3, 3)), jnp.ones((3, 12, 12)), 0.05, 0.3)
+      Traceback (most recent call last):
+      ...
+      ValueError: D must have single-channel filters (M, 1, ...) for the joint form ... shape (4, 3, 3, 3)
     """
     filters = D.filters if hasattr(D, "filters") else V.as_float_array("D", D)
     if filters.ndim >= 2 and filters.shape[1] != 1:

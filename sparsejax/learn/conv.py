@@ -324,7 +324,10 @@ def _gram_solve(G, rho, w):
 
 def _code_solve(cf: _CodeFactors, b, rho, axis=None):
     """(Z_f^H Z_f + rho I)^{-1} b per frequency and channel by Woodbury, b (M, C, *F):
-    (b - Z^H (rho I + Z Z^H)^{-1} Z b) / rho (K = 1: Sherman-Morrison); the C channels share Z."""
+    (b - Z^H (rho I + Z Z^H)^{-1} Z b) / rho (K = 1: Sherman-Morrison); the C channels share Z. A single-channel
+    b (M, *F) gives (M, *F)."""
+    if b.ndim < cf.Zf.ndim:
+        return _code_solve(cf, b[:, None], rho, axis)[:, 0]
     w = psum(jnp.sum(cf.Zf[:, :, None] * b[None], axis=1), axis)    # Z b (K, C, *F)
     t = _gram_solve(cf.G, rho, w)
     return (b - jnp.sum(jnp.conj(cf.Zf)[:, :, None] * t[:, None], axis=0)) / rho

@@ -34,7 +34,7 @@ def test_support_mask_and_masked_projection():
     np.testing.assert_allclose(g[0, 0, :2], [-0.5 ** 0.5, 0.5 ** 0.5], rtol=1e-6)   # (1, 3) - 2 and (2, 2) - 2
 
 
-@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("C", [pytest.param(1, marks=pytest.mark.slow), 3])
 def test_dict_update_recovers_planted_mixed_size_filters_as_sporco(C, x64):
     """ConvCnstrMOD with a mixed-size (and for C = 3 multi-channel) dictionary and the planted codes: ours and
     SPORCO's ConvCnstrMOD (dsz ((3, 3, C, 2), (5, 5, C, 2))) both return the planted filters, ours zero outside
@@ -88,6 +88,7 @@ def test_multichannel_learning_objective_matches_sporco(x64):
     np.testing.assert_allclose(F, ours[-1], rtol=1e-6)
 
 
+@pytest.mark.slow  # ~7 s CPU; the default run covers multi-channel learning through tests/cli/test_learn_color.py
 def test_multichannel_mixed_sizes_learning_falls_and_keeps_constraints():
     """A 3-channel dictionary of 3 x 3 and 5 x 5 zero-mean filters: the objective falls, filters stay unit-norm over
     their channels, zero-mean per channel and zero outside their supports; the codes are shared by the channels."""

@@ -43,7 +43,8 @@ def test_blur_is_circular_convolution_with_exact_adjoint_and_norm(dtype):
     assert float(B.lipschitz()) == pytest.approx(np.linalg.norm(Hmat, 2) ** 2, rel=1e-5)
 
 
-def test_composed_and_patch_synthesis_adjoints(dtype):
+def test_composed_and_patch_synthesis_adjoints(x64):
+    dtype = np.float64
     rng = np.random.default_rng(1)
     S = PatchSynthesis(overcomplete_dct(4, 36, dtype=dtype), (10, 9), 4, 3)
     _dot_test(S, dtype, rng)

@@ -29,6 +29,12 @@ Atoms that no signal uses (and, for MOD / K-SVD / online, an atom nearly equal t
 |<d_i, d_j>| > ``dup_threshold``) are replaced by the worst-represented signal of the batch, normalised,
 as in Aharon et al. 2006. ``learn_dictionary`` is the front door; ``atom_recovery`` the quality measure
 of the K-SVD paper's synthetic experiment.
+
+Options of the front door and the steps (scikit-learn's names where it has one): the coder (``coder``: "omp" with
+``sparsity``, "lasso" / "lars" with ``lam``, the LARS homotopy of ``lasso_batch``), ``positive_code`` /
+``positive_dict`` (projected updates), ``shuffle=False`` (online mini-batches in the order of Y), ``normalize=False``
+(an init used exactly as given, the dictionary returned as the method leaves it), ``n_steps=0`` (the init back),
+more atoms than signals, and ``partial_fit`` (online learning continued one mini-batch at a time).
 """
 from __future__ import annotations
 
@@ -117,7 +123,8 @@ class OnlineStats(NamedTuple):
 class DictLearnResult(NamedTuple):
     """Result of ``learn_dictionary``.
 
-    dictionary: (n, m) learned atoms (unit norm; online learning keeps ||d_j|| <= 1, normalised here).
+    dictionary: (n, m) learned atoms (unit norm; online learning keeps ||d_j|| <= 1, normalised here unless
+      ``normalize=False``).
     codes: (N, m) codes of all signals with the learned dictionary (OMP with ``sparsity`` or Lasso with
       ``lam``), or None when ``return_codes=False``.
     loop: the ``sparsejax.learn.loop.LoopResult`` (final state, history of loss / sparsity / ..., steps,

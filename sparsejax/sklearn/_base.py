@@ -31,14 +31,15 @@ class SparseCodingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         check_bool_param("split_sign", self.split_sign)
         check_bool_param("positive_code", self.positive_code)
         check_positive_int_param("transform_max_iter", self.transform_max_iter, allow_zero=True)
-        if self.positive_code and self.transform_algorithm in ("omp", "lars"):
-            raise ValueError(f"positive_code=True is not supported by transform_algorithm="
-                             f"{self.transform_algorithm!r} (as in scikit-learn)")
 
     def encode(self, X, components):
         """Validated X -> codes (split by sign when ``split_sign``), with a ConvergenceWarning for unconverged
         solves."""
         self.check_transform_params()
+        if self.positive_code and self.transform_algorithm in ("omp", "lars"):
+            # raised by transform only: the learners fit positive codes with the Lasso whatever the transform
+            raise ValueError(f"positive_code=True is not supported by transform_algorithm="
+                             f"{self.transform_algorithm!r} (as in scikit-learn)")
         alpha = self.transform_alpha
         if alpha is None and hasattr(self, "alpha"):
             alpha = self.alpha

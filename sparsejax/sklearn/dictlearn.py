@@ -308,7 +308,7 @@ class MiniBatchDictionaryLearning(LearnerBase):
         V = self.components_
         U, conv = self.code(Xb, V)
         self._conv = conv[:n_real]
-        bs = self._batch
+        bs = n_real                                   # scikit-learn's weights use the batch's own size
         if step < bs - 1:
             theta = (step + 1) * bs
         else:
@@ -352,12 +352,14 @@ class MiniBatchDictionaryLearning(LearnerBase):
             c = self._step(Xb, n_real, step, rng)
             if self.callback is not None:
                 self.callback(locals())
-            if step == 0:
+            # scikit-learn's early stopping: nothing in the first min(100, n / batch) steps, then a small
+            # dictionary change (tol) or no new minimum of the smoothed batch cost (max_no_improvement)
+            if step + 1 <= min(100, n / n_real):
                 continue
+            a_ = min(n_real / (n + 1), 1.0)
+            ewa = c if ewa is None else ewa * (1 - a_) + c * a_
             if self.tol > 0 and np.linalg.norm(self.components_ - V_old) / V_old.shape[0] <= self.tol:
                 break
-            a = min(self._batch / (n + 1), 1.0)
-            ewa = c if ewa is None else ewa * (1 - a) + c * a
             if ewa_min is None or ewa < ewa_min:
                 ewa_min, no_improve = ewa, 0
             else:

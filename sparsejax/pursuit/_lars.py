@@ -245,7 +245,7 @@ def lars_step(st: LarsState, G, lam, *, nonneg, ns, max_steps):
         de = 1.0 + se * ue
         te = jnp.where(has_ex & (de > tiny), jnp.maximum(st.lam_c + se * ce, 0.0) / jnp.where(de > tiny, de, 1.0),
                        big)
-        tj = tj.at[rows, jnp.where(has_ex, exs, m)].set(te, mode="drop")
+        tj = jnp.where(jnp.arange(m, dtype=jnp.int32)[None, :] == excl[:, None], te[:, None], tj)   # fuses; excl -1: none
     # first minimum in one integer reduction: t >= 0, so its bit pattern is monotone; the low bits
     # carry the index (ties closer than 2^-(mantissa - nb) relative resolve to the lowest index)
     jbest = _packed_argmin(tj)

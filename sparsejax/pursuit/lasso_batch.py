@@ -373,7 +373,10 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
       x0: optional warm start (B, m), e.g. the codes of the same signals at a nearby lam. The first stage is then
         Newton steps at lam from x0 (path "warm_start"; exact in one or two steps once x0 has the solution's signs),
         the homotopy for the signals they do not certify; with ``method="fista"``, FISTA starts from x0. The answer
-        is the same certified solution as without x0, in fewer steps from a good start.
+        is the same certified solution as without x0, in fewer steps from a good start. Measured (1,000 Gaussian
+        signals, 64 x 256 atoms, float32, x0 = the codes at 1.1 lam): lam 0.5 (supports ~44 atoms) 4 Newton steps vs
+        66 homotopy steps, 2.5x less CPU; lam 0.1 (supports at max_active = 64) only 28% certified from x0 (the
+        Newton steps overflow the slots), 1.6x *more* CPU than a cold start.
 
     Returns:
       ``Solution`` with codes (B, m) and per-signal ``num_steps``, ``converged`` (relative duality gap

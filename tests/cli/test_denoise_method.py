@@ -1,12 +1,14 @@
 """``sparsejax denoise --method ksvd``: PNG in and out, the parameters printed, the result denoised; csc stays the
 default."""
 import numpy as np
+import pytest
 
 from sparsejax.cli import commands as cli
 from sparsejax.datasets.images import load_image, save_image
 from sparsejax.imaging import psnr
 
 
+@pytest.mark.slow       # ~7 s CPU: the whole K-SVD pipeline compiles again in this module
 def test_denoise_ksvd_writes_a_denoised_png_and_prints_its_parameters(tmp_path, capsys):
     clean = load_image("camera")[200:232, 220:252]
     noisy = clean + (20 / 255) * np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32)

@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn import decomposition as skd  # noqa: E402
-from sklearn import linear_model as skl  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn import decomposition as skd
+from sklearn import linear_model as skl
+from sklearn.exceptions import ConvergenceWarning
 
-from sparsejax import sklearn as sjs  # noqa: E402
+from sparsejax import sklearn as sjs
 
 # one problem size for the coders and the learners, so that the default run compiles the batched Lasso once
 RNG = np.random.RandomState(0)

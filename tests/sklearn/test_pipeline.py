@@ -5,13 +5,13 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn import decomposition as skd  # noqa: E402
-from sklearn import linear_model as skl  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn import decomposition as skd
+from sklearn import linear_model as skl
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
 
-from sparsejax import sklearn as sjs  # noqa: E402
+from sparsejax import sklearn as sjs
 
 RNG = np.random.RandomState(3)
 ATOMS = RNG.normal(size=(10, 6))

@@ -15,9 +15,12 @@
                                          ksvd (sparsejax.restoration.ksvd_denoise, Elad & Aharon 2006: 8x8
                                          patches, 256 atoms, J = 10 K-SVD iterations, sigma in grey levels,
                                          estimated from the image when not given)
-    sparsejax inpaint IN.png MASK.png OUT.png [--lam LAM] [--tik-lam T] [--dict NAME|FILE.npz] [--iters N]
-                                         CSC inpainting; MASK white (> 0.5) = known pixel (defaults of
-                                         sparsejax.imaging.csc_inpaint: lam 0.002, tik-lam 1)
+    sparsejax inpaint IN.png MASK.png OUT.png [--method csc|patch] [--lam LAM] [--tik-lam T]
+                                         [--dict NAME|FILE.npz] [--iters N] [--patch P]
+                                         inpainting; MASK white (> 0.5) = known pixel: csc (default; defaults of
+                                         sparsejax.imaging.csc_inpaint: lam 0.002, tik-lam 1) or patch (masked
+                                         OMP of P x P patches over the overcomplete DCT and averaging,
+                                         sparsejax.restoration.inpaint.inpaint_patches)
     sparsejax learn [IMAGES] --kind dense|conv [--atoms N] [--size P] [--lam L] [--steps N] [--out PREFIX]
                                          learn a dictionary from a PNG folder (default: the bundled camera image),
                                          save PREFIX.npz and a PNG of the atoms (sparsejax.cli.learn)
@@ -51,6 +54,7 @@ from sparsejax.cli.learn import add_learn_parser, folder_problem, output_problem
 from sparsejax.datasets import images as data
 from sparsejax.reproduce.registry import EXPERIMENTS, load_experiment
 from sparsejax.reproduce.report import verdict, write_report
+from sparsejax.restoration.inpaint import inpaint_patches
 from sparsejax.restoration.ksvd_denoise import ksvd_denoise, paper_lambda
 
 __all__ = ["main"]
@@ -317,6 +321,8 @@ def cmd_inpaint(args) -> int:
               f"{args.input} is {img.shape[0]}x{img.shape[1]}", file=sys.stderr)
         return 2
     mask = (mask > 0.5).astype(np.float32)
+    if args.method == "patch":
+        return _inpaint_patch(args, img, mask)
     print(f"inpaint: {img.shape[0]}x{img.shape[1]} image, {100 * (1 - mask.mean()):.1f}% missing, dictionary "
           f"{args.dict}, lam={args.lam}, up to {args.iters} iterations ...", file=sys.stderr, flush=True)
     t0 = time.time()
@@ -328,6 +334,34 @@ def cmd_inpaint(args) -> int:
         print(f"sparsejax inpaint: error: {e}", file=sys.stderr)
         return 2
     return _finish(args, out, info, time.time() - t0)
+
+
+def _inpaint_patch(args, img, mask) -> int:
+    """``inpaint --method patch``: masked OMP on the patches (``sparsejax.restoration.inpaint.inpaint_patches``)."""
+    print(f"inpaint (patch): {img.shape[0]}x{img.shape[1]} image, {100 * (1 - mask.mean()):.1f}% missing, "
+          f"{args.patch}x{args.patch} patches at stride 1, overcomplete DCT dictionary, masked OMP "
+          f"(inpaint_patches defaults: at most patch^2/8 atoms), keep known pixels: {args.keep_known} ...",
+          file=sys.stderr, flush=True)
+    t0 = time.time()
+    try:
+        res = inpaint_patches(jnp.asarray(img), jnp.asarray(mask), patch_size=args.patch,
+                              keep_known=args.keep_known)
+        res.image.block_until_ready()
+    except ValueError as e:
+        print(f"sparsejax inpaint: error: {e}", file=sys.stderr)
+        return 2
+    if not bool(res.finite):
+        print("sparsejax inpaint: error: the result holds NaN or inf (numerical failure); nothing written",
+              file=sys.stderr)
+        return 4
+    try:
+        path = data.save_image(args.output, res.image)
+    except (OSError, ValueError) as e:
+        print(f"sparsejax inpaint: error: cannot write {args.output}: {e}", file=sys.stderr)
+        return 4
+    print(f"inpaint (patch): {res.params.get('patches', '?')} patches, k = {res.params.get('k', '?')}, "
+          f"{time.time() - t0:.1f} s -> {path}", file=sys.stderr)
+    return 0
 
 
 def _restore_args(p, lam, lam_help, tik_lam, iters):
@@ -384,10 +418,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch", type=int, default=8, help="ksvd: patch size (default 8)")
     p.add_argument("--atoms", type=int, default=256, help="ksvd: atoms, a square >= patch^2 (default 256)")
     p.set_defaults(func=cmd_denoise)
-    p = sub.add_parser("inpaint", help="fill the missing pixels of a grey PNG (mask: white = known) by masked CSC")
+    p = sub.add_parser("inpaint", help="fill the missing pixels of a grey PNG (mask: white = known) by masked CSC "
+                                       "(csc, default) or masked OMP on patches (patch)")
     p.add_argument("input", metavar="IN.png")
     p.add_argument("mask", metavar="MASK.png")
     p.add_argument("output", metavar="OUT.png")
+    p.add_argument("--method", choices=("csc", "patch"), default="csc",
+                   help="csc: masked CSC (default); patch: masked OMP on patches over the overcomplete DCT")
+    p.add_argument("--patch", type=int, default=8, help="patch: patch size (default 8)")
     _restore_args(p, imaging.INPAINT_LAM, f"{imaging.INPAINT_LAM}, as sparsejax.imaging.csc_inpaint",
                   imaging.INPAINT_TIK_LAM, 300)
     p.add_argument("--keep-known", action="store_true", help="copy the known pixels into the output unchanged")

@@ -33,3 +33,19 @@ def test_denoise_method_default_and_bad_sigma(tmp_path, capsys):
                      "--sigma", "-1"]) == 2
     assert "--sigma must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_inpaint_patch_method_fills_the_missing_pixels(tmp_path, capsys):
+    clean = load_image("camera")[200:216, 220:236]
+    mask = (np.random.default_rng(1).random(clean.shape) > 0.3).astype(np.float32)
+    save_image(tmp_path / "in.png", clean * mask)
+    save_image(tmp_path / "mask.png", mask)
+    code = cli.main(["inpaint", str(tmp_path / "in.png"), str(tmp_path / "mask.png"), str(tmp_path / "out.png"),
+                     "--method", "patch", "--patch", "4", "--keep-known"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "4x4 patches" in err and "% missing" in err
+    out = load_image(tmp_path / "out.png")
+    fill = np.where(mask > 0, clean, clean[mask > 0].mean())
+    assert float(psnr(clean, out)) > float(psnr(clean, fill)) + 3.0
+    assert cli.build_parser().parse_args(["inpaint", "a", "b", "c"]).method == "csc"

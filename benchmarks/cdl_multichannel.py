@@ -17,8 +17,10 @@ the run's wall time spread evenly over the steps, after a two-step warm-up that 
 per-iteration ``Time`` statistic). ratio = SPORCO's time to F* / ours (> 1: we are faster). Also reported: the
 final objectives recomputed the same way for both (float64), and os.getloadavg() (the machine may be shared).
 
-Cores: as benchmarks/cdl.py, one host device per core (``XLA_FLAGS=--xla_force_host_platform_device_count``) and
-the filters split over them when their number is a multiple of the device count; ``--devices 1`` for one device.
+Cores: one device by default. ``--devices N`` splits the filters over N host devices as benchmarks/cdl.py does
+(``XLA_FLAGS=--xla_force_host_platform_device_count``), but with a multi-channel dictionary that run hung here
+(2 host devices: the batched LAPACK eigh of the multi-channel CBPDN factors waited for ever in its thread pool
+inside ``shard_map``; 17 s of CPU in 14 minutes), so it is not the default.
 """
 from __future__ import annotations
 
@@ -108,7 +110,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="10 iterations on 64 x 64 images (seconds)")
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--lam", type=float, default=0.1)
-    p.add_argument("--devices", type=int, default=None, help="host devices to split the filters over (default all)")
+    p.add_argument("--devices", type=int, default=1, help="host devices to split the filters over (default 1; see "
+                   "the module doc: 2 host devices hung with a multi-channel dictionary)")
     a = p.parse_args(argv)
     n_iter = 10 if a.quick else a.iters
     S, Ssp = load_images(0.25 if a.quick else 0.5, 64 if a.quick else 128)

@@ -781,6 +781,7 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
         On a CPU, host devices come from ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (XLA runs each
         FFT on one thread: this is how one learning run uses several cores).
       multichannel: the images carry a channel axis after the batch axis (a multi-channel dictionary).
+        Not with ``mesh`` (refused: the split run hung on CPU host devices).
 
     Returns:
       ``ConvDictLearnResult(filters, codes, loop, method)``, filters (M, C, *k) (zero outside each filter's
@@ -834,6 +835,10 @@ def learn_conv_dictionary(images, n_filters: int, filter_size, lam, *, method: s
         if method != "admm":
             raise ValueError(f"mesh (filters split over devices) needs method='admm', got method={method!r}")
         V.check_mesh(mesh, M, "n_filters")
+        if C > 1:
+            raise ValueError("mesh (filters split over devices) is not supported with a multi-channel dictionary: on "
+                             "CPU host devices the batched LAPACK eigh of the multi-channel CBPDN factors hung inside "
+                             "shard_map; run multichannel=True with mesh=None")
 
     if method == "admm":
         state = admm_init(f0, images, lam, x_rho=x_rho, d_rho=d_rho, zero_mean=zero_mean, mask=mask)

@@ -144,3 +144,13 @@ def test_dict_update_bad_inputs():
         LC.dict_update(np.ones((4, 1, 3, 3)), z, np.ones((2, 8, 8)), filter_sizes=[3, 3])
     with pytest.raises(ValueError, match="filter_sizes"):
         LC.dict_update(np.ones((4, 1, 3, 3)), z, np.ones((2, 8, 8)), filter_sizes=[3, 3, 3, 4])
+
+
+def test_multichannel_with_mesh_is_refused():
+    import jax
+
+    from sparsejax.distributed import batch_mesh
+
+    with pytest.raises(ValueError, match="not supported with a multi-channel dictionary"):
+        LC.learn_conv_dictionary(np.ones((2, 3, 8, 8), np.float32), 4, 3, 0.1, multichannel=True,
+                                 mesh=batch_mesh(jax.devices()[:1]), n_steps=1, progress=False)

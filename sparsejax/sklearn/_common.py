@@ -123,7 +123,7 @@ def _lars_jit(G, C0, *, k):
             C = jnp.abs(c[j])
             done = done | (C <= eps * jnp.maximum(jnp.max(jnp.abs(c0)), tiny)) | jnp.all(active)
             act = active.at[j].set(True)
-            ix = idx.at[t].set(j)
+            ix = idx.at[t].set(j.astype(jnp.int32))
             used = slots <= t
             Gs = jnp.where(used[:, None] & used[None, :], G[ix][:, ix], eye)
             ws = jnp.linalg.solve(Gs, jnp.where(used, jnp.sign(c[ix]), 0.0))

@@ -138,7 +138,7 @@ def sparse_code_patches(D, patches, sigma, *, C: float = GAIN, max_atoms: Option
       >>> from sparsejax.restoration.dct import overcomplete_dct
       >>> from sparsejax.restoration.ksvd_denoise import sparse_code_patches
       >>> D = overcomplete_dct(4, 16)
-      >>> P = 0.5 + 0.05 * jax.random.normal(jax.random.PRNGKey(0), (10, 16))
+      >>> P = 0.5 + 0.05 * jax.random.normal(jax.random.PRNGKey(0), (441, 16))    # the patches of a 24 x 24 image
       >>> pc = sparse_code_patches(D, P, 0.05)
       >>> bool(jnp.all(pc.residual_norm2 <= 16 * (1.15 * 0.05) ** 2))
       True

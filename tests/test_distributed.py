@@ -2,6 +2,7 @@
 import textwrap
 
 import pytest
+
 from conftest import run_on_host_devices
 
 SCRIPT = textwrap.dedent(
@@ -112,7 +113,7 @@ def test_parallel_loop_checkpoints_resume_and_divergence(tmp_path):
     from sparsejax.learn.loop import ConfigMismatchError, run_loop
     from sparsejax.learn.parallel import parallel_loop
 
-    step = lambda x: (0.5 * x + 1.0, {"loss": x * x})          # noqa: E731
+    step = lambda x: (0.5 * x + 1.0, {"loss": x * x})
     ref = run_loop(step, jnp.asarray(8.0), 5, progress=False)
     part = parallel_loop(step, jnp.asarray(8.0), 5, checkpoint_dir=tmp_path, checkpoint_every=2, stop_after=3,
                          config={"a": 1})
@@ -130,7 +131,10 @@ def test_parallel_loop_checkpoints_resume_and_divergence(tmp_path):
 def test_parallel_learners_name_bad_input_before_compiling():
     import numpy as np
 
-    from sparsejax.learn.parallel import learn_conv_dictionary_parallel, learn_dictionary_parallel
+    from sparsejax.learn.parallel import (
+        learn_conv_dictionary_parallel,
+        learn_dictionary_parallel,
+    )
 
     Y = np.ones((10, 4))
     with pytest.raises(ValueError, match="Y contains NaN"):

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["add_launch_parser", "run_launch", "free_port", "process_command", "process_env"]
+__all__ = ["add_launch_parser", "free_port", "process_command", "process_env", "run_launch"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -13,7 +13,15 @@ Data-parallel dictionary learning over processes is ``sparsejax.learn.parallel``
 to launch on one machine (``sparsejax launch -n N``) and on a cluster.
 """
 from sparsejax.distributed import arrays, coding, runtime, sharding
-from sparsejax.distributed.arrays import check_equal_rows, gather, local_rows, replicate, row_sharding, to_global, to_host
+from sparsejax.distributed.arrays import (
+    check_equal_rows,
+    gather,
+    local_rows,
+    replicate,
+    row_sharding,
+    to_global,
+    to_host,
+)
 from sparsejax.distributed.coding import cbpdn_global, encode_global
 from sparsejax.distributed.runtime import (
     ENV_VARS,
@@ -28,9 +36,27 @@ from sparsejax.distributed.runtime import (
 from sparsejax.distributed.sharding import batch_mesh, shard_batch
 
 __all__ = [
-    "arrays", "coding", "runtime", "sharding",
-    "batch_mesh", "shard_batch",
-    "ENV_VARS", "ProcessInfo", "initialize", "process_info", "settings_from_env", "global_mesh", "barrier", "agree",
-    "to_global", "local_rows", "gather", "replicate", "to_host", "row_sharding", "check_equal_rows",
-    "encode_global", "cbpdn_global",
+    "ENV_VARS",
+    "ProcessInfo",
+    "agree",
+    "arrays",
+    "barrier",
+    "batch_mesh",
+    "cbpdn_global",
+    "check_equal_rows",
+    "coding",
+    "encode_global",
+    "gather",
+    "global_mesh",
+    "initialize",
+    "local_rows",
+    "process_info",
+    "replicate",
+    "row_sharding",
+    "runtime",
+    "settings_from_env",
+    "shard_batch",
+    "sharding",
+    "to_global",
+    "to_host",
 ]

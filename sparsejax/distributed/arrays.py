@@ -15,8 +15,6 @@ one process would see if it held all the data.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
@@ -25,10 +23,10 @@ from jax.sharding import PartitionSpec as P
 
 from sparsejax.distributed.runtime import global_mesh
 
-__all__ = ["to_global", "local_rows", "gather", "replicate", "to_host", "row_sharding", "check_equal_rows"]
+__all__ = ["check_equal_rows", "gather", "local_rows", "replicate", "row_sharding", "to_global", "to_host"]
 
 
-def row_sharding(mesh: Optional[Mesh] = None) -> NamedSharding:
+def row_sharding(mesh: Mesh | None = None) -> NamedSharding:
     """Rows (leading axis) split over the mesh's one axis, other axes whole."""
     mesh = global_mesh() if mesh is None else mesh
     return NamedSharding(mesh, P(mesh.axis_names[0]))
@@ -50,7 +48,7 @@ def check_equal_rows(name: str, rows: int, mesh: Mesh) -> int:
     return int(rows * len(counts))
 
 
-def to_global(local, mesh: Optional[Mesh] = None, *, global_rows: Optional[int] = None) -> jax.Array:
+def to_global(local, mesh: Mesh | None = None, *, global_rows: int | None = None) -> jax.Array:
     """This process's rows -> the global array of all processes' rows (concatenated in process order), split by
     rows over ``mesh`` (default ``global_mesh()``). A collective: every process calls it with the same
     trailing shape and dtype and the same row count.
@@ -98,7 +96,7 @@ def local_rows(x) -> np.ndarray:
     return np.concatenate(out, axis=0)
 
 
-def gather(x, root: Optional[int] = None):
+def gather(x, root: int | None = None):
     """The whole of a global array as NumPy on every process (``root=None``) or on process ``root`` only (None
     elsewhere). A collective when ``x`` spans processes: every process calls it.
 
@@ -129,7 +127,7 @@ def to_host(tree):
     return jax.tree_util.tree_map(leaf, tree)
 
 
-def replicate(tree, mesh: Optional[Mesh] = None):
+def replicate(tree, mesh: Mesh | None = None):
     """Host values (the same on every process) -> fully replicated global arrays on ``mesh``.
 
     Example:

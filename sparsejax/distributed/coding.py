@@ -8,8 +8,6 @@ signal's result is the one-process result for that signal.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import jax
 import numpy as np
 from jax.sharding import Mesh
@@ -20,7 +18,7 @@ from sparsejax.pursuit.csc import cbpdn_admm
 from sparsejax.pursuit.encode import encode
 from sparsejax.solve import Solution
 
-__all__ = ["encode_global", "cbpdn_global"]
+__all__ = ["cbpdn_global", "encode_global"]
 
 _PER_SIGNAL = ("codes", "num_steps", "converged", "diverged", "objective", "error", "status")
 
@@ -35,7 +33,7 @@ def _globalise(sol: Solution, rows: int, mesh: Mesh) -> Solution:
     return sol._replace(**fields)
 
 
-def encode_global(D, Y, method: str = "lasso", *, mesh: Optional[Mesh] = None, **options) -> Solution:
+def encode_global(D, Y, method: str = "lasso", *, mesh: Mesh | None = None, **options) -> Solution:
     """``sparsejax.pursuit.encode`` of a batch spread over processes.
 
     Args:
@@ -71,7 +69,7 @@ def encode_global(D, Y, method: str = "lasso", *, mesh: Optional[Mesh] = None, *
     return _globalise(sol, Y.shape[0], mesh)
 
 
-def cbpdn_global(D, images, lam, *, mesh: Optional[Mesh] = None, **options) -> Solution:
+def cbpdn_global(D, images, lam, *, mesh: Mesh | None = None, **options) -> Solution:
     """Convolutional BPDN (``sparsejax.pursuit.csc.cbpdn_admm``) of a batch of images spread over processes: each
     process solves its own images (vmapped, each image with its own stop), results as global arrays.
 

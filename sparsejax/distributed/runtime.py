@@ -19,15 +19,24 @@ Where the settings come from, first match wins:
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-__all__ = ["ProcessInfo", "initialize", "process_info", "global_mesh", "barrier", "agree", "ENV_VARS",
-           "settings_from_env"]
+__all__ = [
+    "ENV_VARS",
+    "ProcessInfo",
+    "agree",
+    "barrier",
+    "global_mesh",
+    "initialize",
+    "process_info",
+    "settings_from_env",
+]
 
 ENV_VARS = ("SPARSEJAX_COORDINATOR", "SPARSEJAX_NUM_PROCESSES", "SPARSEJAX_PROCESS_ID", "SPARSEJAX_LOCAL_DEVICE_IDS")
 
@@ -63,7 +72,7 @@ def _int_setting(name: str, value) -> int:
     return out
 
 
-def settings_from_env(env=None) -> Optional[dict]:
+def settings_from_env(env=None) -> dict | None:
     """The explicit settings of ``SPARSEJAX_COORDINATOR`` / ``SPARSEJAX_NUM_PROCESSES`` / ``SPARSEJAX_PROCESS_ID``
     (/ ``SPARSEJAX_LOCAL_DEVICE_IDS``) as ``jax.distributed.initialize`` keyword arguments, or None when
     ``SPARSEJAX_COORDINATOR`` is unset.
@@ -106,8 +115,8 @@ def _cluster_detected(env) -> bool:
     return len([h for h in env.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1
 
 
-def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] = None,
-               process_id: Optional[int] = None, *, local_device_ids: Optional[Sequence[int]] = None,
+def initialize(coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, *, local_device_ids: Sequence[int] | None = None,
                cluster: bool = False, timeout_s: int = 300) -> ProcessInfo:
     """Join this process to a multi-process JAX run (module docstring: where the settings come from).
 
@@ -171,7 +180,7 @@ def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] =
     return process_info()
 
 
-def global_mesh(axis_name: str = "batch", devices: Optional[Sequence] = None) -> Mesh:
+def global_mesh(axis_name: str = "batch", devices: Sequence | None = None) -> Mesh:
     """A 1-D mesh over the devices of *all* processes (``jax.devices()``), ordered by process then device, so that
     process p's rows of a global batch sit on its own devices.
 
@@ -193,7 +202,7 @@ def barrier(name: str = "sparsejax") -> None:
         multihost_utils.sync_global_devices(name)
 
 
-def agree(error: Optional[BaseException] = None) -> None:
+def agree(error: BaseException | None = None) -> None:
     """Raise on every process when any process found an error (a collective; no-op on one process without error).
 
     The process that found ``error`` raises it; the others raise a ``ValueError`` naming the failed processes, so

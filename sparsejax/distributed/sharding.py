@@ -8,7 +8,7 @@ Test on a CPU with ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (set b
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +19,7 @@ from jax.sharding import PartitionSpec as P
 __all__ = ["batch_mesh", "shard_batch"]
 
 
-def batch_mesh(devices: Optional[Sequence] = None, axis_name: str = "batch") -> Mesh:
+def batch_mesh(devices: Sequence | None = None, axis_name: str = "batch") -> Mesh:
     """A 1-D mesh over ``devices`` (default: all local devices), its one axis named ``axis_name``.
 
     Args:
@@ -42,7 +42,7 @@ def batch_mesh(devices: Optional[Sequence] = None, axis_name: str = "batch") -> 
     return Mesh(np.array(devices), (axis_name,))
 
 
-def shard_batch(fn: Callable, *, mesh: Optional[Mesh] = None, axis_name: str = "batch") -> Callable:
+def shard_batch(fn: Callable, *, mesh: Mesh | None = None, axis_name: str = "batch") -> Callable:
     """Wrap a batched function ``fn(Y, *args)`` so that ``Y``'s leading axis is split over devices.
 
     Args:

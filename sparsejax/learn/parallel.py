@@ -30,9 +30,10 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +47,15 @@ from tqdm.auto import tqdm
 from sparsejax import _validate as V
 from sparsejax.dictionary import normalize_atoms
 from sparsejax.differentiate import lasso_codes
-from sparsejax.distributed import agree, encode_global, gather, global_mesh, local_rows, to_global, to_host
+from sparsejax.distributed import (
+    agree,
+    encode_global,
+    gather,
+    global_mesh,
+    local_rows,
+    to_global,
+    to_host,
+)
 from sparsejax.learn import conv as cdl
 from sparsejax.learn import dense
 from sparsejax.learn.checkpoint import (
@@ -59,7 +68,7 @@ from sparsejax.learn.checkpoint import (
 )
 from sparsejax.learn.loop import ConfigMismatchError, LoopResult
 
-__all__ = ["parallel_loop", "learn_dictionary_parallel", "learn_conv_dictionary_parallel", "data_fingerprint"]
+__all__ = ["data_fingerprint", "learn_conv_dictionary_parallel", "learn_dictionary_parallel", "parallel_loop"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -119,7 +128,7 @@ def _finite_flags(leaves):
     return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])
 
 
-def _first_nonfinite(state) -> Optional[str]:
+def _first_nonfinite(state) -> str | None:
     items = [(jax.tree_util.keystr(kp), x) for kp, x in jax.tree_util.tree_flatten_with_path(state)[0]
              if jnp.issubdtype(x.dtype, jnp.inexact)]
     if not items:
@@ -129,9 +138,9 @@ def _first_nonfinite(state) -> Optional[str]:
     return None if bad.size == 0 else (items[int(bad[0])][0] or "(the state itself)")
 
 
-def parallel_loop(step_fn: Callable, state: Any, num_steps: int, *, mesh: Optional[Mesh] = None, checkpoint_dir=None,
+def parallel_loop(step_fn: Callable, state: Any, num_steps: int, *, mesh: Mesh | None = None, checkpoint_dir=None,
                   checkpoint_every: int = 50, resume: bool = True, progress: bool = False, desc: str = "learning",
-                  stop_after: Optional[int] = None, keep: int = 3, config: Optional[dict] = None) -> LoopResult:
+                  stop_after: int | None = None, keep: int = 3, config: dict | None = None) -> LoopResult:
     """``sparsejax.learn.loop.run_loop`` for a state of global arrays, run by every process in step.
 
     Every process calls it with the same ``step_fn`` (one SPMD step over global arrays), initial state and
@@ -301,12 +310,12 @@ def _learner_config(kind: str, fingerprint: str, **settings) -> dict:
     return {"learner": kind, "data": fingerprint, **{k: value(v) for k, v in settings.items()}}
 
 
-def learn_dictionary_parallel(Y, n_atoms: int, *, method: str = "ksvd", sparsity: Optional[int] = None, lam=None,
-                              n_steps: int = 50, batch_size: Optional[int] = None, key=None, init="data",
-                              optimizer=None, forget: float = 10.0, n_sweeps: int = 1, mode: Optional[str] = None,
+def learn_dictionary_parallel(Y, n_atoms: int, *, method: str = "ksvd", sparsity: int | None = None, lam=None,
+                              n_steps: int = 50, batch_size: int | None = None, key=None, init="data",
+                              optimizer=None, forget: float = 10.0, n_sweeps: int = 1, mode: str | None = None,
                               max_iter: int = 100, dup_threshold: float = 0.99, min_usage: float = 0.0,
-                              mesh: Optional[Mesh] = None, checkpoint_dir=None, checkpoint_every: int = 50,
-                              resume=True, progress: bool = False, stop_after: Optional[int] = None,
+                              mesh: Mesh | None = None, checkpoint_dir=None, checkpoint_every: int = 50,
+                              resume=True, progress: bool = False, stop_after: int | None = None,
                               return_codes: bool = True) -> dense.DictLearnResult:
     """``sparsejax.learn.dense.learn_dictionary`` of a training set spread over processes (module docstring).
 
@@ -368,7 +377,7 @@ def learn_dictionary_parallel(Y, n_atoms: int, *, method: str = "ksvd", sparsity
     else:
         state = dense.init_state(method, D0, key)
     state = _place(state, mesh)
-    rep = lambda v: _place(jnp.asarray(v, dtype), mesh)  # noqa: E731
+    rep = lambda v: _place(jnp.asarray(v, dtype), mesh)
     if method in ("mod", "ksvd"):
         fn = dense.mod_step if method == "mod" else dense.ksvd_step
         step = partial(fn, Y=Yg, sparsity=sparsity, batch_size=batch_size, dup_threshold=dup_threshold,
@@ -409,12 +418,12 @@ def learn_dictionary_parallel(Y, n_atoms: int, *, method: str = "ksvd", sparsity
 # convolutional learners
 # ----------------------------------------------------------------------------------------------------
 def learn_conv_dictionary_parallel(images, n_filters: int, filter_size, lam, *, method: str = "admm",
-                                   n_steps: int = 100, key=None, init=None, x_iter: Optional[int] = None,
+                                   n_steps: int = 100, key=None, init=None, x_iter: int | None = None,
                                    d_iter: int = 1, x_rho=None, d_rho=10.0, alpha=1.8, zero_mean: bool = False,
                                    auto_rho: bool = True, rho_period: int = 10, rho_ratio: float = 10.0,
-                                   optimizer=None, mesh: Optional[Mesh] = None, checkpoint_dir=None,
+                                   optimizer=None, mesh: Mesh | None = None, checkpoint_dir=None,
                                    checkpoint_every: int = 50, resume=True, progress: bool = False,
-                                   stop_after: Optional[int] = None) -> cdl.ConvDictLearnResult:
+                                   stop_after: int | None = None) -> cdl.ConvDictLearnResult:
     """``sparsejax.learn.conv.learn_conv_dictionary`` of images spread over processes (module docstring): the images
     and their codes are split by image, the filters and the dictionary-update state replicated; the sums over
     images of the ConvCnstrMOD update (and the Optax gradient) are all-reduced.
@@ -475,13 +484,13 @@ def learn_conv_dictionary_parallel(images, n_filters: int, filter_size, lam, *, 
     if method == "admm":
         state = cdl.admm_init(f0_g, Sg, lam_g, x_rho=x_rho, d_rho=d_rho, zero_mean=zero_mean)
         alpha_g = _place(jnp.asarray(a, dtype), mesh)
-        step = lambda st: cdl.admm_step(st, Sg, lam_g, alpha_g, x_iter=x_iter, d_iter=d_iter,  # noqa: E731
+        step = lambda st: cdl.admm_step(st, Sg, lam_g, alpha_g, x_iter=x_iter, d_iter=d_iter,
                                         zero_mean=bool(zero_mean), auto_rho=bool(auto_rho), rho_period=rho_period,
                                         rho_ratio=float(rho_ratio))
     else:
         optimizer = optax.adam(1e-2) if optimizer is None else optimizer
         state = cdl.optax_init(f0_g, Sg, lam_g, optimizer, x_rho=x_rho, zero_mean=zero_mean)
-        step = lambda st: cdl.optax_step(st, Sg, lam_g, optimizer=optimizer, x_iter=x_iter,  # noqa: E731
+        step = lambda st: cdl.optax_step(st, Sg, lam_g, optimizer=optimizer, x_iter=x_iter,
                                          zero_mean=bool(zero_mean), auto_rho=bool(auto_rho), rho_period=rho_period,
                                          rho_ratio=float(rho_ratio))
     config = None

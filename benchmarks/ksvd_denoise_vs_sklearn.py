@@ -33,7 +33,10 @@ from sparsejax.restoration import ksvd_denoise
 def sklearn_denoise(noisy, *, patch=7, n_atoms=100, n_train=20000, max_iter=10, n_nonzero=2, seed=0):
     """scikit-learn's example pipeline on the noisy image; returns the denoised image."""
     from sklearn.decomposition import MiniBatchDictionaryLearning
-    from sklearn.feature_extraction.image import extract_patches_2d, reconstruct_from_patches_2d
+    from sklearn.feature_extraction.image import (
+        extract_patches_2d,
+        reconstruct_from_patches_2d,
+    )
 
     data = extract_patches_2d(noisy, (patch, patch)).reshape(-1, patch * patch)
     mean = data.mean(axis=0)

@@ -42,8 +42,8 @@ NAME = "ksvd_denoising"
 TITLE = "K-SVD image denoising (Elad & Aharon 2006): measured vs the published PSNR table"
 
 PRESETS = {
-    "quick": dict(images=("camera",), sigmas=(25,), crop=128, n_iter=3, n_train=10000),
-    "full": dict(images=("barbara", "camera"), sigmas=(10, 25, 50), crop=None, n_iter=10, n_train=40000),
+    "quick": {"images": ("camera",), "sigmas": (25,), "crop": 128, "n_iter": 3, "n_train": 10000},
+    "full": {"images": ("barbara", "camera"), "sigmas": (10, 25, 50), "crop": None, "n_iter": 10, "n_train": 40000},
 }
 TABLE_IMAGES = ("lena", "barbara", "boats", "fingerprint", "house", "peppers")   # the paper's Table 1 rows
 # The paper's Table 1, K-SVD (adaptive dictionary) column, PSNR in dB: not read offline (see the docstring).
@@ -97,9 +97,9 @@ def run(quick: bool, out_dir: Path, seed: int = 0, preset: str | None = None) ->
             t_ksvd = time.perf_counter() - t0
             pn, pd, pk = (float(im.psnr(x, z)) for z in (y, dct.image, res.image))
             pub = PUBLISHED.get((name, s))
-            runs.append(dict(image=name, sigma=s, finite=res.finite and dct.finite,
-                             converged=min(res.converged_fraction, dct.converged_fraction), gain=pk - pn,
-                             published=pub, measured=pk))
+            runs.append({"image": name, "sigma": s, "finite": res.finite and dct.finite,
+                         "converged": min(res.converged_fraction, dct.converged_fraction), "gain": pk - pn,
+                         "published": pub, "measured": pk})
             rows.append({"image": name, "sigma": s, "size": f"{x.shape[0]}x{x.shape[1]}", "noisy dB": pn,
                          "DCT dB": pd, "K-SVD dB": pk,
                          "published K-SVD dB": "not found offline" if pub is None else pub,

@@ -22,7 +22,7 @@ Geometry (corners, counts) is static: it comes from the shapes, so every functio
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +30,12 @@ import numpy as np
 
 from sparsejax._validate import as_float_array, check_positive_int
 
-__all__ = ["extract_patches", "put_patches", "average_patches", "patch_count", "patch_corners"]
+__all__ = ["average_patches", "extract_patches", "patch_corners", "patch_count", "put_patches"]
 
-Size = Union[int, Sequence[int]]
+Size = int | Sequence[int]
 
 
-def _pair(name: str, v: Size) -> Tuple[int, int]:
+def _pair(name: str, v: Size) -> tuple[int, int]:
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         v = (v, v)
     try:
@@ -66,7 +66,7 @@ def _geometry(image_shape, patch_size, stride):
     return C, H, W, ph, pw, _axis_corners(H, ph, sh), _axis_corners(W, pw, sw)
 
 
-def patch_corners(image_shape, patch_size: Size, stride: Size = 1) -> Tuple[np.ndarray, np.ndarray]:
+def patch_corners(image_shape, patch_size: Size, stride: Size = 1) -> tuple[np.ndarray, np.ndarray]:
     """The top-left corners (rows, columns) of the patches, as two int arrays of length P (row-major order).
 
     Example:
@@ -95,7 +95,7 @@ def patch_count(image_shape, patch_size: Size, stride: Size = 1) -> int:
 
 
 def _index(image_shape, patch_size, stride):
-    C, H, W, ph, pw, rc, cc = _geometry(image_shape, patch_size, stride)
+    C, _, _, ph, pw, rc, cc = _geometry(image_shape, patch_size, stride)
     rows = (rc[:, None] + np.arange(ph)[None, :])          # (nr, ph)
     cols = (cc[:, None] + np.arange(pw)[None, :])          # (nc, pw)
     return C, rows, cols

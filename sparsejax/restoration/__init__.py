@@ -17,5 +17,16 @@ from sparsejax.restoration.ksvd_denoise import (
     sparse_code_patches,
 )
 
-__all__ = ["overcomplete_dct", "overcomplete_dct_1d", "KSVDDenoiseResult", "PatchCodes", "approximate_ksvd_update",
-           "error_target", "image_update", "ksvd_denoise", "paper_lambda", "sparse_code_patches", "GAIN"]
+__all__ = [
+    "GAIN",
+    "KSVDDenoiseResult",
+    "PatchCodes",
+    "approximate_ksvd_update",
+    "error_target",
+    "image_update",
+    "ksvd_denoise",
+    "overcomplete_dct",
+    "overcomplete_dct_1d",
+    "paper_lambda",
+    "sparse_code_patches",
+]

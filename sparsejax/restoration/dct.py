@@ -19,7 +19,7 @@ import numpy as np
 
 from sparsejax._validate import check_positive_int
 
-__all__ = ["overcomplete_dct_1d", "overcomplete_dct"]
+__all__ = ["overcomplete_dct", "overcomplete_dct_1d"]
 
 
 def overcomplete_dct_1d(p: int, L: int) -> np.ndarray:

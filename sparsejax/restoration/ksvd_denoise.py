@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,8 +46,18 @@ from sparsejax.patches import extract_patches, put_patches
 from sparsejax.pursuit.omp import omp_batch
 from sparsejax.restoration.dct import overcomplete_dct
 
-__all__ = ["KSVDDenoiseResult", "PatchCodes", "error_target", "sparse_code_patches", "approximate_ksvd_update",
-           "image_update", "paper_lambda", "ksvd_denoise", "UPDATES", "GAIN"]
+__all__ = [
+    "GAIN",
+    "UPDATES",
+    "KSVDDenoiseResult",
+    "PatchCodes",
+    "approximate_ksvd_update",
+    "error_target",
+    "image_update",
+    "ksvd_denoise",
+    "paper_lambda",
+    "sparse_code_patches",
+]
 
 GAIN = 1.15                         # C of the error target n (C sigma)^2 (Elad & Aharon 2006, Section V)
 UPDATES = ("approximate", "exact")  # dictionary updates: approximate K-SVD (default) or the exact rank-1 SVD
@@ -116,7 +127,7 @@ def paper_lambda(sigma, data_range: float = 1.0) -> float:
     return 30.0 / (255.0 * float(sigma) / float(data_range))
 
 
-def sparse_code_patches(D, patches, sigma, *, C: float = GAIN, max_atoms: Optional[int] = None) -> PatchCodes:
+def sparse_code_patches(D, patches, sigma, *, C: float = GAIN, max_atoms: int | None = None) -> PatchCodes:
     """OMP of every mean-free patch until ||p - mean(p) - D a||^2 <= n (C sigma)^2 (Elad & Aharon 2006, step 1).
 
     Batch-OMP (``sparsejax.pursuit.omp_batch``) with ``tol = sqrt(n) C sigma``, in two passes: all patches with at
@@ -273,9 +284,9 @@ def image_update(noisy, patch_estimates, lam, patch_size, stride=1):
 
 
 def ksvd_denoise(noisy, sigma, *, dictionary=None, n_iter: int = 10, patch_size: int = 8, n_atoms: int = 256,
-                 C: float = GAIN, lam=None, n_train: Optional[int] = 40000, stride: int = 1,
-                 max_atoms: Optional[int] = None, update: str = "approximate", data_range: float = 1.0, key=None,
-                 progress: Optional[Callable[[str, int, int], None]] = None) -> KSVDDenoiseResult:
+                 C: float = GAIN, lam=None, n_train: int | None = 40000, stride: int = 1,
+                 max_atoms: int | None = None, update: str = "approximate", data_range: float = 1.0, key=None,
+                 progress: Callable[[str, int, int], None] | None = None) -> KSVDDenoiseResult:
     """K-SVD denoising of a grey image (Elad & Aharon, IEEE TIP 2006; their Fig. 2 with J = ``n_iter``).
 
     1. D <- ``dictionary`` or the overcomplete DCT (``overcomplete_dct(patch_size, n_atoms)``).

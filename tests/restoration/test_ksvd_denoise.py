@@ -79,7 +79,7 @@ def test_omp_meets_the_error_target_per_patch():
 def test_image_update_is_the_minimiser_of_the_map_objective(x64):
     rng = np.random.default_rng(0)
     Y = jnp.asarray(rng.standard_normal((9, 10)))
-    P = jnp.asarray(rng.standard_normal((extract_patches(Y, 4, 2).shape)))
+    P = jnp.asarray(rng.standard_normal(extract_patches(Y, 4, 2).shape))
     lam = 0.7
     X = image_update(Y, P, lam, 4, 2)
 
@@ -93,7 +93,7 @@ def test_image_update_is_the_minimiser_of_the_map_objective(x64):
 
 
 def test_approximate_ksvd_update_closed_form_and_monotone():
-    key1, key2 = jax.random.split(jax.random.PRNGKey(3))
+    key1 = jax.random.PRNGKey(3)
     D = overcomplete_dct(PATCH, ATOMS)
     Y = jax.random.normal(key1, (841, 16))
     A = sparse_code_patches(D, Y, 0.5).codes

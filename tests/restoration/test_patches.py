@@ -4,7 +4,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sparsejax.patches import average_patches, extract_patches, patch_corners, patch_count, put_patches
+from sparsejax.patches import (
+    average_patches,
+    extract_patches,
+    patch_corners,
+    patch_count,
+    put_patches,
+)
 
 GEOMETRIES = [((9, 11), (3, 4), 1), ((9, 11), 3, 2), ((10, 7), (4, 2), (3, 2)), ((2, 9, 11), 4, 3)]
 

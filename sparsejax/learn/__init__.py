@@ -25,10 +25,13 @@ from sparsejax.learn.conv import (
     filters_to_image,
     learn_conv_dictionary,
     optax_init,
+    optax_step,
     project_filters,
     save_filters_png,
+    support_mask,
 )
 from sparsejax.learn.dense import (
+    CODERS,
     DictLearnResult,
     DictState,
     OnlineStats,
@@ -42,6 +45,7 @@ from sparsejax.learn.dense import (
     mod_update,
     online_dictionary_update,
     online_step,
+    partial_fit,
     representation_error,
 )
 from sparsejax.learn.loop import STATUSES, LoopResult, run_loop
@@ -67,6 +71,7 @@ from sparsejax.learn.multilayer import (
 )
 
 __all__ = [
+    "CODERS", "partial_fit", "optax_step", "support_mask",
     "checkpoint",
     "conv",
     "dense",

@@ -2,7 +2,7 @@
 checkpoints and exact resume.
 """
 
-from sparsejax.learn import checkpoint, conv, dense, loop, multilayer
+from sparsejax.learn import checkpoint, conv, dense, loop, multilayer, parallel, stream
 from sparsejax.learn.checkpoint import (
     Checkpoint,
     checkpoint_path,
@@ -49,6 +49,8 @@ from sparsejax.learn.dense import (
     representation_error,
 )
 from sparsejax.learn.loop import STATUSES, LoopResult, run_loop
+from sparsejax.learn.parallel import learn_conv_dictionary_parallel, learn_dictionary_parallel, parallel_loop
+from sparsejax.learn.stream import StreamLearnResult, learn_stream
 from sparsejax.learn.multilayer import (
     MNIST_ARCHITECTURE,
     NORMALIZE,
@@ -72,6 +74,8 @@ from sparsejax.learn.multilayer import (
 
 __all__ = [
     "CODERS", "partial_fit", "optax_step", "support_mask",
+    "parallel", "stream", "learn_dictionary_parallel", "learn_conv_dictionary_parallel", "parallel_loop",
+    "StreamLearnResult", "learn_stream",
     "checkpoint",
     "conv",
     "dense",

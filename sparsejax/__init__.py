@@ -7,10 +7,16 @@ The package is layered; each layer imports only the ones above it in this list:
   dictionaries, the one iteration driver, linear operators, the bundled data, the other libraries' conventions.
 * ``conv``: convolutional dictionaries.
 * ``pursuit``: sparse coding (thresholding, OMP, ISTA / FISTA, ADMM, batched Lasso, CSC, ``encode``).
-* ``multilayer``, ``differentiate``, ``imaging``, ``distributed``: the ML-CSC model and its pursuits,
-  differentiating through pursuits, image restoration, multi-device batches.
-* ``theory``, ``learn``, ``nn``: executable theorems, dictionary learning, unfolded networks.
-* ``reproduce``, ``cli``: the experiment registry and report, the command line.
+* ``patches``: patch extraction and its adjoint (overlap-add).
+* ``multilayer``, ``differentiate``, ``imaging``, ``distributed``, ``streaming``: the ML-CSC model and its
+  pursuits, differentiating through pursuits, image restoration with CSC, many devices and processes, coding
+  streams bigger than memory.
+* ``theory``, ``learn``, ``nn``, ``separation``: executable theorems, dictionary learning, unfolded networks,
+  morphological component analysis.
+* ``reproduce``, ``restoration``, ``sklearn``: the experiment registry and report, patch-based restoration
+  (K-SVD denoising, inpainting, deblurring), scikit-learn estimators (``import sparsejax.sklearn``: it needs
+  scikit-learn, an optional dependency, and is not imported with the package).
+* ``cli``: the command line.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -33,9 +39,13 @@ from sparsejax import (
                        multilayer,
                        nn,
                        operators,
+                       patches,
                        pursuit,
+                       restoration,
+                       separation,
                        shrink,
                        solve,
+                       streaming,
                        theory,
 )
 from sparsejax._version import VERSION as __version__
@@ -112,6 +122,20 @@ from sparsejax.pursuit import (
                        thresholding,
 )
 from sparsejax.multilayer.result import MLSolution
+from sparsejax.patches import average_patches, extract_patches, put_patches
+from sparsejax.pursuit import (
+                       bpdn_joint,
+                       bpdn_proj_l1,
+                       conv_bpdn_joint,
+                       default_lam,
+                       elastic_net,
+                       lars_path,
+                       lasso_path,
+                       omp_gram,
+)
+from sparsejax.restoration import deblur, inpaint_patches, ksvd_denoise
+from sparsejax.separation import cartoon_texture, mca
+from sparsejax.streaming import encode_chunks, encode_to_file
 from sparsejax.pursuit import bpdn_admm, bpdn_constrained_admm, cbpdn_admm_solver
 from sparsejax.pursuit.lasso_batch import path_counts, reason_counts
 from sparsejax.solve import Solution, Solver, Status, iterate
@@ -119,7 +143,8 @@ from sparsejax.solve import Solution, Solver, Status, iterate
 __all__ = [
     # subpackages and modules
     "conv", "conv_norms", "datasets", "dictionary", "differentiate", "distributed", "imaging", "interop", "learn",
-    "multilayer", "nn", "operators", "pursuit", "shrink", "solve", "theory",
+    "multilayer", "nn", "operators", "pursuit", "shrink", "solve", "theory", "patches", "restoration",
+    "separation", "streaming",
     # operators and dictionaries
     "LinearOperator", "Dense", "as_operator", "power_iteration", "Conv", "BatchConv", "conv_synthesis",
     "conv_adjoint", "conv_code_shape", "normalize_filters", "conv_coherence", "conv_cross_correlation",
@@ -140,5 +165,9 @@ __all__ = [
     # which path the batched Lasso took; safe resume; image scale and noise level
     "path_counts", "reason_counts", "run_config", "ConfigMismatchError", "CheckpointReadError",
     "CheckpointWriteError", "load_latest", "image_scale", "noise_sigma",
+    # the peers' solver forms; patches and restoration; separation; streams
+    "omp_gram", "lars_path", "lasso_path", "bpdn_joint", "conv_bpdn_joint", "bpdn_proj_l1", "elastic_net",
+    "default_lam", "extract_patches", "put_patches", "average_patches", "ksvd_denoise", "inpaint_patches",
+    "deblur", "mca", "cartoon_texture", "encode_chunks", "encode_to_file",
     "__version__",
 ]

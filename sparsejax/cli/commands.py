@@ -23,7 +23,13 @@
                                          sparsejax.restoration.inpaint.inpaint_patches)
     sparsejax learn [IMAGES] --kind dense|conv [--atoms N] [--size P] [--lam L] [--steps N] [--out PREFIX]
                                          learn a dictionary from a PNG folder (default: the bundled camera image),
-                                         save PREFIX.npz and a PNG of the atoms (sparsejax.cli.learn)
+                                         save PREFIX.npz and a PNG of the atoms (sparsejax.cli.learn; --color:
+                                         a multi-channel convolutional dictionary from RGB images)
+    sparsejax encode SIGNALS --dict D --out CODES [--method omp|lasso|...]
+                                         code a .npy of signals (or a folder of PNGs cut into patches) chunk by
+                                         chunk with flat memory, resumable after a kill (sparsejax.cli.encode)
+    sparsejax launch -n N -- COMMAND     run COMMAND (a script or a sparsejax subcommand) as N processes of one
+                                         JAX program on this machine (sparsejax.cli.launch)
 
 Exit status of ``reproduce``: 0 all ran and passed, 1 an experiment raised, 2 bad arguments (unknown name,
 a preset an experiment does not have), 3 all ran but some check did not pass. The report marks each experiment
@@ -50,6 +56,8 @@ from tqdm import tqdm
 
 from sparsejax import imaging
 from sparsejax._version import VERSION
+from sparsejax.cli.encode import add_encode_parser
+from sparsejax.cli.launch import add_launch_parser
 from sparsejax.cli.learn import add_learn_parser, folder_problem, output_problem
 from sparsejax.datasets import images as data
 from sparsejax.reproduce.registry import EXPERIMENTS, load_experiment
@@ -377,7 +385,7 @@ def _restore_args(p, lam, lam_help, tik_lam, iters):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sparsejax`` command (``--version`` and the subcommands info, reproduce,
-    denoise, inpaint, learn); each subcommand sets ``func``, the function that runs it.
+    denoise, inpaint, learn, encode, launch); each subcommand sets ``func``, the function that runs it.
 
     Returns:
       The ``argparse.ArgumentParser``.
@@ -431,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-known", action="store_true", help="copy the known pixels into the output unchanged")
     p.set_defaults(func=cmd_inpaint)
     add_learn_parser(sub)
+    add_encode_parser(sub)
+    add_launch_parser(sub)
     return ap
 
 

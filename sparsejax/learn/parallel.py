@@ -325,10 +325,12 @@ def learn_dictionary_parallel(Y, n_atoms: int, *, method: str = "ksvd", sparsity
 
     Args:
       Y: this process's training signals (B, n), or a row-split global array.
-      n_atoms, method, sparsity, lam, n_steps, batch_size, key, init, optimizer, forget, n_sweeps, mode, max_iter,
-        dup_threshold, min_usage: as ``learn_dictionary`` (batch_size counts signals of the global batch).
+      settings: ``n_atoms``, ``method``, ``sparsity``, ``lam``, ``n_steps``, ``batch_size``, ``key``, ``init``,
+        ``optimizer``, ``forget``, ``n_sweeps``, ``mode``, ``max_iter``, ``dup_threshold``, ``min_usage``: as
+        ``learn_dictionary`` (``batch_size`` counts signals of the global batch).
       mesh: 1-D mesh of the global batch (default ``sparsejax.distributed.global_mesh()``).
-      checkpoint_dir, checkpoint_every, resume, progress, stop_after: as ``parallel_loop`` (process 0 writes).
+      loop settings: ``checkpoint_dir``, ``checkpoint_every``, ``resume``, ``progress``, ``stop_after``: as
+        ``parallel_loop`` (process 0 writes).
       return_codes: also code the training signals with the learned dictionary (a global array split by rows).
 
     Returns:
@@ -431,10 +433,11 @@ def learn_conv_dictionary_parallel(images, n_filters: int, filter_size, lam, *, 
     Args:
       images: this process's signals (B, N) or images (B, H, W) (the same B on every process), or a row-split
         global array.
-      n_filters, filter_size, lam, method, n_steps, key, init, x_iter, d_iter, x_rho, d_rho, alpha, zero_mean,
-        auto_rho, rho_period, rho_ratio, optimizer: as ``learn_conv_dictionary`` (``d_rho=None`` means the global
-        number of images).
-      mesh, checkpoint_dir, checkpoint_every, resume, progress, stop_after: as ``parallel_loop``.
+      settings: ``n_filters``, ``filter_size``, ``lam``, ``method``, ``n_steps``, ``key``, ``init``, ``x_iter``,
+        ``d_iter``, ``x_rho``, ``d_rho``, ``alpha``, ``zero_mean``, ``auto_rho``, ``rho_period``, ``rho_ratio``,
+        ``optimizer``: as ``learn_conv_dictionary`` (``d_rho=None`` means the global number of images).
+      loop settings: ``mesh``, ``checkpoint_dir``, ``checkpoint_every``, ``resume``, ``progress``, ``stop_after``:
+        as ``parallel_loop``.
 
     Returns:
       ``ConvDictLearnResult(filters, codes, loop, method)``: ``filters`` an ordinary array, the same on every

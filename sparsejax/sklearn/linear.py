@@ -75,13 +75,13 @@ def lasso_check(est):
     check_bool_param("fit_intercept", est.fit_intercept)
     check_bool_param("positive", est.positive)
     check_positive_int_param("max_iter", est.max_iter, allow_zero=True)
-    check_nonneg_number("tol", est.tol)
+    check_nonneg_number("tol", getattr(est, "tol", 0.0))
 
 
 def lasso_solve(est, X, Yt, algorithm):
     lam = lam_from_sklearn_alpha(est.alpha, X.shape[0])
     sol = lasso_codes(X, Yt, lam, algorithm=algorithm, positive=bool(est.positive), max_iter=int(est.max_iter),
-                      tol=min(float(est.tol), 1e-6))
+                      tol=min(float(getattr(est, "tol", 1e-6)), 1e-6))     # LassoLars has no tol
     return sol.codes, np.asarray(sol.num_steps), np.asarray(sol.converged)
 
 
@@ -165,7 +165,6 @@ class LassoLars(SparseLinearBase):
         self.positive = positive
         self.jitter = jitter
         self.random_state = random_state
-        self.tol = 1e-6
 
     def check_params(self):
         lasso_check(self)

@@ -56,6 +56,14 @@ CI_SLOW = {
     "tests/cli/test_cli.py::test_reproduce_quick_writes_html_and_json",
     "sparsejax/pursuit/csc.py::sparsejax.pursuit.csc.cbpdn_admm",
     "sparsejax/learn/dense.py::sparsejax.learn.dense.learn_dictionary",
+    # the scikit-learn estimators' docstring examples (fit = a compiled solver each, ~5 s apiece); the estimators
+    # are tested in tests/sklearn/ (agreement with scikit-learn and its estimator checks)
+    "sparsejax/sklearn/conv.py::sparsejax.sklearn.conv.ConvDictionaryLearning",
+    "sparsejax/sklearn/conv.py::sparsejax.sklearn.conv.ConvSparseCoder",
+    "sparsejax/sklearn/dictlearn.py::sparsejax.sklearn.dictlearn.DictionaryLearning",
+    "sparsejax/sklearn/dictlearn.py::sparsejax.sklearn.dictlearn.MiniBatchDictionaryLearning",
+    "sparsejax/sklearn/linear.py::sparsejax.sklearn.linear.Lasso",
+    "sparsejax/sklearn/linear.py::sparsejax.sklearn.linear.LassoLars",
 }
 
 

@@ -28,7 +28,12 @@ exclude_patterns = ["_build"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"           # the signatures are long; the Args sections say the types
 # members defined in each module (a re-export is documented where it is defined, once)
-autodoc_default_options = {"members": True, "ignore-module-all": True, "show-inheritance": False}
+autodoc_default_options = {"members": True, "ignore-module-all": True, "show-inheritance": False,
+                           # scikit-learn generates these metadata-routing setters on every estimator class
+                           # (sparsejax.sklearn); their docstrings refer to scikit-learn's own glossary
+                           "exclude-members": "set_fit_request, set_score_request, set_transform_request, "
+                                              "set_partial_fit_request, set_predict_request, "
+                                              "set_inverse_transform_request, set_output"}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True           # NamedTuple fields: the Attributes section, not a second description

@@ -161,9 +161,9 @@ class DictionaryLearning(LearnerBase):
       alpha: l1 weight of the codes during fitting.
       max_iter, tol: sweeps and the relative decrease of the cost that stops them.
       fit_algorithm: "lars" (the exact homotopy) or "cd" (the batched Lasso's default path); the same solution.
-      transform_algorithm, transform_n_nonzero_coefs, transform_alpha, transform_max_iter, split_sign,
-        positive_code: the coder of ``transform`` (``SparseCoder``); ``positive_code`` also constrains the
-        codes during fitting.
+      transform settings: ``transform_algorithm``, ``transform_n_nonzero_coefs``, ``transform_alpha``,
+        ``transform_max_iter``, ``split_sign``, ``positive_code``: the coder of ``transform`` (``SparseCoder``);
+        ``positive_code`` also constrains the codes during fitting.
       code_init: accepted for compatibility (the first sweep codes X from the initial atoms).
       dict_init: initial atoms (n_components, n_features), used as given.
       positive_dict: atoms >= 0.

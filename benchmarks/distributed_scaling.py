@@ -26,18 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import sparsejax as sj
+from sparsejax import distributed as dist
+from sparsejax.cli.launch import add_launch_parser, run_launch
+from sparsejax.learn import dense
+
 
 def worker(args) -> None:
-    import jax
-    import numpy as np
-
-    from sparsejax import distributed as dist
     info = dist.initialize()
-    import jax.numpy as jnp
-
-    import sparsejax as sj
-    from sparsejax.learn import dense
-
     P, p = info.num_processes, info.process_id
     N, n, m, k = args.signals, args.dim, args.atoms, args.k
     B = N // P
@@ -83,7 +83,6 @@ def main(argv=None) -> int:
         worker(args)
         return 0
 
-    from sparsejax.cli.launch import add_launch_parser, run_launch
 
     cores = os.cpu_count() or 1
     counts = [int(c) for c in args.processes.split(",")]

@@ -21,7 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
+
+from sparsejax.pursuit.encode import encode
+from sparsejax.streaming import NpySignals, encode_to_file
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,11 +64,8 @@ def make_signals(path: Path, N: int, n: int, seed: int = 0, block: int = 1_000_0
 
 def child(args) -> dict:
     """Runs in a fresh process: code one file, report memory and time."""
-    import jax
 
-    from sparsejax.streaming import NpySignals, encode_to_file
 
-    from sparsejax.pursuit.encode import encode
 
     D = np.load(args.dict)
     src = NpySignals(args.signals, args.chunk_size)

@@ -80,6 +80,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from sparsejax import _validate as V
+from sparsejax._backend import tuned
 from sparsejax import shrink
 from sparsejax.conv.fourier import fsq, irfft, psum, rfft, sq
 from sparsejax.conv.operator import Conv
@@ -139,8 +140,13 @@ def _solve_f(fq: _Freq, b, rho):
     return (b - jnp.sum(jnp.conj(fq.E)[None] * t[:, :, None], axis=1)) / rho
 
 
-def _default_chunk(M, bytes_per_map, target=1 << 20):
-    """The largest divisor c of M with c maps of ``bytes_per_map`` bytes within ``target`` (at least 1)."""
+def _default_chunk(M, bytes_per_map, target=None):
+    """The largest divisor c of M with c maps of ``bytes_per_map`` bytes within ``target`` (at least 1); ``target``
+    default ``tuned("csc_chunk_bytes")`` (sparsejax._backend): 1 MiB on XLA:CPU, no limit (all M maps) on an
+    accelerator."""
+    target = tuned("csc_chunk_bytes") if target is None else target
+    if target is None:
+        return M
     best = 1
     for c in range(1, M + 1):
         if M % c == 0 and c * bytes_per_map <= target:

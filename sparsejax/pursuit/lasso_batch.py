@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparsejax import _validate as V
+from sparsejax._backend import tuned
 from sparsejax.operators import Dense
 from sparsejax.pursuit._active_set import active_set_batch, newton_polish
 from sparsejax.pursuit._certify import dual_gap, gap_batch, relative_gap, rounding_level
@@ -362,7 +363,8 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
         support in general position; signals needing more go to the FISTA fallback, with reason
         "over_max_active").
       max_new: newcomers admitted per Newton step (damping; Newton polish and "active_set"), default min(6, m).
-      chunk: signals per ``lax.map`` chunk (default 2048 for the guess path, 512 for the homotopy).
+      chunk: signals per ``lax.map`` chunk (default on XLA:CPU 2048 for the guess path, 512 for the homotopy; on a
+        GPU / TPU 65,536 / 16,384: ``sparsejax._backend.tuned``).
       lockstep_steps: homotopy steps every chunk takes in lockstep (about the typical support size).
       refill_steps, refill_size: after that, unfinished signals are gathered ``refill_size`` at a time
         and advanced ``refill_steps`` steps per round.
@@ -421,7 +423,10 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
     max_new = min(6, m) if max_new is None else V.check_positive_int("max_new", max_new, upper=m,
                                                                       upper_name="m, the number of atoms")
     # the guess path is cheapest on large blocks; the homotopy's lockstep chunks pay for stragglers
-    chunk = (2048 if method == "guess" else 512) if chunk is None else V.check_positive_int("chunk", chunk)
+    if chunk is None:     # sparsejax._backend: 2048 / 512 on XLA:CPU, larger blocks on an accelerator
+        chunk = tuned("lasso_guess_chunk" if method == "guess" else "lasso_homotopy_chunk")
+    else:
+        chunk = V.check_positive_int("chunk", chunk)
     fallback_size = V.check_positive_int("fallback_size", fallback_size)
     fallback_iter = V.check_positive_int("fallback_iter", fallback_iter)
     lockstep_steps = V.check_positive_int("lockstep_steps", lockstep_steps)

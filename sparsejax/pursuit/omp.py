@@ -50,6 +50,7 @@ import numpy as np
 from jax import lax
 
 from sparsejax import _validate as V
+from sparsejax._backend import tuned
 from sparsejax.pursuit._batch_omp import (
     UNROLL_MAX_K,
     batch_omp_core,
@@ -70,8 +71,9 @@ __all__ = ["omp", "omp_batch", "omp_gram", "omp_solver", "OMPState", "OMPIterate
            "least_squares_path"]
 
 _NNLS_SWEEPS = 60       # coordinate-descent sweeps of the non-negative LS on the support
-_DEFAULT_CHUNK = 256    # omp_batch rows per block when the batch is larger (a block's (rows, m) arrays stay in L2;
-                        # 10,000 x 256 atoms, k = 8, one core: 256 rows 26 ms CPU, 512 rows 30 ms, 1024 rows 35 ms)
+# omp_batch rows per block when the batch is larger: tuned("omp_chunk") (sparsejax._backend). On XLA:CPU 256 (a
+# block's (rows, m) arrays stay in L2; 10,000 x 256 atoms, k = 8, one core: 256 rows 26 ms CPU, 512 rows 30 ms,
+# 1024 rows 35 ms); on an accelerator one block of up to 65,536 rows.
 
 
 class OMPState(NamedTuple):
@@ -587,7 +589,8 @@ def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | N
 
 def _check_chunk(chunk, B):
     if chunk is None:
-        return _DEFAULT_CHUNK if B > _DEFAULT_CHUNK else None
+        default = tuned("omp_chunk")
+        return default if B > default else None
     return V.check_positive_int("chunk", chunk)
 
 

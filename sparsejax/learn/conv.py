@@ -276,8 +276,9 @@ _LDL_MAX_K = 16      # up to this many signals the K x K solves are unrolled LDL
 class _CodeFactors(NamedTuple):
     """Per-frequency factors of the code matrix Z_f (K x M, Z_f[k, m] = DFT of z_{k,m} at f).
 
-    Zf (K, M, *F); G (K (K + 1) / 2, *F) the lower triangle of the Gram matrix Z_f Z_f^H, row by row
-    (entry (k, l), l <= k, at index k (k + 1) / 2 + l). Neither depends on rho.
+    Zf (K, M, *F); G the Gram matrix Z_f Z_f^H: for K <= ``_LDL_MAX_K`` its lower triangle (K (K + 1) / 2, *F), row
+    by row (entry (k, l), l <= k, at index k (k + 1) / 2 + l), for larger K the full (K, K, *F) matrix (one
+    contraction: an entry-by-entry graph of K^2 / 2 sums took minutes to compile at K = 150). Neither depends on rho.
     """
 
     Zf: jax.Array
@@ -288,7 +289,10 @@ def _code_factors(z, N, axis=None) -> _CodeFactors:
     """Code DFTs and their Gram matrices (``axis``: mesh axis the maps are split over, the sum over m a psum)."""
     Zf = rfft(z, N)
     K = Zf.shape[0]
-    G = jnp.stack([jnp.sum(Zf[k] * jnp.conj(Zf[l]), axis=0) for k in range(K) for l in range(k + 1)])
+    if K > _LDL_MAX_K:
+        G = jnp.einsum("km...,lm...->kl...", Zf, jnp.conj(Zf))
+    else:
+        G = jnp.stack([jnp.sum(Zf[k] * jnp.conj(Zf[l]), axis=0) for k in range(K) for l in range(k + 1)])
     return _CodeFactors(Zf, psum(G, axis))
 
 
@@ -301,11 +305,11 @@ def _gram_solve(G, rho, w):
     """
     K = w.shape[0]
     at = lambda k, l: G[k * (k + 1) // 2 + l]            # noqa: E731
-    if w.ndim > G.ndim:                                  # channels (K, C, *F): one solve per channel
+    n_freq_axes = G.ndim - (2 if K > _LDL_MAX_K else 1)  # G is full (K, K, *F) above _LDL_MAX_K, else packed
+    if w.ndim > 1 + n_freq_axes:                         # channels (K, C, *F): one solve per channel
         return jax.vmap(lambda wc: _gram_solve(G, rho, wc), in_axes=1, out_axes=1)(w)
     if K > _LDL_MAX_K:
-        A = jnp.stack([jnp.stack([at(k, l) if l <= k else jnp.conj(at(l, k)) for l in range(K)]) for k in range(K)])
-        A = jnp.moveaxis(A.reshape((K, K, -1)), -1, 0) + rho * jnp.eye(K, dtype=A.dtype)[None]
+        A = jnp.moveaxis(G.reshape((K, K, -1)), -1, 0) + rho * jnp.eye(K, dtype=G.dtype)[None]
         t = jnp.linalg.solve(A, jnp.moveaxis(w.reshape(K, -1), -1, 0)[..., None])[..., 0]
         return jnp.moveaxis(t, 0, -1).reshape(w.shape)
     D, L = [], {}

@@ -258,11 +258,18 @@ class ConvDictionaryLearning(ConvCodingBase):
 
     def fit(self, X, y=None):
         """Learn the filters from the rows of X. Returns self."""
-        self.fit_transform(X)
+        self._learn(X)
         return self
 
     def fit_transform(self, X, y=None):
-        """Learn the filters and return the codes of the training rows from the last learning step."""
+        """Learn the filters, then code the training rows with them as ``transform`` does (the learning loop's own
+        codes are those of its last, partial ADMM step: ``fit(X).transform(X)`` must give the same codes)."""
+        self._learn(X)
+        return self.transform(X)
+
+    def _learn(self, X):
+        """Learn the filters (sets ``filters_``, ``components_``, ``error_``, ``n_iter_``); returns the learning
+        loop's codes of the training rows."""
         check_positive_int_param("n_components", self.n_components)
         check_nonneg_number("alpha", self.alpha)
         check_positive_int_param("max_iter", self.max_iter)

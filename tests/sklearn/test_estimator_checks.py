@@ -38,12 +38,8 @@ SLOW = [
     DictionaryLearning(max_iter=20, transform_algorithm="lasso_lars"),
     MiniBatchDictionaryLearning(batch_size=10, max_iter=5),
     ConvSparseCoder(filters=_rng.normal(size=(2, 1, 1)), transform_max_iter=50),
+    ConvDictionaryLearning(n_components=2, kernel_size=1, max_iter=3, transform_max_iter=50),
 ]
-# ConvDictionaryLearning: 14 of its checks passed, then check_positive_only_tag_during_fit ran for more than 5
-# minutes without finishing (not diagnosed yet). Its checks are run one by one with
-# ``python -m pytest -m slow tests/sklearn -k ConvDictionaryLearning --runxfail``; until the stall is found they
-# are expected to fail (strict=False) rather than hang the slow suite.
-STALLS = [ConvDictionaryLearning(n_components=2, kernel_size=1, max_iter=3, transform_max_iter=50)]
 
 # SparseCoder's dictionary must match the checks' number of features (scikit-learn's suite does the same)
 SPARSE_CODER_FEATURES = {
@@ -86,9 +82,3 @@ def test_sklearn_checks(estimator, check):
 def test_sklearn_checks_slow(estimator, check):
     _run(estimator, check)
 
-
-@pytest.mark.slow
-@pytest.mark.xfail(reason="ConvDictionaryLearning: one estimator check stalls (see STALLS)", strict=False, run=False)
-@parametrize_with_checks(STALLS)
-def test_sklearn_checks_conv_dictionary_learning(estimator, check):
-    _run(estimator, check)

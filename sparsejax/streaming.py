@@ -56,7 +56,8 @@ from sparsejax.datasets.images import load_image
 from sparsejax.pursuit.encode import METHODS, encode
 
 __all__ = ["CodeChunk", "StreamSummary", "NpySignals", "ArraySignals", "ImagePatches", "encode_chunks",
-           "encode_to_file", "read_codes", "iter_codes", "check_dictionary_array", "numbered_chunks", "prefetch"]
+           "encode_to_file", "read_codes", "iter_codes", "check_dictionary_array", "numbered_chunks", "prefetch",
+           "jsonable"]
 
 _SETTINGS = "settings.json"
 _DONE = "done.jsonl"
@@ -577,15 +578,23 @@ def _chunk_file(folder: Path, index: int) -> Path:
     return folder / f"chunk_{index:07d}.npz"
 
 
-def _jsonable(v):
+def jsonable(v):
+    """``v`` as JSON-ready data for a settings fingerprint: scalars as they are (floats by ``repr``), containers
+    recursively, arrays of up to 8 entries as values, larger arrays as shape, dtype and SHA-256.
+
+    Example:
+      >>> import numpy as np
+      >>> jsonable({"lam": 0.1, "D": np.zeros(2)})
+      {'lam': '0.1', 'D': {'array': [0.0, 0.0], 'dtype': 'float64'}}
+    """
     if isinstance(v, (str, bool, int, type(None))):
         return v
     if isinstance(v, float):
         return repr(v)
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     a = np.asarray(v)
     if a.size <= 8:
         return {"array": a.tolist(), "dtype": str(a.dtype)}
@@ -595,10 +604,10 @@ def _jsonable(v):
 def _settings(atoms, method, options, chunks, fingerprint) -> dict:
     if fingerprint is None and hasattr(chunks, "fingerprint"):
         fingerprint = chunks.fingerprint()
-    return {"format": 1, "method": method, "options": _jsonable(options),
+    return {"format": 1, "method": method, "options": jsonable(options),
             "dictionary": {"shape": list(atoms.shape), "dtype": str(atoms.dtype),
                            "sha256": hashlib.sha256(np.ascontiguousarray(atoms).tobytes()).hexdigest()},
-            "input": _jsonable(fingerprint)}
+            "input": jsonable(fingerprint)}
 
 
 def _read_done(folder: Path) -> dict:

@@ -20,7 +20,6 @@ good state; nothing is saved over the last good checkpoint.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -38,7 +37,7 @@ from sparsejax.dictionary import normalize_atoms
 from sparsejax.learn.checkpoint import checkpoint_path, load_latest, remove_temporary, save_checkpoint
 from sparsejax.learn.dense import DictState, init_dictionary, init_state, online_step
 from sparsejax.learn.loop import ConfigMismatchError
-from sparsejax.streaming import numbered_chunks, prefetch
+from sparsejax.streaming import jsonable, numbered_chunks, prefetch
 
 __all__ = ["StreamLearnResult", "learn_stream"]
 
@@ -66,21 +65,6 @@ class StreamLearnResult(NamedTuple):
     status: str
     message: str
     resumed_from: Optional[int]
-
-
-def _jsonable(v):
-    if isinstance(v, (str, bool, int, type(None))):
-        return v
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    a = np.asarray(v)
-    if a.size <= 8:
-        return {"array": a.tolist(), "dtype": str(a.dtype)}
-    return {"shape": list(a.shape), "dtype": str(a.dtype), "sha256": hashlib.sha256(a.tobytes()).hexdigest()}
 
 
 def _differences(saved: dict, current: dict) -> list:
@@ -200,7 +184,7 @@ def learn_stream(chunks: Iterable, n_atoms: int, *, sparsity: Optional[int] = No
 
     if fingerprint is None and hasattr(chunks, "fingerprint"):
         fingerprint = chunks.fingerprint()
-    config = _jsonable({"method": "online (stream)", "n": n, "n_atoms": n_atoms, "sparsity": sparsity, "lam": lam,
+    config = jsonable({"method": "online (stream)", "n": n, "n_atoms": n_atoms, "sparsity": sparsity, "lam": lam,
                         "batch_size": batch_size, "forget": forget, "n_sweeps": n_sweeps,
                         "dup_threshold": dup_threshold, "min_usage": min_usage, "dtype": str(dtype),
                         "key": np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key)

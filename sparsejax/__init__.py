@@ -2,7 +2,7 @@
 
 The package is layered; each layer imports only the ones above it in this list:
 
-* ``_validate``: argument checks run before tracing.
+* ``_validate``, ``cores``: argument checks run before tracing; every CPU core for the batched coders.
 * ``shrink``, ``dictionary``, ``solve``, ``operators``, ``datasets``, ``interop``: shrinkage operators, dense
   dictionaries, the one iteration driver, linear operators, the bundled data, the other libraries' conventions.
 * ``conv``: convolutional dictionaries.
@@ -29,6 +29,7 @@ Example:
 """
 from sparsejax import (
                        conv,
+                       cores,
                        datasets,
                        dictionary,
                        differentiate,
@@ -58,6 +59,7 @@ from sparsejax.conv import (
                        normalize_filters,
 )
 from sparsejax.conv import norms as conv_norms
+from sparsejax.cores import cpu_cores_in_use, use_cpu_cores
 from sparsejax.conv.norms import (
                        conv_coherence,
                        conv_cross_correlation,
@@ -144,7 +146,9 @@ __all__ = [
     # subpackages and modules
     "conv", "conv_norms", "datasets", "dictionary", "differentiate", "distributed", "imaging", "interop", "learn",
     "multilayer", "nn", "operators", "pursuit", "shrink", "solve", "theory", "patches", "restoration",
-    "separation", "streaming",
+    "separation", "streaming", "cores",
+    # every CPU core for the batched coders
+    "use_cpu_cores", "cpu_cores_in_use",
     # operators and dictionaries
     "LinearOperator", "Dense", "as_operator", "power_iteration", "Conv", "BatchConv", "conv_synthesis",
     "conv_adjoint", "conv_code_shape", "normalize_filters", "conv_coherence", "conv_cross_correlation",

@@ -9,7 +9,7 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "sparsejax"
 # Layer of each top-level module / subpackage: a module may import only from strictly lower layers, or from its
 # own subpackage. The package __init__ files (re-exports) are exempt.
 LAYERS = {
-    "_version": 0, "_validate": 0, "_backend": 0,
+    "_version": 0, "_validate": 0, "_backend": 0, "cores": 0,
     "shrink": 1, "dictionary": 1, "solve": 1, "datasets": 1, "interop": 1,
     "operators": 2, "patches": 2,
     "conv": 3,

@@ -51,6 +51,7 @@ from jax import lax
 
 from sparsejax import _validate as V
 from sparsejax._backend import tuned
+from sparsejax.cores import split_devices, split_rows
 from sparsejax.pursuit._batch_omp import (
     UNROLL_MAX_K,
     batch_omp_core,
@@ -534,16 +535,20 @@ def _batch_gram(G, correlations, X, tol, k, chunk, return_path):
                     status=stop_status(converged, ~finite, ~jnp.isfinite(ynorm2)))
 
 
-@partial(jax.jit, static_argnames=("k", "chunk", "prox", "return_path"))
-def _omp_batch_jit(atoms, gram, Y, tol, *, k, chunk, prox, return_path=False):
-    if prox == "nonneg_soft":        # no fused kernel for the non-negative refit: the solver, vmapped
-        return map_chunks(jax.vmap(lambda y: _run_omp(atoms, gram, y, tol, k, prox)), Y, chunk)
-    G = atoms.T @ atoms if gram is None else gram
-    return _batch_gram(G, lambda Yb: (Yb @ atoms, jnp.sum(Yb * Yb, axis=1)), Y, tol, k, chunk, return_path)
+@partial(jax.jit, static_argnames=("k", "chunk", "prox", "return_path", "devices"))
+def _omp_batch_jit(atoms, gram, Y, tol, *, k, chunk, prox, return_path=False, devices=None):
+    def local(Y, consts):
+        atoms, gram, tol = consts
+        if prox == "nonneg_soft":        # no fused kernel for the non-negative refit: the solver, vmapped
+            return map_chunks(jax.vmap(lambda y: _run_omp(atoms, gram, y, tol, k, prox)), Y, chunk)
+        G = atoms.T @ atoms if gram is None else gram
+        return _batch_gram(G, lambda Yb: (Yb @ atoms, jnp.sum(Yb * Yb, axis=1)), Y, tol, k, chunk, return_path)
+
+    return split_rows(local, devices, Y, (atoms, gram, tol))
 
 
 def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | None = None,
-              prox="soft", return_path: bool = False) -> Solution:
+              prox="soft", return_path: bool = False, devices=None) -> Solution:
     """Batch-OMP (Rubinstein, Zibulevsky & Elad 2008) on the rows of ``Y``: the same pursuit as ``omp``
     for every signal, as batched array operations (no per-signal loop).
 
@@ -563,6 +568,9 @@ def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | N
         signal stay flat in B). Default: 256 when B > 256, else one block.
       prox: "soft" (Batch-OMP) or "nonneg_soft" (non-negative OMP: ``omp``'s solver, vmapped).
       return_path: also return the codes after every step, ``state.path`` (B, k, m) (signed OMP only).
+      devices: split the batch by rows over devices (``sparsejax.cores``): None splits over every CPU core after
+        ``sparsejax.use_cpu_cores()`` (else one device); 1 never splits; an int n or a list of devices splits over
+        those. The codes are the same either way.
 
     Returns:
       ``Solution`` with codes (B, m) and per-signal num_steps, converged, status, objective (= ||r||^2/2),
@@ -583,8 +591,10 @@ def omp_batch(D, Y, *, k: int | None = None, tol=None, gram=None, chunk: int | N
     k, tol = _check_k_tol(k, tol, n, m, dtype)
     gram = _check_gram(gram, m, dtype, atoms)
     B = Y.shape[0]
-    chunk = _check_chunk(chunk, B)
-    return _omp_batch_jit(atoms, gram, Y, tol, k=k, chunk=chunk, prox=prox, return_path=return_path)
+    devices = split_devices(devices, B, (D, Y, gram))
+    chunk = _check_chunk(chunk, B if devices is None else -(-B // len(devices)))
+    return _omp_batch_jit(atoms, gram, Y, tol, k=k, chunk=chunk, prox=prox, return_path=return_path,
+                          devices=devices)
 
 
 def _check_chunk(chunk, B):
@@ -594,13 +604,14 @@ def _check_chunk(chunk, B):
     return V.check_positive_int("chunk", chunk)
 
 
-@partial(jax.jit, static_argnames=("k", "chunk", "return_path"))
-def _omp_gram_jit(gram, Dty, ynorm2, tol, *, k, chunk, return_path):
-    return _batch_gram(gram, lambda X: X, (Dty, ynorm2), tol, k, chunk, return_path)
+@partial(jax.jit, static_argnames=("k", "chunk", "return_path", "devices"))
+def _omp_gram_jit(gram, Dty, ynorm2, tol, *, k, chunk, return_path, devices=None):
+    return split_rows(lambda X, c: _batch_gram(c[0], lambda Xb: Xb, X, c[1], k, chunk, return_path), devices,
+                      (Dty, ynorm2), (gram, tol))
 
 
 def omp_gram(gram, Dty, ynorm2, *, k: int | None = None, tol=None, chunk: int | None = None,
-             return_path: bool = False) -> Solution:
+             return_path: bool = False, devices=None) -> Solution:
     """OMP from the Gram matrix alone: G = D^T D, D^T y and ||y||^2 (scikit-learn's ``orthogonal_mp_gram``), batched.
 
     The same pursuit as ``omp`` / ``omp_batch`` (Batch-OMP, Rubinstein, Zibulevsky & Elad, Technion CS-2008-08,
@@ -621,6 +632,7 @@ def omp_gram(gram, Dty, ynorm2, *, k: int | None = None, tol=None, chunk: int | 
       tol: stop when ||r||_2 <= tol (traced scalar).
       chunk: rows per block for large batches (default 256 when B > 256).
       return_path: also return the codes after each step, ``state.path`` ((k, m), or (B, k, m)).
+      devices: split the batch over devices, as in ``omp_batch``.
 
     Returns:
       ``Solution`` as ``omp`` (one signal) or ``omp_batch`` (a batch): codes, num_steps, converged, status,
@@ -669,7 +681,8 @@ def omp_gram(gram, Dty, ynorm2, *, k: int | None = None, tol=None, chunk: int | 
     if k is None:
         k = m if tol is not None else max(1, m // 10)
     k, tol = _check_k_tol(k, tol, m, m, dtype)
-    chunk = _check_chunk(chunk, B)
+    devices = split_devices(devices, B, (gram, Dty, ynorm2))
+    chunk = _check_chunk(chunk, B if devices is None else -(-B // len(devices)))
     sol = _omp_gram_jit(gram.astype(dtype), Dty.reshape(B, m).astype(dtype), ynorm2.reshape(B).astype(dtype), tol,
-                        k=k, chunk=chunk, return_path=return_path)
+                        k=k, chunk=chunk, return_path=return_path, devices=devices)
     return jax.tree_util.tree_map(lambda x: x[0], sol) if single else sol

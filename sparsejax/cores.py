@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["use_cpu_cores", "cpu_cores_in_use", "split_devices", "split_rows", "MIN_ROWS_PER_DEVICE"]
+__all__ = ["use_cpu_cores", "cpu_cores_in_use", "split_devices", "split_rows", "cores_mesh", "MIN_ROWS_PER_DEVICE"]
 
 MIN_ROWS_PER_DEVICE = 256      # below this many signals per device the split costs more than it saves
 _STATE = {"on": False}
@@ -177,3 +177,25 @@ def split_rows(fn: Callable, devices: tuple | None, rows, consts=()):
     out = jax.shard_map(fn, mesh=mesh, in_specs=(row_specs, const_specs), out_specs=P(_AXIS),
                         check_vma=False)(rows, consts)
     return jax.tree_util.tree_map(lambda x: x[:B], out) if pad else out
+
+
+def cores_mesh(parts: int, arrays=()) -> Mesh | None:
+    """A 1-D mesh over the CPU cores' devices for splitting ``parts`` equal pieces (e.g. the filters of one
+    convolutional problem), or None: before ``use_cpu_cores``, when ``parts`` is not a multiple of the devices, when
+    an input is traced (inside the caller's ``jit`` / ``vmap`` the caller decides) or committed to other devices.
+
+    Example:
+      >>> from sparsejax.cores import cores_mesh
+      >>> cores_mesh(32) is None          # use_cpu_cores() was not called in this process
+      True
+    """
+    n = cpu_cores_in_use()
+    if n < 2 or parts % n:
+        return None
+    leaves = jax.tree_util.tree_leaves(arrays)
+    if any(isinstance(a, jax.core.Tracer) for a in leaves):
+        return None
+    devs = tuple(jax.local_devices()[:n])
+    if jax.sharding.get_abstract_mesh().axis_names or _committed_elsewhere(leaves, devs):
+        return None
+    return Mesh(np.array(devs), (_AXIS,))

@@ -81,6 +81,7 @@ from jax.sharding import PartitionSpec as P
 
 from sparsejax import _validate as V
 from sparsejax._backend import tuned
+from sparsejax.cores import cores_mesh
 from sparsejax import shrink
 from sparsejax.conv.fourier import fsq, irfft, psum, rfft, sq
 from sparsejax.conv.operator import Conv
@@ -607,9 +608,10 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
       mesh: a 1-D ``jax.sharding.Mesh`` (e.g. ``sparsejax.distributed.batch_mesh()``): the M filters, codes and duals
         are split over its devices (``shard_map``; the sums over maps of the per-frequency solve, the residuals and
         the objective become ``psum`` s), so one large problem uses every device; M must be a multiple of the number
-        of devices. Unmasked form only. On a CPU, host devices come from
-        ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (XLA runs each FFT on one thread, so this is how
-        one image's FFTs use several cores).
+        of devices. Unmasked form only. On a CPU, host devices come from ``sparsejax.use_cpu_cores()`` (or
+        ``XLA_FLAGS=--xla_force_host_platform_device_count=N``; XLA runs each FFT on one thread, so this is how
+        one image's FFTs use several cores). Default: after ``use_cpu_cores()``, a mesh over the cores when M is a
+        multiple of them and the call is not traced (not inside the caller's ``jit`` / ``vmap``); else none.
       mu: the weight >= 0 (a traced scalar) of the joint l2,1 term across the channels of a C-channel signal coded
         with single-channel filters (codes (C, M, *N)): mu sum_{m,n} ||x_{:,m,n}||_2, SPORCO's ConvBPDNJoint
         (``sparsejax.pursuit.joint.conv_bpdn_joint``); None (default): plain CBPDN. The default rho then uses
@@ -649,6 +651,8 @@ def cbpdn_admm(D, s, lam, *, rho=None, alpha=1.8, auto_rho: bool = True, auto_rh
     alpha = _check_alpha(alpha)
     x0 = _prepare_x0(x0, code_shape, K, M, N, dtype)
     mask = _prepare_mask(mask, s, sK, dtype)
+    if mesh is None and mask is None and mu is None:
+        mesh = cores_mesh(M, (filters, sK, x0, lam))      # after sparsejax.use_cpu_cores(): filters over the cores
     chunk = _check_chunk(chunk, M, mesh, mask is not None)
     auto_rho_iter = V.check_int("auto_rho_iter", auto_rho_iter)
     if mu is not None:

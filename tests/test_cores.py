@@ -94,6 +94,7 @@ FRESH_SCRIPT = textwrap.dedent(
     assert "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
     import jax
     X64 = sys.argv[1] == "x64"
+    LASSO = sys.argv[1] == "lasso"      # float32, the lasso_batch checks only (two compilations: a slow test)
     if X64:
         jax.config.update("jax_enable_x64", True)
     import sparsejax as sj
@@ -134,8 +135,7 @@ FRESH_SCRIPT = textwrap.dedent(
     assert ndev(g2.codes) == 2 and ndev(g1.codes) == 1
     same(g2.codes, g1.codes, tol_codes)
 
-    # lasso_batch (its compilation is the slow part of this script: float32 only, two compilations)
-    LASSO = not X64
+    # lasso_batch
     if LASSO:
       l2, l1 = sj.lasso_batch(D, Y, 0.5), sj.lasso_batch(D, Y, 0.5, devices=1)
       assert ndev(l2.codes) == 2 and ndev(l1.codes) == 1
@@ -151,6 +151,15 @@ FRESH_SCRIPT = textwrap.dedent(
       e2, e1 = sj.encode(D, Y, method="lasso", lam=0.5), sj.encode(D, Y, method="lasso", lam=0.5, devices=1)
       assert ndev(e2.codes) == 2
       same(e2.codes, e1.codes, 1e-5)
+
+    # cbpdn_admm: an untraced call splits its filters over the cores; traced (inside jit) it does not
+    if not LASSO:
+      f = sj.normalize_filters(jax.random.normal(jax.random.PRNGKey(2), (8, 1, 5, 5), dtype=dt))
+      img = jax.random.normal(jax.random.PRNGKey(3), (1, 32, 32), dtype=dt)
+      cz = sj.cbpdn_admm(f, img, 0.1, max_iter=60)
+      cj = jax.jit(lambda im: sj.cbpdn_admm(f, im, 0.1, max_iter=60).codes)(img)
+      assert ndev(cz.codes) == 2 and ndev(cj) == 1
+      same(cz.codes, cj, 1e-9 if X64 else 2e-4)     # float32: the psum adds the maps in another order
 
     # an odd batch (padding path): the same codes and shapes
     Yo = Y[:1001] if Y.shape[0] > 1001 else jnp.concatenate([Y, Y[:1]])
@@ -201,6 +210,13 @@ def _run_fresh(arg: str) -> str:
 @pytest.mark.parametrize("precision", ["x32", "x64"])
 def test_use_cpu_cores_splits_with_the_same_codes(precision):
     assert "OK" in _run_fresh(precision)
+
+
+@pytest.mark.slow
+def test_use_cpu_cores_splits_lasso_batch_with_the_same_codes():
+    """lasso_batch and encode(method="lasso") split over two devices: the same codes and paths (two compilations
+    of the batched Lasso, about a minute)."""
+    assert "OK" in _run_fresh("lasso")
 
 
 # ---- XLA_FLAGS already gave two devices ---------------------------------------------------------------------

@@ -2,16 +2,17 @@
 
 XLA:CPU runs one program on one device, and a batched pursuit's many small per-step operations each run on one
 thread, so a plain call keeps one core busy. Started with one CPU device per core (``use_cpu_cores()``, once, before
-any JAX computation), the batched coders (``omp_batch``, ``omp_gram``, ``lasso_batch``, ``encode``) split a large
-batch by rows over those devices with ``jax.shard_map``: each core codes its share, the results are the same as a
-one-device call, and they come back as one ``jax.Array`` split by rows over the devices (``numpy.asarray`` and
-further ``jax.numpy`` operations take it as it is).
+any JAX computation), the batched OMP coders (``omp_batch``, ``omp_gram``, ``encode(method="omp")``) split a large
+batch by rows over those devices with ``jax.shard_map``, and ``cbpdn_admm`` splits one image's filters: each core
+codes its share, the results are the same as a one-device call, and they come back as one ``jax.Array`` split over
+the devices (``numpy.asarray`` and further ``jax.numpy`` operations take it as it is). ``lasso_batch`` is not split:
+a split run of its Newton polish (LAPACK calls in a loop) hung in XLA:CPU.
 
 The split is opt-in because it changes the process's devices: ``jax.devices()`` lists one CPU device per core, and
 an array a user committed to a single device (``jax.device_put(x, jax.devices()[0])``) cannot meet a result split
 over all of them in one operation; the coders therefore leave a call whose inputs are committed to one device on
-that device. Every batched coder also takes ``devices=`` (1: never split; a count or a list of devices: split
-over those), which works inside ``jit`` too.
+that device. ``omp_batch`` and ``omp_gram`` also take ``devices=`` (1: never split; a count or a list of devices:
+split over those), which works inside ``jit`` too.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def test_bad_devices_raise_in_the_coders():
     D = sj.random_gaussian(jax.random.PRNGKey(0), 8, 16)
     Y = jax.random.normal(jax.random.PRNGKey(1), (4, 8))
     for call in (lambda: sj.omp_batch(D, Y, k=2, devices=0),
-                 lambda: sj.lasso_batch(D, Y, 0.1, devices="cpu"),
+                 lambda: sj.omp_gram(D.T @ D, Y @ D, jnp.sum(Y * Y, 1), k=2, devices="cpu"),
                  lambda: sj.encode(D, Y, method="omp", k=2, devices=len(jax.local_devices()) + 1)):
         with pytest.raises(ValueError, match="devices"):
             call()
@@ -94,7 +94,7 @@ FRESH_SCRIPT = textwrap.dedent(
     assert "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
     import jax
     X64 = sys.argv[1] == "x64"
-    LASSO = sys.argv[1] == "lasso"      # float32, the lasso_batch checks only (two compilations: a slow test)
+    LASSO = sys.argv[1] == "lasso"      # float32, with the lasso_batch check (a slow test)
     if X64:
         jax.config.update("jax_enable_x64", True)
     import sparsejax as sj
@@ -135,22 +135,15 @@ FRESH_SCRIPT = textwrap.dedent(
     assert ndev(g2.codes) == 2 and ndev(g1.codes) == 1
     same(g2.codes, g1.codes, tol_codes)
 
-    # lasso_batch
+    # lasso_batch is not split (its Newton polish's LAPACK calls hung in a split run): one device, certified codes
     if LASSO:
-      l2, l1 = sj.lasso_batch(D, Y, 0.5), sj.lasso_batch(D, Y, 0.5, devices=1)
-      assert ndev(l2.codes) == 2 and ndev(l1.codes) == 1
-      same(l2.codes, l1.codes, 1e-5)
-      assert bool(np.asarray(l2.converged).all()) and bool(np.asarray(l1.converged).all())
-      assert path_counts(l2) == path_counts(l1), (path_counts(l2), path_counts(l1))
+      l2 = sj.lasso_batch(D, Y, 0.5, x0=jnp.zeros((Y.shape[0], 128), dt))
+      assert ndev(l2.codes) == 1 and bool(np.asarray(l2.converged).all())
 
     # encode routes omp / lasso through the split coders
     e2, e1 = sj.encode(D, Y, method="omp", k=4), sj.encode(D, Y, method="omp", k=4, devices=1)
     assert ndev(e2.codes) == 2
     same(e2.codes, e1.codes, tol_codes)
-    if LASSO:
-      e2, e1 = sj.encode(D, Y, method="lasso", lam=0.5), sj.encode(D, Y, method="lasso", lam=0.5, devices=1)
-      assert ndev(e2.codes) == 2
-      same(e2.codes, e1.codes, 1e-5)
 
     # cbpdn_admm: an untraced call splits its filters over the cores; traced (inside jit) it does not
     if not LASSO:
@@ -178,10 +171,6 @@ FRESH_SCRIPT = textwrap.dedent(
     c = sj.omp_batch(D, Yc, k=4)
     assert c.codes.sharding.device_set == {jax.devices()[0]}, c.codes.sharding
     same(c.codes, s1.codes, tol_codes)
-    if LASSO:
-      cl = sj.lasso_batch(D, Yc, 0.5)
-      assert cl.codes.sharding.device_set == {jax.devices()[0]}
-      same(cl.codes, l1.codes, 1e-5)
     # ... and the result meets other committed arrays on device 0
     _ = c.codes + jax.device_put(jnp.zeros_like(c.codes), jax.devices()[0])
 
@@ -213,9 +202,9 @@ def test_use_cpu_cores_splits_with_the_same_codes(precision):
 
 
 @pytest.mark.slow
-def test_use_cpu_cores_splits_lasso_batch_with_the_same_codes():
-    """lasso_batch and encode(method="lasso") split over two devices: the same codes and paths (two compilations
-    of the batched Lasso, about a minute)."""
+def test_use_cpu_cores_leaves_lasso_batch_on_one_device():
+    """lasso_batch is not split after use_cpu_cores (a split run of its Newton polish hung in XLA:CPU): it runs on
+    one device and certifies its codes (the warm-start path, the one that hung)."""
     assert "OK" in _run_fresh("lasso")
 
 

@@ -46,7 +46,6 @@ import numpy as np
 
 from sparsejax import _validate as V
 from sparsejax._backend import tuned
-from sparsejax.cores import split_devices, split_rows
 from sparsejax.operators import Dense
 from sparsejax.pursuit._active_set import active_set_batch, newton_polish
 from sparsejax.pursuit._certify import dual_gap, gap_batch, relative_gap, rounding_level
@@ -213,16 +212,10 @@ def duality_gap(D, y, a, lam, prox="soft"):
 
 @partial(jax.jit, static_argnames=("max_iter", "nonneg", "method", "max_active", "max_new", "chunk",
                                    "fallback_size", "fallback_iter", "steps1", "steps2", "buf", "guess_k",
-                                   "guess_prune", "guess_grow", "guess_add", "hbuf", "plan", "devices"))
-def _lasso_batch(atoms, Y, lam, tol, gram=None, x0=None, *, devices=None, **static):
-    """The batched Lasso, its rows split over ``devices`` (``sparsejax.cores``; None: one device)."""
-    return split_rows(lambda r, c: _lasso_batch_local(c[0], r[0], *c[1:], r[1], **static), devices, (Y, x0),
-                      (atoms, lam, tol, gram))
-
-
-def _lasso_batch_local(atoms, Y, lam, tol, gram=None, x0=None, *, max_iter, nonneg, method, max_active, max_new,
-                       chunk, fallback_size, fallback_iter, steps1=12, steps2=4, buf=256, guess_k=8, guess_prune=2,
-                       guess_grow=2, guess_add=4, hbuf=512, plan=None):
+                                   "guess_prune", "guess_grow", "guess_add", "hbuf", "plan"))
+def _lasso_batch(atoms, Y, lam, tol, gram=None, x0=None, *, max_iter, nonneg, method, max_active, max_new, chunk,
+                 fallback_size, fallback_iter, steps1=12, steps2=4, buf=256, guess_k=8, guess_prune=2,
+                 guess_grow=2, guess_add=4, hbuf=512, plan=None):
     B, n = Y.shape
     m = atoms.shape[1]
     dtype = Y.dtype
@@ -349,7 +342,7 @@ def _lasso_batch_local(atoms, Y, lam, tol, gram=None, x0=None, *, max_iter, nonn
 def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft", method: str = "auto",
                 max_active: int | None = None, max_new: int | None = None, chunk: int | None = None, fallback_size: int = 128,
                 fallback_iter: int = 5000, lockstep_steps: int = 12, refill_steps: int = 4,
-                refill_size: int = 256, gram=None, x0=None, devices=None) -> Solution:
+                refill_size: int = 256, gram=None, x0=None) -> Solution:
     """Solve B Lasso problems min_a 1/2||y_b - D a||^2 + lam||a||_1 with one dictionary, fast.
 
     The paths are described in the module docstring; every returned signal carries its duality-gap certificate.
@@ -372,9 +365,6 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
       max_new: newcomers admitted per Newton step (damping; Newton polish and "active_set"), default min(6, m).
       chunk: signals per ``lax.map`` chunk (default on XLA:CPU 2048 for the guess path, 512 for the homotopy; on a
         GPU / TPU 65,536 / 16,384: ``sparsejax._backend.tuned``).
-      devices: split the batch by rows over devices (``sparsejax.cores``): None splits over every CPU core after
-        ``sparsejax.use_cpu_cores()`` (else one device); 1 never splits; an int n or a list of devices splits over
-        those. The codes are the same either way.
       lockstep_steps: homotopy steps every chunk takes in lockstep (about the typical support size).
       refill_steps, refill_size: after that, unfinished signals are gathered ``refill_size`` at a time
         and advanced ``refill_steps`` steps per round.
@@ -445,8 +435,7 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
     B = Y.shape[0]
     if B == 0:
         raise ValueError("Y must hold at least one signal")
-    devices = split_devices(devices, B, (D, Y, gram, x0))
-    chunk = min(chunk, B if devices is None else -(-B // len(devices)))
+    chunk = min(chunk, B)
     if gram is not None:
         gram = V.as_float_array("gram", gram)
         V.check_shape("gram", gram, (m, m), "G = D^T D, atoms x atoms")
@@ -463,7 +452,7 @@ def lasso_batch(D, Y, lam, *, tol=1e-6, max_iter: int | None = None, prox="soft"
         if method != "fista":
             plan = Plan("warm_start", "x0 given: Newton steps at lam from the warm start, certified by the duality "
                         "gap; the exact homotopy for the signals they do not certify", max_active)
-    return _lasso_batch(D, Y, lam.astype(dtype), jnp.asarray(tol, dtype), gram, x0, devices=devices,
+    return _lasso_batch(D, Y, lam.astype(dtype), jnp.asarray(tol, dtype), gram, x0,
                         max_iter=max_iter, nonneg=nonneg, method=method, max_active=max_active,
                         max_new=max_new, chunk=chunk, fallback_size=fallback_size,
                         fallback_iter=fallback_iter, steps1=lockstep_steps, steps2=refill_steps,
